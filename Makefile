@@ -1,0 +1,133 @@
+# parley: one entry point. Sources are picked up by wildcard, so adding a unit needs no edit here:
+#   reactor/*.cpp protocol/*.cpp chat/*.cpp  -> build/libparley.a (files named *_main.cpp are programs)
+#   chat/parleyd_main.cpp                    -> build/parleyd
+#   tools/<name>_main.cpp                    -> build/parley-<name>
+#   tests/*_test.cpp                         -> build/parley_tests (one GoogleTest binary)
+#   bench/*_bench.cpp                        -> build/parley_bench (one Google Benchmark binary)
+#   tests/fuzz/<name>_fuzz.cpp               -> build/fuzz/<name> (libFuzzer, clang)
+#
+# make            install missing Debian packages, build everything optimised into build/
+# make run        build and start parleyd on 127.0.0.1:8080
+# make test       build and run the GoogleTest suite (SAN=1: under ASan+UBSan, in build/asan/)
+# make asan       same as make test SAN=1
+# make bench      run the micro-benchmarks
+# make fuzz       build the fuzz targets and run each for FUZZ_SECONDS (default 60)
+
+SHELL := /bin/bash
+
+# Debian packages we build against; `make deps` installs whichever are missing.
+DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev libxxhash-dev libgtest-dev \
+                libgmock-dev libbenchmark-dev zlib1g-dev
+
+SAN ?= 0
+ifeq ($(SAN),1)
+  BUILD    := build/asan
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  OPTFLAGS := -O1 -g
+else
+  BUILD    := build
+  SANFLAGS :=
+  OPTFLAGS := -O2 -g
+endif
+
+CXX      ?= g++
+CXXFLAGS := -std=c++20 $(OPTFLAGS) $(SANFLAGS) -Wall -Wextra -Werror -pthread -I. -MMD -MP $(EXTRA_CXXFLAGS)
+LDFLAGS  := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
+LIBS     := -lssl -lcrypto -lxxhash
+
+LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp))
+TOOL_MAINS := $(wildcard tools/*_main.cpp)
+TOOL_SRCS  := $(filter-out %_main.cpp,$(wildcard tools/*.cpp))
+TEST_SRCS  := $(wildcard tests/*_test.cpp) $(filter-out %_test.cpp,$(wildcard tests/support/*.cpp))
+BENCH_SRCS := $(wildcard bench/*_bench.cpp)
+FUZZ_SRCS  := $(wildcard tests/fuzz/*_fuzz.cpp)
+EXAMPLE_SRCS := $(wildcard chat/examples/*.cpp)
+
+obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
+
+LIB      := $(BUILD)/libparley.a
+PARLEYD  := $(BUILD)/parleyd
+TOOLS    := $(patsubst tools/%_main.cpp,$(BUILD)/parley-%,$(TOOL_MAINS))
+TESTS    := $(BUILD)/parley_tests
+BENCH    := $(BUILD)/parley_bench
+EXAMPLES := $(patsubst chat/examples/%.cpp,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+
+.PHONY: all deps run test asan bench fuzz clean
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory binaries
+
+binaries: $(PARLEYD) $(TOOLS) $(TESTS) $(BENCH) $(EXAMPLES)
+
+# Installs only what dpkg says is missing; apt-get update runs first, and only then.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing missing packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRCS))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(PARLEYD): $(call obj,chat/parleyd_main.cpp) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/parley-%: $(BUILD)/obj/tools/%_main.o $(call obj,$(TOOL_SRCS)) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/chat/examples/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(TESTS): $(call obj,$(TEST_SRCS)) $(call obj,$(TOOL_SRCS)) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) -lgmock -lgtest -lgtest_main
+
+$(BENCH): $(call obj,$(BENCH_SRCS)) $(call obj,$(TOOL_SRCS)) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) -lbenchmark -lbenchmark_main
+
+run: all
+	$(BUILD)/parleyd --listen 127.0.0.1:8080
+
+# Integration tests find the binaries through PARLEY_BUILD_DIR.
+test: deps
+	@$(MAKE) --no-print-directory $(TESTS) $(PARLEYD) $(TOOLS) $(EXAMPLES)
+	PARLEY_BUILD_DIR=$(BUILD) tests/run_tests.sh $(TESTS)
+
+asan:
+	@$(MAKE) --no-print-directory test SAN=1
+
+bench: all
+	$(BENCH) $(BENCH_ARGS)
+
+FUZZ_SECONDS ?= 60
+FUZZ_CXXFLAGS := -std=c++20 -O1 -g -I. -fsanitize=fuzzer,address,undefined -Wall -Wextra -Werror
+FUZZ_LIB_SRCS := $(filter protocol/%,$(LIB_SRCS)) $(filter reactor/%,$(LIB_SRCS)) $(filter chat/%,$(LIB_SRCS))
+FUZZERS := $(patsubst tests/fuzz/%_fuzz.cpp,build/fuzz/%,$(FUZZ_SRCS))
+
+build/fuzz/%: tests/fuzz/%_fuzz.cpp $(FUZZ_LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LIBS)
+
+fuzz: deps $(FUZZERS)
+	@for f in $(FUZZERS); do \
+	  name=$$(basename $$f); corpus=build/fuzz/corpus/$$name; mkdir -p $$corpus; \
+	  seeds=tests/fuzz/seeds/$$name; [ -d $$seeds ] || seeds=""; \
+	  echo "== fuzzing $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus $$seeds || exit 1; \
+	done
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

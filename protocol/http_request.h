@@ -1,0 +1,54 @@
+#pragma once
+// Zero-copy HTTP/1.1 request-head parser (RFC 9112 sections 2-5): every output is a view into the
+// caller's bytes, which must outlive the HttpRequest.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace protocol {
+
+inline constexpr size_t kMaxRequestHead = 8192;  // request line + headers; beyond -> 431
+inline constexpr size_t kMaxHeaders = 64;        // beyond -> 431
+
+struct HttpHeader {
+  std::string_view name;
+  std::string_view value;  // leading and trailing whitespace removed
+};
+
+struct HttpRequest {
+  std::string_view method;
+  std::string_view target;  // as sent: path plus optional ?query
+  std::string_view path;    // target up to '?'
+  std::string_view query;   // after '?', without it; empty if none
+  int version_minor = 1;    // HTTP/1.x
+  HttpHeader headers[kMaxHeaders];
+  size_t header_count = 0;
+  size_t head_length = 0;  // bytes up to and including the blank line
+
+  // The first header named `name` (case-insensitive), or an empty view when absent.
+  std::string_view header(std::string_view name) const;
+  // True when header `name` is present.
+  bool has_header(std::string_view name) const;
+};
+
+enum class HttpParseStatus : uint8_t {
+  kComplete,  // `out` filled; out.head_length bytes were the request head
+  kNeedMore,  // no blank line yet and fewer than max_head bytes
+  kBadRequest,   // malformed request line or header -> 400
+  kTooLarge,     // head longer than max_head or more than kMaxHeaders headers -> 431
+  kBadVersion,   // not HTTP/1.x -> 505
+};
+
+// Parses the request head at the start of `data`. Accepts CRLF line endings (and bare LF, as
+// RFC 9112 2.2 allows). Rejects obsolete line folding and control characters with kBadRequest.
+HttpParseStatus parse_http_request(std::string_view data, HttpRequest& out,
+                                   size_t max_head = kMaxRequestHead);
+
+// Case-insensitive ASCII comparison.
+bool equals_ignore_case(std::string_view a, std::string_view b);
+
+// True when the comma-separated token list `list` (e.g. "keep-alive, Upgrade") contains `token`,
+// compared case-insensitively (RFC 9110 5.6.1).
+bool header_has_token(std::string_view list, std::string_view token);
+
+}  // namespace protocol
