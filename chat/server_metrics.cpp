@@ -1,0 +1,53 @@
+#include "chat/server_metrics.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace chat {
+
+uint64_t resident_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0;
+  unsigned long long resident = 0;
+  int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_iterations) {
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  metric("parley_connections", "gauge", "Open TCP connections in any state.", stats.connections);
+  metric("parley_accepted_total", "counter", "TCP connections accepted.", stats.accepted);
+  metric("parley_accept_rejected_total", "counter", "Connections dropped for lack of file descriptors.",
+         stats.accept_rejected);
+  metric("parley_upgrades_total", "counter", "Successful WebSocket upgrades.", stats.upgrades);
+  metric("parley_http_responses_total", "counter", "Plain HTTP responses sent.", stats.http_responses);
+  metric("parley_messages_received_total", "counter", "WebSocket data messages received.", stats.messages_in);
+  metric("parley_messages_sent_total", "counter", "WebSocket data messages sent.", stats.messages_out);
+  metric("parley_bytes_received_total", "counter", "Bytes read from sockets.", stats.bytes_in);
+  metric("parley_bytes_sent_total", "counter", "Bytes written to sockets.", stats.bytes_out);
+  metric("parley_protocol_errors_total", "counter", "Connections failed for protocol errors.", stats.protocol_errors);
+  metric("parley_timeouts_total", "counter", "Handshake and close timeouts.", stats.timeouts);
+  metric("parley_loop_iterations_total", "counter", "Event loop iterations.", loop_iterations);
+  metric("parley_resident_bytes", "gauge", "Resident set size of the process.", resident_bytes());
+  return out;
+}
+
+}  // namespace chat

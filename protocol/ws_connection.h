@@ -1,0 +1,50 @@
+#pragma once
+// Per-connection state of WsServer. An idle, upgraded connection owns nothing but this struct:
+// no buffers, no reader state, no write queue (DESIGN.md "State per connection").
+#include <cstdint>
+#include <vector>
+
+#include "protocol/message_reader.h"
+#include "reactor/timer_wheel.h"
+#include "reactor/write_queue.h"
+
+namespace protocol {
+
+enum class ConnectionState : uint8_t {
+  kFree = 0,   // slot unused (zero-filled table pages read as free)
+  kHandshake,  // reading the HTTP request head
+  kOpen,       // upgraded: frames flow both ways
+  kClosing,    // close frame or HTTP response sent; waiting for flush, peer close, EOF
+  kClosed,     // gone; freed at the end of the iteration
+};
+
+enum ConnectionFlags : uint8_t {
+  kCloseSent = 1 << 0,      // our close frame (or final HTTP response) is queued
+  kCloseReceived = 1 << 1,  // the peer's close frame arrived, or it broke the protocol
+  kShutdownSent = 1 << 2,   // shutdown(SHUT_WR) done: only waiting for the peer's EOF
+  kOpenNotified = 1 << 3,   // the application saw on_open and is owed on_close
+  kOnReadyList = 1 << 4,    // read budget ran out: queued on the loop's ready list
+};
+
+enum class TimerPurpose : uint8_t { kNone, kHandshake, kClose };
+
+// Input that is only needed while something is incomplete; pooled by WsServer.
+struct ConnectionExtra {
+  ReaderState reader;
+  std::vector<uint8_t> pending;  // an unfinished request head, or an unfinished message's data
+};
+
+struct Connection {
+  reactor::TimerNode timer;          // the one deadline this connection waits for
+  ConnectionExtra* extra = nullptr;  // null when no input is incomplete
+  reactor::WriteQueue* out = nullptr;  // null when the kernel took everything
+  uint32_t generation = 0;           // bumped on each reuse of the slot (24 bits significant)
+  uint32_t user_data = 0;
+  uint16_t close_code = 0;           // the code to report in on_close
+  ConnectionState state = ConnectionState::kFree;
+  uint8_t flags = 0;
+  uint8_t route = 0;
+  TimerPurpose timer_purpose = TimerPurpose::kNone;
+};
+
+}  // namespace protocol

@@ -1,0 +1,195 @@
+#pragma once
+// The WebSocket server on top of reactor/: accepts TCP connections, runs the HTTP/1.1 upgrade
+// (RFC 6455 4.2), reads frames with MessageReader, writes frames, and runs the close handshake
+// (RFC 6455 7). Applications attach to paths and see whole messages.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/frame_header.h"
+#include "protocol/http_request.h"
+#include "protocol/message_reader.h"
+#include "reactor/event_loop.h"
+#include "reactor/shared_buffer.h"
+#include "reactor/socket_ops.h"
+#include "reactor/timer_wheel.h"
+
+namespace protocol {
+
+struct Connection;
+struct ConnectionExtra;
+
+// Names one connection: fd in the low 32 bits, generation above. Stays safe to use after the
+// connection is gone (operations on a stale id do nothing).
+using ConnectionId = uint64_t;
+
+// What became of a send: written to the kernel (or the loop's cork), queued for later, or
+// dropped because the connection is closing or gone.
+enum class SendResult : uint8_t { kSent, kBuffered, kDropped };
+
+// An application's answer to an upgrade request.
+struct UpgradeVerdict {
+  int status = 101;              // anything else rejects the upgrade with that HTTP status
+  std::string_view reason;       // body of the rejection
+  std::string_view subprotocol;  // Sec-WebSocket-Protocol to select (one the client offered)
+  uint32_t user_data = 0;        // kept on the connection, see WsServer::user_data()
+};
+
+// What runs behind a WebSocket path. Callbacks run on the loop thread; they may call any
+// WsServer method, including close() on the connection being served.
+class WsApplication {
+ public:
+  virtual ~WsApplication() = default;
+  // Decides on a valid upgrade request (Origin, credentials, subprotocol). Default: accept.
+  virtual UpgradeVerdict on_upgrade(ConnectionId, const HttpRequest&) { return {}; }
+  // The 101 response is on its way; the connection can send.
+  virtual void on_open(ConnectionId) {}
+  // A complete data message. `payload` may point into the loop's receive buffer: valid only
+  // during the call; the application may modify it in place.
+  virtual void on_message(ConnectionId id, Opcode opcode, std::span<uint8_t> payload) = 0;
+  // The connection is gone. `code` is the close code exchanged, or 1006 when there was none.
+  virtual void on_close(ConnectionId, uint16_t) {}
+};
+
+// A plain HTTP response for a non-WebSocket path.
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::string extra_headers;  // verbatim lines, each ending in \r\n
+};
+using HttpHandler = std::function<void(const HttpRequest&, HttpReply&)>;
+
+struct WsServerConfig {
+  uint64_t max_message_size = 16u << 20;  // RFC 6455 7.4.1: larger messages get 1009
+  uint32_t handshake_timeout_ms = 10000;  // request head must arrive within this (slowloris)
+  uint32_t close_timeout_ms = 5000;       // close handshake and TCP shutdown must finish within
+  uint32_t timer_tick_ms = 10;
+};
+
+// Counters for /metrics.
+struct WsServerStats {
+  uint64_t connections = 0;  // open TCP connections, any state
+  uint64_t accepted = 0;
+  uint64_t accept_rejected = 0;  // dropped at accept for lack of file descriptors
+  uint64_t upgrades = 0;
+  uint64_t http_responses = 0;
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t protocol_errors = 0;
+  uint64_t timeouts = 0;
+};
+
+class WsServer : public reactor::EventHandler {
+ public:
+  WsServer(reactor::EventLoop& loop, WsServerConfig config = {});
+  ~WsServer() override;
+  WsServer(const WsServer&) = delete;
+  WsServer& operator=(const WsServer&) = delete;
+
+  // Binds and listens; 0 or -errno. May be called once.
+  int listen(const reactor::SocketAddress& address, const reactor::ListenOptions& options = {});
+  // The bound address (with the real port when 0 was asked for).
+  const reactor::SocketAddress& address() const { return bound_; }
+
+  // Serves WebSocket upgrades on `path` with `app` (not owned, must outlive the server).
+  void add_websocket_route(std::string path, WsApplication* app);
+  // Serves GET (and HEAD) on `path` with `handler`.
+  void add_http_route(std::string path, HttpHandler handler);
+
+  // Encodes and sends one unfragmented message. kDropped if the connection is not open.
+  SendResult send(ConnectionId id, Opcode opcode, std::span<const uint8_t> payload);
+  SendResult send_text(ConnectionId id, std::string_view text);
+  // Sends a frame already encoded (header + payload) in a shared buffer, e.g. one broadcast
+  // encoded once; the buffer is referenced, not copied, if it must be queued.
+  SendResult send_encoded(ConnectionId id, reactor::SharedBuffer* frame);
+  // Starts the close handshake with `code` and `reason` (RFC 6455 7.1.2).
+  void close(ConnectionId id, uint16_t code, std::string_view reason = {});
+  // Starts the close handshake on every open connection (graceful shutdown).
+  void close_all(uint16_t code, std::string_view reason = {});
+
+  // True while `id` names an upgraded connection that has not started closing.
+  bool is_open(ConnectionId id) const;
+  // The value the application gave in UpgradeVerdict::user_data, 0 for a stale id.
+  uint32_t user_data(ConnectionId id) const;
+  // Bytes waiting in `id`'s write queue.
+  size_t buffered_bytes(ConnectionId id) const;
+
+  const WsServerStats& stats() const { return stats_; }
+  const WsServerConfig& config() const { return config_; }
+  reactor::EventLoop& loop() { return loop_; }
+
+  void on_event(int fd, uint32_t tag, uint32_t events) override;
+
+ private:
+  class Reader;  // MessageSink feeding the application
+  friend class Reader;
+  struct Route {
+    std::string path;
+    WsApplication* app = nullptr;
+    HttpHandler handler;
+  };
+
+  Connection* find(ConnectionId id) const;
+  ConnectionId id_of(const Connection& c) const;
+  int fd_of(const Connection& c) const;
+
+  void accept_ready();
+  void on_readable(Connection& c, uint32_t events);
+  void on_writable(Connection& c);
+  void process_input(Connection& c, uint8_t* data, size_t length);
+  void process_request_head(Connection& c, uint8_t* data, size_t length);
+  void process_frames(Connection& c, uint8_t* data, size_t length);
+  void upgrade(Connection& c, const HttpRequest& request, const Route& route);
+  void respond_http(Connection& c, int status, std::string_view content_type, std::string_view body,
+                    std::string_view extra_headers = {});
+  void serve_http(Connection& c, const HttpRequest& request, const Route* route);
+
+  SendResult send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length);
+  SendResult write_bytes(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length);
+  void queue_copy(Connection& c, const uint8_t* data, size_t length);
+  void uncork();
+  void send_close(Connection& c, uint16_t code, std::string_view reason);
+  void fail(Connection& c, ProtocolError error);
+  void maybe_shutdown(Connection& c);
+  void destroy(Connection& c, uint16_t code);
+  void free_closed();
+
+  ConnectionExtra* extra_for(Connection& c);
+  void release_extra_if_idle(Connection& c);
+
+  static void on_timer(void* context, reactor::TimerNode* node);
+  void on_timeout(Connection& c);
+
+  reactor::EventLoop& loop_;
+  WsServerConfig config_;
+  ReaderLimits limits_;
+  reactor::TimerWheel wheel_;
+  int handler_id_ = -1;
+  int listen_fd_ = -1;
+  int reserve_fd_ = -1;  // spare fd: freed to accept-and-close when the process runs out (EMFILE)
+  reactor::SocketAddress bound_;
+  std::vector<Route> routes_;
+
+  Connection* table_ = nullptr;  // indexed by fd; pages are touched only when an fd is used
+  size_t capacity_ = 0;
+  std::vector<Connection*> closed_;  // destroyed at the end of the iteration, never in a callback
+  std::vector<ConnectionExtra*> spare_extras_;
+
+  // The cork: frames for the connection whose input is being processed are gathered here and
+  // written with one syscall when its input is done (DESIGN.md hot path step 5).
+  std::vector<uint8_t> cork_;
+  size_t cork_length_ = 0;
+  Connection* corked_ = nullptr;
+
+  ReaderState scratch_reader_;  // reader state for connections that had none (the usual case)
+  WsServerStats stats_;
+};
+
+}  // namespace protocol

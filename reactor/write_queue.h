@@ -1,0 +1,50 @@
+#pragma once
+// Bytes the kernel has not taken yet for one connection: a FIFO of slices of shared buffers,
+// flushed with writev. Allocated only while something is queued; an idle connection has none.
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "reactor/io_result.h"
+#include "reactor/shared_buffer.h"
+
+namespace reactor {
+
+class WriteQueue {
+ public:
+  WriteQueue() = default;
+  WriteQueue(const WriteQueue&) = delete;
+  WriteQueue& operator=(const WriteQueue&) = delete;
+  ~WriteQueue() { clear(); }
+
+  // Queues buffer[offset, offset + length) and takes a reference to the buffer.
+  void push(SharedBuffer* buffer, size_t offset, size_t length);
+  // Queues a copy of data[0, length), appending to the last private buffer when it has room.
+  // Returns false when out of memory.
+  bool push_copy(const void* data, size_t length);
+  // Bytes queued.
+  size_t bytes() const { return bytes_; }
+  bool empty() const { return bytes_ == 0; }
+  // writev()s queued bytes until the queue is empty (kOk), the kernel is full (kAgain) or the
+  // socket fails (kError). IoResult::bytes is what was written.
+  IoResult flush(int fd);
+  // Drops everything queued, releasing the buffers.
+  void clear();
+
+ private:
+  struct Slice {
+    SharedBuffer* buffer;
+    uint32_t offset;
+    uint32_t length;
+  };
+  static constexpr size_t kCopyChunk = 16 * 1024;
+  static constexpr int kMaxIov = 64;
+
+  std::vector<Slice> slices_;
+  size_t head_ = 0;  // first unsent slice; compacted when the queue drains
+  size_t bytes_ = 0;
+};
+
+}  // namespace reactor
