@@ -54,6 +54,8 @@ EXAMPLES := $(patsubst chat/examples/%.cpp,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
 .PHONY: all deps run test asan bench fuzz clean
 .DEFAULT_GOAL := all
+# Objects are never intermediate: keep them for incremental builds.
+.SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory binaries

@@ -1,0 +1,19 @@
+#pragma once
+// ws:// and wss:// URLs for the bundled tools (RFC 6455 3).
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tools {
+
+struct WsUrl {
+  bool secure = false;  // wss://
+  std::string host;     // without brackets for IPv6
+  uint16_t port = 80;
+  std::string path = "/";  // path and query, never empty
+};
+
+// Parses "ws://host[:port][/path]" or "wss://..."; false when malformed.
+bool parse_ws_url(std::string_view text, WsUrl& out);
+
+}  // namespace tools
