@@ -1,0 +1,101 @@
+#pragma once
+// The chat wire protocol on /chat (docs/protocol.md): one JSON object per WebSocket text
+// message. Parsing client messages (simdjson) and writing server messages. Pure: no I/O.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace chat {
+
+enum class ClientType : uint8_t { kHello, kJoin, kLeave, kMsg, kDm, kTyping, kWho, kHistory, kPing };
+
+// Error codes carried in `error` messages: stable strings clients can switch on.
+enum class ChatError : uint8_t {
+  kNone,
+  kBadJson,        // "bad_json": not a JSON object
+  kUnknownType,    // "unknown_type": missing or unknown "type"
+  kMissingField,   // "missing_field": a required field is absent or of the wrong JSON type
+  kInvalidName,    // "invalid_name": user name not 1-32 of [A-Za-z0-9_.-]
+  kInvalidRoom,    // "invalid_room": room name not 1-64 of [A-Za-z0-9_.-] (optionally a leading '#')
+  kTextTooLong,    // "text_too_long": text over the configured limit
+  kNameTaken,      // "name_taken"
+  kNotIdentified,  // "not_identified": anything but hello before hello
+  kAlreadyIdentified,  // "already_identified": a second hello
+  kUnknownRoom,    // "unknown_room": not a member / room does not exist
+  kUnknownUser,    // "unknown_user": dm to nobody
+  kTooManyRooms,   // "too_many_rooms"
+  kRejected,       // "rejected": vetoed by the embedding application
+};
+
+// The wire string for `error` ("bad_json", ...).
+std::string_view chat_error_code(ChatError error);
+
+// A parsed client message. Views point into the parser's storage: valid until the next parse
+// with the same ChatParser.
+struct ClientMessage {
+  ClientType type = ClientType::kPing;
+  std::string_view name;   // hello
+  std::string_view room;   // join, leave, msg, typing, who, history
+  std::string_view text;   // msg, dm
+  std::string_view to;     // dm
+  std::string_view id;     // optional client id echoed in ack/error (msg, dm; any type may carry it)
+  bool on = false;         // typing
+  uint64_t before_seq = 0; // history: only messages with seq < before_seq; 0 = latest
+  uint32_t limit = 0;      // history: at most this many; 0 = server default
+};
+
+struct ParseResult {
+  ChatError error = ChatError::kNone;
+  std::string_view reason;  // human-readable detail for the error message
+  std::string_view id;      // the "id" field if one could be read, for the error reply
+};
+
+// Parses client messages. Keeps simdjson's parser and a padded copy buffer between calls so
+// parsing does not allocate in the steady state.
+class ChatParser {
+ public:
+  ChatParser();
+  ~ChatParser();
+  ChatParser(const ChatParser&) = delete;
+  ChatParser& operator=(const ChatParser&) = delete;
+
+  // Parses one message and validates field types and syntax (names, room names, text length
+  // against max_text_bytes). Business rules (taken names, membership) are not checked here.
+  ParseResult parse(std::string_view json, size_t max_text_bytes, ClientMessage& out);
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// True when `name` is a valid user name: 1-32 of [A-Za-z0-9_.-].
+bool is_valid_user_name(std::string_view name);
+// True when `room` is a valid room name: 1-64 of [A-Za-z0-9_.-], optionally after one '#'.
+bool is_valid_room_name(std::string_view room);
+
+// Appends `text` as a JSON string literal (quotes included), escaping per RFC 8259 7
+// (quote, backslash, control characters; "</" as "<\/" so pages can embed it safely).
+void append_json_string(std::string& out, std::string_view text);
+
+// Server messages, appended to `out` as one JSON object each (no trailing newline).
+void write_welcome(std::string& out, std::string_view name);
+void write_presence(std::string& out, bool joined, std::string_view room, std::string_view user);  // joined/left
+void write_msg(std::string& out, std::string_view room, std::string_view from, std::string_view text,
+               uint64_t ts_ms, uint64_t seq);
+void write_dm(std::string& out, std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms);
+void write_typing(std::string& out, std::string_view room, std::string_view user, bool on);
+void write_ack(std::string& out, std::string_view id, uint64_t seq, uint64_t ts_ms);
+void write_error(std::string& out, ChatError error, std::string_view reason, std::string_view id);
+void write_pong(std::string& out, uint64_t ts_ms);
+// {"type":"who","room":...,"users":[...]}: users given as a callback-free range of views.
+void write_who_begin(std::string& out, std::string_view room);
+void write_who_user(std::string& out, std::string_view user, bool first);
+void write_who_end(std::string& out);
+// {"type":"history","room":...,"messages":[ msg objects ]}.
+void write_history_begin(std::string& out, std::string_view room);
+void write_history_item(std::string& out, std::string_view from, std::string_view text, uint64_t ts_ms,
+                        uint64_t seq, bool first);
+void write_history_end(std::string& out);
+
+}  // namespace chat
