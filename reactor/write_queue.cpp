@@ -48,6 +48,12 @@ IoResult WriteQueue::flush(int fd) {
     }
     IoResult result = write_vector(fd, iov, count);
     if (result.status != IoStatus::kOk) {
+      // A queue that never fully drains would otherwise keep every sent slice forever; dropping
+      // them once they are half the array keeps it bounded by the live slices, amortised O(1).
+      if (head_ >= kMaxIov && head_ * 2 >= slices_.size()) {
+        slices_.erase(slices_.begin(), slices_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
+      }
       result.bytes = written_total;
       return result;
     }
