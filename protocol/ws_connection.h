@@ -24,6 +24,7 @@ enum ConnectionFlags : uint8_t {
   kShutdownSent = 1 << 2,   // shutdown(SHUT_WR) done: only waiting for the peer's EOF
   kOpenNotified = 1 << 3,   // the application saw on_open and is owed on_close
   kOnReadyList = 1 << 4,    // read budget ran out: queued on the loop's ready list
+  kOnFlushList = 1 << 5,    // has queued output to write at the end of the iteration
 };
 
 enum class TimerPurpose : uint8_t { kNone, kHandshake, kClose };

@@ -28,6 +28,7 @@ constexpr size_t kCorkBypass = 16 * 1024;
 constexpr size_t kReadBudget = 4 * reactor::EventLoop::kReceiveBufferSize;
 constexpr int kAcceptBudget = 256;
 constexpr size_t kMaxSpareExtras = 256;
+constexpr size_t kMaxSpareQueues = 4096;
 // A buffered unfinished message larger than this is freed rather than kept for reuse.
 constexpr size_t kKeepPendingCapacity = 64 * 1024;
 
@@ -108,7 +109,10 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
   limits_.sender = Sender::kClient;
   handler_id_ = loop_.add_handler(this);
   loop_.add_timer_wheel(&wheel_);
-  loop_.add_before_sleep([this] { free_closed(); });
+  loop_.add_before_sleep([this] {
+    flush_pending();
+    free_closed();
+  });
   capacity_ = table_capacity();
   // MAP_NORESERVE: the table costs memory only for the pages of fds actually in use.
   void* memory = mmap(nullptr, capacity_ * sizeof(Connection), PROT_READ | PROT_WRITE,
@@ -132,6 +136,7 @@ WsServer::~WsServer() {
     munmap(table_, capacity_ * sizeof(Connection));
   }
   for (ConnectionExtra* extra : spare_extras_) delete extra;
+  for (reactor::WriteQueue* queue : spare_queues_) delete queue;
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
@@ -289,7 +294,7 @@ void WsServer::on_writable(Connection& c) {
     return;
   }
   if (c.out->empty()) {
-    delete c.out;
+    release_queue(c.out);
     c.out = nullptr;
     maybe_shutdown(c);
   }
@@ -325,6 +330,22 @@ ConnectionExtra* WsServer::extra_for(Connection& c) {
     c.extra = new (std::nothrow) ConnectionExtra();
   }
   return c.extra;
+}
+
+reactor::WriteQueue* WsServer::acquire_queue() {
+  if (spare_queues_.empty()) return new (std::nothrow) reactor::WriteQueue();
+  reactor::WriteQueue* queue = spare_queues_.back();
+  spare_queues_.pop_back();
+  return queue;
+}
+
+void WsServer::release_queue(reactor::WriteQueue* queue) {
+  // Fan-out creates and drains queues every iteration; keep a bounded pool of empty ones.
+  if (spare_queues_.size() < kMaxSpareQueues) {
+    spare_queues_.push_back(queue);
+  } else {
+    delete queue;
+  }
 }
 
 void WsServer::release_extra_if_idle(Connection& c) {
@@ -519,11 +540,30 @@ SendResult WsServer::send_encoded(ConnectionId id, reactor::SharedBuffer* frame)
   Connection* c = find(id);
   if (c == nullptr || c->state != ConnectionState::kOpen || (c->flags & kCloseSent)) return SendResult::kDropped;
   ++stats_.messages_out;
-  if (c->out != nullptr) {
-    c->out->push(frame, 0, frame->size());
-    return SendResult::kBuffered;
+  // The connection being read gathers its output in the cork anyway.
+  if (corked_ == c) return write_bytes(*c, frame->data(), frame->size(), nullptr, 0);
+  if (c->out == nullptr) c->out = acquire_queue();
+  if (c->out == nullptr) {
+    destroy(*c, kCloseInternalError);
+    return SendResult::kDropped;
   }
-  return write_bytes(*c, frame->data(), frame->size(), nullptr, 0);
+  c->out->push(frame, 0, frame->size());
+  if (!(c->flags & kOnFlushList)) {
+    c->flags |= kOnFlushList;
+    flush_.push_back(c);
+  }
+  return SendResult::kBuffered;
+}
+
+void WsServer::flush_pending() {
+  // Fan-out writes are deferred to here: a subscriber that got several frames this iteration
+  // receives them in one writev instead of one syscall per frame.
+  for (Connection* c : flush_) {
+    c->flags &= ~kOnFlushList;
+    if (c->state == ConnectionState::kClosed || c->state == ConnectionState::kFree) continue;
+    on_writable(*c);
+  }
+  flush_.clear();
 }
 
 SendResult WsServer::send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length) {
@@ -578,7 +618,7 @@ SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_lengt
 
 void WsServer::queue_copy(Connection& c, const uint8_t* data, size_t length) {
   if (length == 0) return;
-  if (c.out == nullptr) c.out = new (std::nothrow) reactor::WriteQueue();
+  if (c.out == nullptr) c.out = acquire_queue();
   if (c.out == nullptr || !c.out->push_copy(data, length)) destroy(c, kCloseInternalError);
 }
 
@@ -675,8 +715,11 @@ void WsServer::free_closed() {
         WsApplication* app = c->route < routes_.size() ? routes_[c->route].app : nullptr;
         if (app != nullptr) app->on_close(id, c->close_code == 0 ? kCloseAbnormal : c->close_code);
       }
-      delete c->out;
-      c->out = nullptr;
+      if (c->out != nullptr) {
+        c->out->clear();
+        release_queue(c->out);
+        c->out = nullptr;
+      }
       if (c->extra != nullptr) {
         c->extra->pending.clear();
         c->extra->reader = ReaderState();

@@ -17,6 +17,7 @@
 #include "reactor/shared_buffer.h"
 #include "reactor/socket_ops.h"
 #include "reactor/timer_wheel.h"
+#include "reactor/write_queue.h"
 
 namespace protocol {
 
@@ -107,7 +108,8 @@ class WsServer : public reactor::EventHandler {
   SendResult send(ConnectionId id, Opcode opcode, std::span<const uint8_t> payload);
   SendResult send_text(ConnectionId id, std::string_view text);
   // Sends a frame already encoded (header + payload) in a shared buffer, e.g. one broadcast
-  // encoded once; the buffer is referenced, not copied, if it must be queued.
+  // encoded once. The buffer is referenced, not copied, and written at the end of the loop
+  // iteration, so several frames to one connection leave in one writev (kBuffered).
   SendResult send_encoded(ConnectionId id, reactor::SharedBuffer* frame);
   // Starts the close handshake with `code` and `reason` (RFC 6455 7.1.2).
   void close(ConnectionId id, uint16_t code, std::string_view reason = {});
@@ -160,8 +162,11 @@ class WsServer : public reactor::EventHandler {
   void maybe_shutdown(Connection& c);
   void destroy(Connection& c, uint16_t code);
   void free_closed();
+  void flush_pending();
 
   ConnectionExtra* extra_for(Connection& c);
+  reactor::WriteQueue* acquire_queue();
+  void release_queue(reactor::WriteQueue* queue);
   void release_extra_if_idle(Connection& c);
 
   static void on_timer(void* context, reactor::TimerNode* node);
@@ -180,7 +185,9 @@ class WsServer : public reactor::EventHandler {
   Connection* table_ = nullptr;  // indexed by fd; pages are touched only when an fd is used
   size_t capacity_ = 0;
   std::vector<Connection*> closed_;  // destroyed at the end of the iteration, never in a callback
+  std::vector<Connection*> flush_;   // connections with deferred output (send_encoded)
   std::vector<ConnectionExtra*> spare_extras_;
+  std::vector<reactor::WriteQueue*> spare_queues_;
 
   // The cork: frames for the connection whose input is being processed are gathered here and
   // written with one syscall when its input is done (DESIGN.md hot path step 5).
