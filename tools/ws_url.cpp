@@ -1,8 +1,29 @@
 #include "tools/ws_url.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace tools {
+
+namespace {
+
+// RFC 3986 3.2.2: a reg-name or IPv4 address is unreserved, pct-encoded or sub-delims
+// characters; no ':' (that separates the port), '@' (userinfo), brackets or whitespace.
+bool is_host_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != '\0' && std::strchr("-._~%!$&'()*+,;=", c) != nullptr);
+}
+
+// Inside brackets: an IPv6 address (hex groups, colons, an optional dotted IPv4 tail).
+bool is_ipv6_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+}
+
+// Bytes that would break the HTTP request line the path is sent in.
+bool is_space_or_control(char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }
+
+}  // namespace
 
 bool parse_ws_url(std::string_view text, WsUrl& out) {
   WsUrl url;
@@ -15,9 +36,17 @@ bool parse_ws_url(std::string_view text, WsUrl& out) {
   } else {
     return false;
   }
-  size_t slash = text.find('/');
-  std::string_view authority = text.substr(0, slash);
-  if (slash != std::string_view::npos) url.path = std::string(text.substr(slash));
+  // RFC 6455 3: fragment identifiers must not be used ('#' must be escaped).
+  if (text.find('#') != std::string_view::npos) return false;
+  if (std::any_of(text.begin(), text.end(), is_space_or_control)) return false;
+  // The authority ends at the path or, when the path is empty, at the query; the resource
+  // name is then "/" followed by the query (RFC 6455 3).
+  size_t authority_end = text.find_first_of("/?");
+  std::string_view authority = text.substr(0, authority_end);
+  if (authority_end != std::string_view::npos) {
+    std::string_view rest = text.substr(authority_end);
+    url.path = rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
+  }
   std::string_view host = authority;
   std::string_view port;
   if (authority.starts_with("[")) {
@@ -34,6 +63,13 @@ bool parse_ws_url(std::string_view text, WsUrl& out) {
     port = authority.substr(colon + 1);
   }
   if (host.empty()) return false;
+  if (authority.starts_with("[")) {
+    if (host.find(':') == std::string_view::npos || !std::all_of(host.begin(), host.end(), is_ipv6_char)) {
+      return false;
+    }
+  } else if (!std::all_of(host.begin(), host.end(), is_host_char)) {
+    return false;
+  }
   if (!port.empty() || authority.ends_with(":")) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
