@@ -1,0 +1,514 @@
+#include "tools/load_client.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "protocol/frame_header.h"
+#include "protocol/handshake.h"
+#include "protocol/http_request.h"
+
+namespace tools {
+namespace {
+
+using protocol::Opcode;
+
+std::vector<uint8_t> server_frame(Opcode opcode, std::span<const uint8_t> payload, bool fin = true) {
+  std::vector<uint8_t> out(protocol::kMaxFrameHeaderLength);
+  out.resize(protocol::encode_frame_header(out.data(), opcode, payload.size(), fin));
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+std::vector<uint8_t> server_frame(Opcode opcode, std::string_view payload, bool fin = true) {
+  return server_frame(opcode, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()),
+                      fin);
+}
+
+void append(std::vector<uint8_t>& to, const std::vector<uint8_t>& bytes) { to.insert(to.end(), bytes.begin(), bytes.end()); }
+void append(std::vector<uint8_t>& to, std::string_view text) { to.insert(to.end(), text.begin(), text.end()); }
+
+struct ClientFrame {
+  Opcode opcode;
+  std::vector<uint8_t> payload;
+};
+
+// What a server would see: the client's masked frames, unmasked.
+std::vector<ClientFrame> parse_client_frames(const uint8_t* data, size_t size) {
+  std::vector<ClientFrame> frames;
+  while (size != 0) {
+    const protocol::HeaderParse parse = protocol::parse_frame_header(data, size, protocol::Sender::kClient);
+    EXPECT_EQ(parse.status, protocol::ParseStatus::kOk);
+    if (parse.status != protocol::ParseStatus::kOk) break;
+    EXPECT_TRUE(parse.header.fin);
+    const size_t total = parse.header.header_length + parse.header.payload_length;
+    EXPECT_LE(total, size);
+    ClientFrame frame{parse.header.opcode, std::vector<uint8_t>(data + parse.header.header_length, data + total)};
+    protocol::unmask(frame.payload.data(), frame.payload.size(), parse.header.mask_key, 0);
+    frames.push_back(std::move(frame));
+    data += total;
+    size -= total;
+  }
+  return frames;
+}
+
+// ---- EchoPayload ----
+
+TEST(EchoPayload, MatchesOnlyItsOwnSequence) {
+  for (bool binary : {false, true}) {
+    for (size_t size : {0, 1, 5, 8, 11, 20, 1000}) {
+      EchoPayload payload(size, binary);
+      std::vector<uint8_t> bytes(size);
+      payload.write(123456789, bytes.data());
+      EXPECT_TRUE(payload.matches(123456789, bytes)) << size;
+      if (size >= 2) {
+        EXPECT_FALSE(payload.matches(123456788, bytes)) << size;
+      }
+      if (size > 0) {
+        bytes.back() ^= 1;
+        EXPECT_FALSE(payload.matches(123456789, bytes)) << size;
+      }
+      std::vector<uint8_t> longer(size + 1);
+      payload.write(7, longer.data());
+      EXPECT_FALSE(payload.matches(7, longer));
+    }
+  }
+}
+
+TEST(EchoPayload, TextIsPrintableAscii) {
+  EchoPayload payload(64, false);
+  EXPECT_EQ(payload.opcode(), Opcode::kText);
+  std::vector<uint8_t> bytes(64);
+  for (uint64_t seq : {uint64_t{0}, uint64_t{63}, UINT64_MAX}) {
+    payload.write(seq, bytes.data());
+    for (uint8_t b : bytes) EXPECT_TRUE(b >= 0x21 && b < 0x7f) << int(b);
+  }
+}
+
+// ---- handshake ----
+
+TEST(UpgradeRequest, IsAValidUpgradeForTheServerParser) {
+  char buffer[512];
+  const size_t n = write_upgrade_request(buffer, sizeof buffer, "/echo?x=1", "127.0.0.1:9000", "dGhlIHNhbXBsZSBub25jZQ==");
+  ASSERT_GT(n, 0u);
+  protocol::HttpRequest request;
+  ASSERT_EQ(protocol::parse_http_request(std::string_view(buffer, n), request), protocol::HttpParseStatus::kComplete);
+  EXPECT_EQ(request.head_length, n);
+  EXPECT_EQ(request.target, "/echo?x=1");
+  const protocol::UpgradeCheck check = protocol::check_upgrade_request(request);
+  EXPECT_EQ(check.status, 101) << check.reason;
+  EXPECT_EQ(check.key, "dGhlIHNhbXBsZSBub25jZQ==");
+  EXPECT_EQ(write_upgrade_request(buffer, 20, "/", "h", "k"), 0u);
+}
+
+constexpr std::string_view kAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+TEST(UpgradeResponse, AcceptsTheRfcExample) {
+  EXPECT_EQ(check_upgrade_response("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                                   kAccept),
+            "");
+  // Header names and the Upgrade/Connection values are case-insensitive; Connection is a list.
+  EXPECT_EQ(check_upgrade_response("HTTP/1.1 101\r\nupgrade: WebSocket\r\nCONNECTION: keep-alive, upgrade\r\n"
+                                   "sec-websocket-accept:s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  \r\nServer: x\r\n\r\n",
+                                   kAccept),
+            "");
+}
+
+TEST(UpgradeResponse, RejectsWhatRfc6455Section41Rejects) {
+  const std::string good_headers =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 200 OK\r\n" + good_headers + "\r\n", kAccept), "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 1010 X\r\n" + good_headers + "\r\n", kAccept), "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 OK\r\nConnection: Upgrade\r\n"
+                                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                                   kAccept),
+            "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n"
+                                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                                   kAccept),
+            "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", kAccept), "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                   "Sec-WebSocket-Accept: AAAPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                                   kAccept),
+            "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 OK\r\n" + good_headers + "Sec-WebSocket-Extensions: x\r\n\r\n", kAccept),
+            "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 OK\r\n" + good_headers + "Sec-WebSocket-Protocol: chat\r\n\r\n", kAccept),
+            "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 OK\r\nbroken header\r\n\r\n", kAccept), "");
+}
+
+// ---- ServerFrameReader ----
+
+struct Parsed {
+  Opcode opcode;
+  bool fin;
+  std::vector<uint8_t> payload;
+  bool operator==(const Parsed&) const = default;
+};
+
+// Feeds `chunks` one after the other, collecting every frame (copied: payloads are transient).
+std::vector<Parsed> read_all(ServerFrameReader& reader, const std::vector<std::vector<uint8_t>>& chunks,
+                             bool* error = nullptr) {
+  std::vector<Parsed> out;
+  for (std::vector<uint8_t> chunk : chunks) {
+    std::span<uint8_t> data(chunk);
+    protocol::FrameHeader header;
+    std::span<uint8_t> payload;
+    for (;;) {
+      const ServerFrameReader::Status status = reader.next(data, header, payload);
+      if (status == ServerFrameReader::Status::kNeedMore) {
+        EXPECT_TRUE(data.empty());
+        break;
+      }
+      if (status == ServerFrameReader::Status::kError) {
+        if (error) *error = true;
+        return out;
+      }
+      out.push_back({header.opcode, header.fin, std::vector<uint8_t>(payload.begin(), payload.end())});
+    }
+  }
+  return out;
+}
+
+std::vector<uint8_t> pattern(size_t size, uint8_t seed) {
+  std::vector<uint8_t> out(size);
+  for (size_t i = 0; i < size; ++i) out[i] = static_cast<uint8_t>(seed + i * 7);
+  return out;
+}
+
+TEST(ServerFrameReader, FramesSplitAtEveryByte) {
+  // Every length encoding (7-bit, 16-bit, 64-bit), empty frames, control frames, fragments.
+  std::vector<Parsed> expected = {
+      {Opcode::kText, true, pattern(5, 1)},        {Opcode::kBinary, true, {}},
+      {Opcode::kPing, true, pattern(125, 2)},      {Opcode::kBinary, true, pattern(126, 3)},
+      {Opcode::kText, false, pattern(3, 4)},       {Opcode::kContinuation, true, pattern(300, 5)},
+      {Opcode::kBinary, true, pattern(65536, 6)},  {Opcode::kClose, true, {0x03, 0xe8}},
+  };
+  std::vector<uint8_t> stream;
+  for (const Parsed& f : expected) append(stream, server_frame(f.opcode, f.payload, f.fin));
+
+  for (size_t split = 0; split <= stream.size(); split += (split < 400 || split > stream.size() - 400) ? 1 : 97) {
+    ServerFrameReader reader;
+    const std::vector<std::vector<uint8_t>> chunks = {
+        std::vector<uint8_t>(stream.begin(), stream.begin() + static_cast<ptrdiff_t>(split)),
+        std::vector<uint8_t>(stream.begin() + static_cast<ptrdiff_t>(split), stream.end())};
+    ASSERT_EQ(read_all(reader, chunks), expected) << "split at " << split;
+    EXPECT_EQ(reader.buffered(), 0u);
+  }
+}
+
+TEST(ServerFrameReader, OneByteAtATime) {
+  std::vector<Parsed> expected = {{Opcode::kText, true, pattern(20, 1)},
+                                  {Opcode::kBinary, true, pattern(1000, 2)},
+                                  {Opcode::kPong, true, {}},
+                                  {Opcode::kText, true, pattern(2, 3)}};
+  std::vector<uint8_t> stream;
+  for (const Parsed& f : expected) append(stream, server_frame(f.opcode, f.payload, f.fin));
+  std::vector<std::vector<uint8_t>> chunks;
+  for (uint8_t b : stream) chunks.push_back({b});
+  ServerFrameReader reader;
+  EXPECT_EQ(read_all(reader, chunks), expected);
+}
+
+TEST(ServerFrameReader, RejectsMaskedServerFrames) {
+  const uint8_t key[4] = {1, 2, 3, 4};
+  std::vector<uint8_t> frame(protocol::kMaxFrameHeaderLength);
+  frame.resize(protocol::encode_masked_frame_header(frame.data(), Opcode::kText, 3, key));
+  append(frame, "abc");
+  for (size_t split = 0; split <= frame.size(); ++split) {
+    ServerFrameReader reader;
+    bool error = false;
+    read_all(reader, {std::vector<uint8_t>(frame.begin(), frame.begin() + static_cast<ptrdiff_t>(split)),
+                      std::vector<uint8_t>(frame.begin() + static_cast<ptrdiff_t>(split), frame.end())},
+             &error);
+    EXPECT_TRUE(error) << split;
+    EXPECT_EQ(reader.error(), protocol::ProtocolError::kMaskedServerFrame);
+  }
+}
+
+TEST(ServerFrameReader, EnforcesItsSizeLimit) {
+  ServerFrameReader reader(100);
+  bool error = false;
+  read_all(reader, {server_frame(Opcode::kBinary, pattern(101, 0))}, &error);
+  EXPECT_TRUE(error);
+  EXPECT_EQ(reader.error(), protocol::ProtocolError::kMessageTooBig);
+}
+
+// ---- LoadClient ----
+
+class LoadClientTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kRing = 64;
+
+  LoadClientTest() : payload_(20, false), rng_(7) {
+    context_.payload = &payload_;
+    context_.result = &result_;
+    context_.rng = &rng_;
+    context_.path = "/echo";
+    context_.host = "127.0.0.1:9";
+    context_.quiet = true;
+    client_.attach_ring(ring_.data(), kRing - 1);
+  }
+
+  // Starts the client and returns the server's 101 for its key.
+  std::string start_and_answer(uint64_t now) {
+    ByteBuffer out;
+    client_.start(context_, now, out);
+    protocol::HttpRequest request;
+    const std::string text(reinterpret_cast<const char*>(out.data()), out.size());
+    EXPECT_EQ(protocol::parse_http_request(text, request), protocol::HttpParseStatus::kComplete);
+    const protocol::UpgradeCheck check = protocol::check_upgrade_request(request);
+    EXPECT_EQ(check.status, 101);
+    char response[512];
+    const size_t n = protocol::write_upgrade_response(response, sizeof response, check.key);
+    return std::string(response, n);
+  }
+
+  // The server's echo of every message the client wrote to `out`.
+  std::vector<uint8_t> echo_of(const ByteBuffer& out) {
+    std::vector<uint8_t> stream;
+    for (const ClientFrame& f : parse_client_frames(out.data(), out.size())) append(stream, server_frame(f.opcode, f.payload));
+    return stream;
+  }
+
+  EchoPayload payload_;
+  FastRng rng_;
+  LoadResult result_;
+  ClientContext context_;
+  std::vector<uint64_t> ring_ = std::vector<uint64_t>(kRing);
+  LoadClient client_;
+};
+
+TEST_F(LoadClientTest, EchoExchangeSplitAtEveryByte) {
+  // The server side of a session (101, then echoes with a ping in between), split in two at every
+  // byte. The echoes can only follow the messages, which go out once the 101 is in, so the head
+  // and the frames are fed apart; each is split at every byte.
+  const size_t kMessages = 5;
+  std::vector<uint8_t> frames;
+  for (size_t i = 0; i < kMessages; ++i) {
+    std::vector<uint8_t> p(payload_.size());
+    payload_.write(i, p.data());
+    append(frames, server_frame(Opcode::kText, p));
+    if (i == 2) append(frames, server_frame(Opcode::kPing, "hb"));
+  }
+  const size_t head_size = start_and_answer(0).size();
+  for (size_t split = 0; split <= head_size + frames.size(); ++split) {
+    result_ = LoadResult();
+    LoadClient client;
+    client.attach_ring(ring_.data(), kRing - 1);
+    ByteBuffer out;
+    client.start(context_, 1'000, out);
+    protocol::HttpRequest request;
+    const std::string text(reinterpret_cast<const char*>(out.data()), out.size());
+    ASSERT_EQ(protocol::parse_http_request(text, request), protocol::HttpParseStatus::kComplete);
+    char buffer[512];
+    std::string response(buffer, protocol::write_upgrade_response(buffer, sizeof buffer,
+                                                                  protocol::check_upgrade_request(request).key));
+    ASSERT_EQ(response.size(), head_size);
+    out.clear();
+
+    uint32_t echoes_seen = 0;
+    uint32_t upgrades = 0;
+    auto feed = [&](std::vector<uint8_t> piece, uint64_t now) {
+      if (piece.empty()) return;
+      const LoadClient::Feed f = client.feed(context_, piece, now, out);
+      ASSERT_EQ(f.status, LoadClient::Status::kOk) << "split " << split;
+      upgrades += f.upgraded;
+      echoes_seen += f.echoes;
+    };
+    const size_t head_split = std::min(split, head_size);
+    feed(std::vector<uint8_t>(response.begin(), response.begin() + static_cast<ptrdiff_t>(head_split)), 1'500);
+    feed(std::vector<uint8_t>(response.begin() + static_cast<ptrdiff_t>(head_split), response.end()), 1'500);
+    ASSERT_EQ(upgrades, 1u) << "split " << split;
+    for (size_t i = 0; i < kMessages; ++i) client.send_message(context_, 2'000, out);
+    const size_t frame_split = split - head_split;
+    feed(std::vector<uint8_t>(frames.begin(), frames.begin() + static_cast<ptrdiff_t>(frame_split)), 10'000);
+    feed(std::vector<uint8_t>(frames.begin() + static_cast<ptrdiff_t>(frame_split), frames.end()), 10'000);
+
+    EXPECT_EQ(echoes_seen, kMessages) << "split " << split;
+    EXPECT_EQ(client.in_flight(), 0u);
+    EXPECT_EQ(result_.counters.sent, kMessages);
+    EXPECT_EQ(result_.counters.received, kMessages);
+    EXPECT_EQ(result_.counters.error_total(), 0u) << "split " << split;
+    EXPECT_EQ(result_.message_latency.count(), kMessages);
+    EXPECT_EQ(result_.message_latency.max(), 8'000u);
+    EXPECT_EQ(result_.connect_latency.count(), 1u);
+    EXPECT_EQ(result_.connect_latency.max(), 500u);
+    // The pong answers the ping with the same data, after our messages.
+    const std::vector<ClientFrame> written = parse_client_frames(out.data(), out.size());
+    ASSERT_EQ(written.size(), kMessages + 1);
+    EXPECT_EQ(written.back().opcode, Opcode::kPong);
+    EXPECT_EQ(std::string(written.back().payload.begin(), written.back().payload.end()), "hb");
+    client.abandon(context_);
+  }
+}
+
+TEST_F(LoadClientTest, HeadAndFramesOneByteAtATime) {
+  const std::string response = start_and_answer(0);
+  ByteBuffer out;
+  std::vector<uint8_t> head(response.begin(), response.end());
+  for (size_t i = 0; i < head.size(); ++i) {
+    std::vector<uint8_t> one{head[i]};
+    const LoadClient::Feed f = client_.feed(context_, one, 5, out);
+    ASSERT_EQ(f.status, LoadClient::Status::kOk);
+    EXPECT_EQ(f.upgraded, i + 1 == head.size());
+  }
+  for (int i = 0; i < 3; ++i) client_.send_message(context_, 10, out);
+  const std::vector<uint8_t> echoes = echo_of(out);
+  uint32_t seen = 0;
+  for (uint8_t b : echoes) {
+    std::vector<uint8_t> one{b};
+    seen += client_.feed(context_, one, 50, out).echoes;
+  }
+  EXPECT_EQ(seen, 3u);
+  EXPECT_EQ(result_.message_latency.max(), 40u);
+  EXPECT_EQ(result_.counters.error_total(), 0u);
+}
+
+TEST_F(LoadClientTest, FragmentedEchoIsReassembled) {
+  std::string response = start_and_answer(0);
+  ByteBuffer out;
+  ASSERT_TRUE(client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(response.data()), response.size()), 0, out).upgraded);
+  client_.send_message(context_, 0, out);
+  const std::vector<ClientFrame> frames = parse_client_frames(out.data(), out.size());
+  ASSERT_EQ(frames.size(), 1u);
+  const std::vector<uint8_t>& p = frames[0].payload;
+  std::vector<uint8_t> stream = server_frame(Opcode::kText, std::span<const uint8_t>(p.data(), 7), false);
+  append(stream, server_frame(Opcode::kPing, ""));
+  append(stream, server_frame(Opcode::kContinuation, std::span<const uint8_t>(p.data() + 7, p.size() - 7)));
+  const LoadClient::Feed f = client_.feed(context_, stream, 1, out);
+  EXPECT_EQ(f.status, LoadClient::Status::kOk);
+  EXPECT_EQ(f.echoes, 1u);
+  EXPECT_EQ(result_.counters.error_total(), 0u);
+}
+
+TEST_F(LoadClientTest, CorruptedEchoIsAMismatch) {
+  std::string response = start_and_answer(0);
+  ByteBuffer out;
+  client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(response.data()), response.size()), 0, out);
+  client_.send_message(context_, 0, out);
+  client_.send_message(context_, 0, out);
+  std::vector<ClientFrame> frames = parse_client_frames(out.data(), out.size());
+  ASSERT_EQ(frames.size(), 2u);
+  frames[0].payload[15] ^= 0x20;  // a byte of filler
+  std::vector<uint8_t> stream = server_frame(Opcode::kText, frames[0].payload);
+  append(stream, server_frame(Opcode::kBinary, frames[1].payload));  // wrong opcode
+  append(stream, server_frame(Opcode::kText, frames[1].payload));    // nothing left in flight
+  const LoadClient::Feed f = client_.feed(context_, stream, 1, out);
+  EXPECT_EQ(f.status, LoadClient::Status::kOk);
+  EXPECT_EQ(f.echoes, 2u);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kMismatch)], 3u);
+  EXPECT_EQ(result_.message_latency.count(), 0u);
+}
+
+TEST_F(LoadClientTest, WrongAcceptFailsTheHandshake) {
+  start_and_answer(0);
+  ByteBuffer out;
+  std::string bad = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+  const LoadClient::Feed f = client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(bad.data()), bad.size()), 0, out);
+  EXPECT_EQ(f.status, LoadClient::Status::kFailed);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kHandshake)], 1u);
+  EXPECT_EQ(result_.counters.open_connections, 0u);
+}
+
+TEST_F(LoadClientTest, NotFoundFailsTheHandshake) {
+  start_and_answer(0);
+  ByteBuffer out;
+  std::string bad = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(bad.data()), bad.size()), 0, out).status,
+            LoadClient::Status::kFailed);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kHandshake)], 1u);
+}
+
+TEST_F(LoadClientTest, CloseHandshakeWeStart) {
+  std::string response = start_and_answer(0);
+  ByteBuffer out;
+  client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(response.data()), response.size()), 0, out);
+  EXPECT_EQ(result_.counters.open_connections, 1u);
+  client_.send_close(context_, out);
+  const std::vector<ClientFrame> frames = parse_client_frames(out.data(), out.size());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].opcode, Opcode::kClose);
+  EXPECT_EQ(frames[0].payload, (std::vector<uint8_t>{0x03, 0xe8}));
+  std::vector<uint8_t> close = server_frame(Opcode::kClose, frames[0].payload);
+  EXPECT_EQ(client_.feed(context_, close, 1, out).status, LoadClient::Status::kOk);
+  EXPECT_EQ(client_.phase(), ClientPhase::kClosed);
+  EXPECT_EQ(client_.on_end_of_stream(context_), LoadClient::Status::kDone);
+  EXPECT_EQ(result_.counters.closes_clean, 1u);
+  EXPECT_EQ(result_.counters.open_connections, 0u);
+  EXPECT_EQ(result_.counters.error_total(), 0u);
+}
+
+TEST_F(LoadClientTest, CloseFromTheServerIsAnErrorAndIsAnswered) {
+  std::string response = start_and_answer(0);
+  ByteBuffer out;
+  client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(response.data()), response.size()), 0, out);
+  std::vector<uint8_t> close = server_frame(Opcode::kClose, std::vector<uint8_t>{0x03, 0xe9});
+  EXPECT_EQ(client_.feed(context_, close, 1, out).status, LoadClient::Status::kOk);
+  const std::vector<ClientFrame> frames = parse_client_frames(out.data(), out.size());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].opcode, Opcode::kClose);
+  EXPECT_EQ(client_.on_end_of_stream(context_), LoadClient::Status::kFailed);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kClosed)], 1u);
+  EXPECT_EQ(result_.counters.open_connections, 0u);
+}
+
+TEST_F(LoadClientTest, EndOfStreamWhileOpenIsAnError) {
+  std::string response = start_and_answer(0);
+  ByteBuffer out;
+  client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(response.data()), response.size()), 0, out);
+  client_.send_message(context_, 0, out);
+  EXPECT_EQ(client_.on_end_of_stream(context_), LoadClient::Status::kFailed);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kClosed)], 1u);
+  EXPECT_EQ(result_.counters.open_connections, 0u);
+}
+
+TEST_F(LoadClientTest, OnlyMessagesSentInTheWindowAreMeasured) {
+  context_.window_start_ns = 100;
+  context_.window_end_ns = 200;
+  std::string response = start_and_answer(0);  // connect before the window: not measured
+  ByteBuffer out;
+  client_.feed(context_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(response.data()), response.size()), 50, out);
+  EXPECT_EQ(result_.counters.upgrades, 1u);
+  EXPECT_EQ(result_.counters.upgrades_measured, 0u);
+  for (uint64_t t : {50, 100, 150, 199, 200}) client_.send_message(context_, t, out);
+  std::vector<uint8_t> echoes = echo_of(out);
+  EXPECT_EQ(client_.feed(context_, echoes, 300, out).echoes, 5u);
+  EXPECT_EQ(result_.counters.sent_total, 5u);
+  EXPECT_EQ(result_.counters.sent, 3u);
+  EXPECT_EQ(result_.counters.received, 3u);
+  EXPECT_EQ(result_.message_latency.count(), 3u);
+  EXPECT_EQ(result_.message_latency.max(), 200u);  // from the intended time 100
+}
+
+// ---- ByteBuffer ----
+
+TEST(ByteBuffer, AppendConsumeAndGrow) {
+  ByteBuffer b;
+  EXPECT_TRUE(b.empty());
+  std::string expected;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string piece = std::to_string(i) + ",";
+    b.append(piece.data(), piece.size());
+    expected += piece;
+    if (i % 3 == 0) {
+      b.consume(2);
+      expected.erase(0, 2);
+    }
+  }
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(b.data()), b.size()), expected);
+  b.consume(b.size());
+  EXPECT_TRUE(b.empty());
+  b.release();
+  EXPECT_EQ(b.capacity(), 0u);
+}
+
+}  // namespace
+}  // namespace tools

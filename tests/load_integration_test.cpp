@@ -1,0 +1,196 @@
+// parley-load against a real parleyd: echo (closed and open loop, one and two processes) and
+// connect (TCP close and close frame) for about a second each, checking through --json that the
+// counts add up and nothing failed; and that failures are reported as such.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/parleyd_process.h"
+
+namespace {
+
+using parley_test::ParleydProcess;
+
+struct LoadRun {
+  int exit_code = -1;  // -1 when it did not exit by itself in time
+  std::string output;  // stdout and stderr
+  std::string json;
+};
+
+std::string temp_path(const char* tag) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/parley-load-" + tag + "-XXXXXX";
+  const int fd = mkstemp(pattern.data());
+  if (fd >= 0) close(fd);
+  return pattern;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Runs <build>/parley-load with `args` plus --json, waiting at most `limit`.
+LoadRun run_load(std::vector<std::string> args, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  LoadRun run;
+  const std::string binary = parley_test::build_dir() + "/parley-load";
+  const std::string json_path = temp_path("json");
+  const std::string output_path = temp_path("out");
+  args.insert(args.begin(), binary);
+  args.push_back("--json");
+  args.push_back(json_path);
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const int output_fd = open(output_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(output_fd, STDOUT_FILENO);
+    dup2(output_fd, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(output_fd);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  run.output = read_file(output_path);
+  run.json = read_file(json_path);
+  unlink(output_path.c_str());
+  unlink(json_path.c_str());
+  return run;
+}
+
+// The first number after "key": in parley-load's JSON (keys it writes once, or the first of them).
+double json_number(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\": ";
+  const size_t at = json.find(needle);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no " << key << " in " << json;
+    return -1;
+  }
+  return std::strtod(json.c_str() + at + needle.size(), nullptr);
+}
+
+class LoadIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.ok()) << server_.error(); }
+  std::string url(const char* path = "/echo") const {
+    return "ws://127.0.0.1:" + std::to_string(server_.port()) + path;
+  }
+
+  ParleydProcess server_;
+};
+
+TEST_F(LoadIntegration, EchoClosedLoopCountsAddUp) {
+  const LoadRun run = run_load({"echo", "--url", url(), "-c", "20", "--pipeline", "8", "--duration", "1", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double sent = json_number(run.json, "messages_sent");
+  EXPECT_GT(sent, 1000) << run.output;
+  EXPECT_EQ(json_number(run.json, "messages_received"), sent) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;  // errors
+  EXPECT_EQ(json_number(run.json, "upgrades"), 20);
+  EXPECT_EQ(json_number(run.json, "closes_clean"), 20);  // every connection closed by handshake
+  EXPECT_EQ(json_number(run.json, "count"), sent);      // one latency sample per echo
+}
+
+TEST_F(LoadIntegration, EchoOpenLoopSendsTheSchedule) {
+  const LoadRun run = run_load({"echo", "--url", url(), "-c", "10", "--rate", "2000", "--warmup", "0.3", "--duration",
+                                "1", "--binary", "--size", "100", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double sent = json_number(run.json, "messages_sent");
+  // The schedule decides what is sent in the window, not how fast the server answers.
+  EXPECT_NEAR(sent, 2000, 10) << run.output;
+  EXPECT_EQ(json_number(run.json, "messages_received"), sent) << run.output;
+  EXPECT_EQ(json_number(run.json, "payload_bytes_received"), sent * 100);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+TEST_F(LoadIntegration, EchoTwoProcessesMerge) {
+  const LoadRun run =
+      run_load({"echo", "--url", url(), "-c", "21", "-j", "2", "--pipeline", "2", "--duration", "1", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double sent = json_number(run.json, "messages_sent");
+  EXPECT_GT(sent, 100);
+  EXPECT_EQ(json_number(run.json, "messages_received"), sent);
+  EXPECT_EQ(json_number(run.json, "upgrades"), 21);
+  EXPECT_EQ(json_number(run.json, "processes"), 2);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+TEST_F(LoadIntegration, ConnectWithTcpClose) {
+  const LoadRun run = run_load({"connect", "--url", url(), "-c", "4", "--duration", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double cycles = json_number(run.json, "cycles");
+  EXPECT_GT(cycles, 10) << run.output;
+  EXPECT_GE(json_number(run.json, "upgrades"), cycles);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+  EXPECT_NE(run.output.find("handshakes/s"), std::string::npos) << run.output;  // progress line
+}
+
+TEST_F(LoadIntegration, ConnectWithCloseHandshake) {
+  const LoadRun run = run_load({"connect", "--url", url(), "-c", "4", "--duration", "1", "--close", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double cycles = json_number(run.json, "cycles");
+  EXPECT_GT(cycles, 10) << run.output;
+  EXPECT_GE(json_number(run.json, "closes_clean"), cycles);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+TEST_F(LoadIntegration, UnknownPathIsAHandshakeError) {
+  const LoadRun run = run_load({"echo", "--url", url("/no-such-endpoint"), "-c", "3", "--duration", "0.3", "--quiet"});
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_EQ(json_number(run.json, "handshake"), 3) << run.output;
+  EXPECT_EQ(json_number(run.json, "messages_sent"), 0);
+}
+
+TEST(LoadIntegrationNoServer, RefusedConnectionsAreConnectErrors) {
+  // A port nobody listens on: bind one, note it, close it.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/echo";
+  const LoadRun run = run_load({"echo", "--url", url, "-c", "2", "--duration", "0.2", "--quiet"});
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_EQ(json_number(run.json, "connect"), 2) << run.output;
+}
+
+TEST(LoadIntegrationNoServer, BadUsageExitsWithTwo) {
+  EXPECT_EQ(run_load({"--url", "http://x"}).exit_code, 2);
+  EXPECT_EQ(run_load({"-c", "40000"}).exit_code, 2);  // over 19,000 per process without -j
+  EXPECT_EQ(run_load({"--bogus"}).exit_code, 2);
+}
+
+}  // namespace

@@ -1,0 +1,52 @@
+#pragma once
+// parley-load's command line: scenarios and their knobs, parsed and validated in one place.
+#include <cstdint>
+#include <string>
+
+#include "tools/ws_url.h"
+
+namespace tools {
+
+enum class Scenario : uint8_t {
+  kEcho,     // N connections exchanging echo messages, closed or open loop
+  kConnect,  // handshakes per second: connect, upgrade, close, repeat
+};
+
+// The per-process file-descriptor limit here is 20,000 and cannot be raised; leave headroom for
+// the epoll fd, pipes and stdio.
+inline constexpr uint64_t kMaxConnectionsPerProcess = 19'000;
+
+struct LoadOptions {
+  Scenario scenario = Scenario::kEcho;
+  std::string url_text = "ws://127.0.0.1:8080/echo";
+  WsUrl url;
+  uint64_t connections = 100;  // echo: connections held; connect: concurrent connectors
+  uint64_t rate = 0;           // echo: messages/s in total (0 = closed loop)
+  double duration_s = 5;       // measured time, after the warmup
+  double warmup_s = 0;         // excluded from the statistics
+  uint64_t size = 20;          // payload bytes per message
+  bool binary = false;         // binary frames (default text)
+  uint64_t pipeline = 1;       // closed loop: messages in flight per connection
+  uint64_t max_in_flight = 64; // open loop: per-connection cap; sends past it wait (and count)
+  uint64_t ramp = 0;           // new connections per second in total (0 = as fast as possible)
+  uint64_t sources = 64;       // 127.0.0.x source addresses when the target is loopback
+  uint64_t processes = 1;      // -j: worker processes
+  bool close_handshake = false;  // connect: send a close frame and wait for the server's
+  bool progress = true;        // a progress line every second
+  std::string json_path;       // --json FILE ("-" = stdout)
+};
+
+// parse_load_options() result meaning "run": anything else is an exit code.
+inline constexpr int kOptionsOk = -1;
+
+// Parses argv into `out`. Returns kOptionsOk to go on, otherwise the exit code to leave with
+// (0 after --help, 2 on a bad option, with a one-line message on stderr).
+int parse_load_options(int argc, char** argv, LoadOptions& out);
+
+// Prints the usage text to stdout.
+void print_load_usage();
+
+// "echo" / "connect".
+const char* scenario_name(Scenario scenario);
+
+}  // namespace tools

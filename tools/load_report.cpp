@@ -1,0 +1,226 @@
+#include "tools/load_report.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+namespace tools {
+namespace {
+
+constexpr size_t kErrorKinds = static_cast<size_t>(ErrorKind::kCount);
+constexpr uint32_t kResultMagic = 0x4c524553;  // "LRES"
+
+std::string printf_string(const char* format, ...) __attribute__((format(printf, 1, 2)));
+std::string printf_string(const char* format, ...) {
+  char buffer[512];
+  va_list args;
+  va_start(args, format);
+  int n = std::vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  return std::string(buffer, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof buffer) - 1)));
+}
+
+// 1234567 -> "1,234,567".
+std::string grouped(uint64_t value) {
+  std::string digits = std::to_string(value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Nanoseconds as a short human duration.
+std::string human_ns(uint64_t ns) {
+  if (ns < 10'000) return printf_string("%.2fus", ns / 1e3);
+  if (ns < 1'000'000) return printf_string("%.1fus", ns / 1e3);
+  if (ns < 1'000'000'000) return printf_string("%.2fms", ns / 1e6);
+  return printf_string("%.2fs", ns / 1e9);
+}
+
+std::string latency_line(const LatencyHistogram& h) {
+  return "p50 " + human_ns(h.value_at_quantile(0.50)) + "  p90 " + human_ns(h.value_at_quantile(0.90)) +
+         "  p99 " + human_ns(h.value_at_quantile(0.99)) + "  p99.9 " + human_ns(h.value_at_quantile(0.999)) +
+         "  max " + human_ns(h.max()) + "  (mean " + human_ns(static_cast<uint64_t>(h.mean())) +
+         ", n=" + grouped(h.count()) + ")";
+}
+
+std::string latency_json(const LatencyHistogram& h) {
+  auto us = [](double ns) { return ns / 1e3; };
+  return printf_string(
+      "{\"count\": %" PRIu64 ", \"min\": %.3f, \"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, "
+      "\"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}",
+      h.count(), us(h.min()), us(h.mean()), us(h.value_at_quantile(0.50)), us(h.value_at_quantile(0.90)),
+      us(h.value_at_quantile(0.99)), us(h.value_at_quantile(0.999)), us(h.max()));
+}
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += printf_string("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+double per_second(uint64_t count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
+
+std::string mode_text(const LoadOptions& o) {
+  if (o.scenario == Scenario::kConnect) {
+    return o.close_handshake ? "close frame, then wait for the server's" : "plain TCP close";
+  }
+  if (o.rate != 0) return "open loop at " + grouped(o.rate) + " msg/s, in-flight cap " + grouped(o.max_in_flight);
+  return "closed loop, pipeline " + grouped(o.pipeline);
+}
+
+}  // namespace
+
+const char* error_kind_name(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kSocket: return "socket";
+    case ErrorKind::kConnect: return "connect";
+    case ErrorKind::kHandshake: return "handshake";
+    case ErrorKind::kTimeout: return "timeout";
+    case ErrorKind::kProtocol: return "protocol";
+    case ErrorKind::kMismatch: return "mismatch";
+    case ErrorKind::kClosed: return "closed";
+    case ErrorKind::kUnanswered: return "unanswered";
+    case ErrorKind::kCount: break;
+  }
+  return "unknown";
+}
+
+uint64_t LoadCounters::error_total() const {
+  uint64_t total = 0;
+  for (uint64_t e : errors) total += e;
+  return total;
+}
+
+void LoadCounters::add(const LoadCounters& o) {
+  connects_started += o.connects_started;
+  upgrades += o.upgrades;
+  upgrades_measured += o.upgrades_measured;
+  cycles_measured += o.cycles_measured;
+  closes_clean += o.closes_clean;
+  open_connections += o.open_connections;
+  sent_total += o.sent_total;
+  received_total += o.received_total;
+  sent += o.sent;
+  received += o.received;
+  payload_bytes_received += o.payload_bytes_received;
+  for (size_t i = 0; i < kErrorKinds; ++i) errors[i] += o.errors[i];
+}
+
+void LoadResult::merge(const LoadResult& other) {
+  counters.add(other.counters);
+  message_latency.merge(other.message_latency);
+  connect_latency.merge(other.connect_latency);
+  measured_s = std::max(measured_s, other.measured_s);
+}
+
+void LoadResult::serialize(std::string& out) const {
+  static_assert(std::is_trivially_copyable_v<LoadCounters>);
+  out.append(reinterpret_cast<const char*>(&kResultMagic), sizeof kResultMagic);
+  out.append(reinterpret_cast<const char*>(&counters), sizeof counters);
+  out.append(reinterpret_cast<const char*>(&measured_s), sizeof measured_s);
+  message_latency.serialize(out);
+  connect_latency.serialize(out);
+}
+
+bool LoadResult::deserialize(std::span<const uint8_t> in) {
+  uint32_t magic = 0;
+  if (in.size() < sizeof magic + sizeof counters + sizeof measured_s) return false;
+  std::memcpy(&magic, in.data(), sizeof magic);
+  if (magic != kResultMagic) return false;
+  in = in.subspan(sizeof magic);
+  std::memcpy(&counters, in.data(), sizeof counters);
+  in = in.subspan(sizeof counters);
+  std::memcpy(&measured_s, in.data(), sizeof measured_s);
+  in = in.subspan(sizeof measured_s);
+  return message_latency.deserialize(in) && connect_latency.deserialize(in) && in.empty();
+}
+
+std::string format_summary(const LoadOptions& o, const LoadResult& r) {
+  const LoadCounters& c = r.counters;
+  std::string out;
+  out += printf_string("parley-load %s %s: %s %s, %" PRIu64 " process%s, %s\n", scenario_name(o.scenario),
+                       o.url_text.c_str(), grouped(o.connections).c_str(),
+                       o.scenario == Scenario::kEcho ? "connections" : "concurrent connectors", o.processes,
+                       o.processes == 1 ? "" : "es", mode_text(o).c_str());
+  out += printf_string("  measured   %.2f s", r.measured_s);
+  if (o.warmup_s > 0) out += printf_string(" after %.2f s of warmup", o.warmup_s);
+  out += "\n";
+  if (o.scenario == Scenario::kEcho) {
+    out += printf_string("  messages   %s sent, %s echoed, %s msg/s (%" PRIu64 "-byte %s payloads, %.1f MB/s)\n",
+                         grouped(c.sent).c_str(), grouped(c.received).c_str(),
+                         grouped(static_cast<uint64_t>(per_second(c.received, r.measured_s))).c_str(), o.size,
+                         o.binary ? "binary" : "text", per_second(c.payload_bytes_received, r.measured_s) / 1e6);
+    out += "  latency    " + latency_line(r.message_latency) + "\n";
+    out += printf_string("  upgrades   %s", grouped(c.upgrades).c_str());
+    if (r.connect_latency.count() != 0) out += ", connect to 101: " + latency_line(r.connect_latency);
+    out += "\n";
+  } else {
+    out += printf_string("  cycles     %s connect-upgrade-close cycles, %s handshakes/s%s\n",
+                         grouped(c.cycles_measured).c_str(),
+                         grouped(static_cast<uint64_t>(per_second(c.cycles_measured, r.measured_s))).c_str(),
+                         o.close_handshake ? (", " + grouped(c.closes_clean) + " clean close handshakes").c_str()
+                                           : "");
+    out += "  handshake  " + latency_line(r.connect_latency) + "\n";
+  }
+  out += printf_string("  errors     %s", grouped(c.error_total()).c_str());
+  for (size_t i = 0; i < kErrorKinds; ++i) {
+    if (c.errors[i] != 0) {
+      out += printf_string("  %s %s", error_kind_name(static_cast<ErrorKind>(i)), grouped(c.errors[i]).c_str());
+    }
+  }
+  out += "\n";
+  return out;
+}
+
+std::string format_json(const LoadOptions& o, const LoadResult& r) {
+  const LoadCounters& c = r.counters;
+  std::string out = "{\n";
+  out += printf_string("  \"scenario\": \"%s\",\n", scenario_name(o.scenario));
+  out += "  \"url\": \"" + json_escape(o.url_text) + "\",\n";
+  out += printf_string("  \"connections\": %" PRIu64 ",\n  \"processes\": %" PRIu64 ",\n", o.connections,
+                       o.processes);
+  out += printf_string("  \"mode\": \"%s\",\n",
+                       o.scenario == Scenario::kConnect ? (o.close_handshake ? "close-frame" : "tcp-close")
+                       : o.rate != 0                    ? "open-loop"
+                                                        : "closed-loop");
+  out += printf_string("  \"pipeline\": %" PRIu64 ",\n  \"rate\": %" PRIu64 ",\n  \"size\": %" PRIu64 ",\n",
+                       o.pipeline, o.rate, o.size);
+  out += printf_string("  \"binary\": %s,\n", o.binary ? "true" : "false");
+  out += printf_string("  \"warmup_s\": %.3f,\n  \"measured_s\": %.3f,\n", o.warmup_s, r.measured_s);
+  out += printf_string("  \"connects_started\": %" PRIu64 ",\n  \"upgrades\": %" PRIu64 ",\n",
+                       c.connects_started, c.upgrades);
+  out += printf_string("  \"upgrades_measured\": %" PRIu64 ",\n  \"cycles\": %" PRIu64 ",\n",
+                       c.upgrades_measured, c.cycles_measured);
+  out += printf_string("  \"handshakes_per_s\": %.1f,\n",
+                       per_second(o.scenario == Scenario::kConnect ? c.cycles_measured : c.upgrades_measured,
+                                  r.measured_s));
+  out += printf_string("  \"closes_clean\": %" PRIu64 ",\n", c.closes_clean);
+  out += printf_string("  \"messages_sent\": %" PRIu64 ",\n  \"messages_received\": %" PRIu64 ",\n", c.sent,
+                       c.received);
+  out += printf_string("  \"messages_per_s\": %.1f,\n", per_second(c.received, r.measured_s));
+  out += printf_string("  \"payload_bytes_received\": %" PRIu64 ",\n", c.payload_bytes_received);
+  out += "  \"latency_us\": " + latency_json(r.message_latency) + ",\n";
+  out += "  \"connect_latency_us\": " + latency_json(r.connect_latency) + ",\n";
+  out += printf_string("  \"errors\": {\"total\": %" PRIu64, c.error_total());
+  for (size_t i = 0; i < kErrorKinds; ++i) {
+    out += printf_string(", \"%s\": %" PRIu64, error_kind_name(static_cast<ErrorKind>(i)), c.errors[i]);
+  }
+  out += "}\n}\n";
+  return out;
+}
+
+}  // namespace tools

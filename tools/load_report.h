@@ -1,0 +1,70 @@
+#pragma once
+// What a parley-load run measured: counters, error kinds and latency histograms; how workers
+// ship them to the parent (binary, over a pipe), how they merge, and how they are reported
+// (a human summary and JSON).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "tools/latency_histogram.h"
+#include "tools/load_options.h"
+
+namespace tools {
+
+enum class ErrorKind : uint8_t {
+  kSocket,      // socket()/bind() failed locally (EMFILE, EADDRNOTAVAIL, ...)
+  kConnect,     // the TCP connect failed (refused, reset, unreachable)
+  kHandshake,   // the server's answer to the upgrade was not a valid 101 (RFC 6455 4.1)
+  kTimeout,     // no upgrade, no answer to a close, or no end of stream in time
+  kProtocol,    // the server sent a malformed frame or an unexpected one
+  kMismatch,    // an echo came back with another opcode, sequence number or payload
+  kClosed,      // the server closed or reset an upgraded connection we did not close
+  kUnanswered,  // messages sent during the measurement that never got their echo
+  kCount,
+};
+
+// "socket", "connect", ... as used in the summary and the JSON keys.
+const char* error_kind_name(ErrorKind kind);
+
+// Plain counters. "Measured" ones cover the measurement window only (messages whose intended
+// send time, or connections whose connect started, falls after the warmup and before the end);
+// the others are for the progress line.
+struct LoadCounters {
+  uint64_t connects_started = 0;
+  uint64_t upgrades = 0;               // completed handshakes, all time
+  uint64_t upgrades_measured = 0;      // completed handshakes that started in the window
+  uint64_t cycles_measured = 0;        // connect scenario: connect-upgrade-close cycles finished
+  uint64_t closes_clean = 0;           // close handshakes completed (close frame both ways)
+  uint64_t open_connections = 0;       // gauge: upgraded and not yet closed
+  uint64_t sent_total = 0;             // echo messages, all time
+  uint64_t received_total = 0;
+  uint64_t sent = 0;                   // echo messages sent in the window
+  uint64_t received = 0;               // their echoes
+  uint64_t payload_bytes_received = 0; // of measured echoes
+  uint64_t errors[static_cast<size_t>(ErrorKind::kCount)] = {};
+
+  uint64_t error_total() const;
+  void add(const LoadCounters& other);
+};
+
+struct LoadResult {
+  LoadCounters counters;
+  LatencyHistogram message_latency;  // ns, echo round trip from the intended send time
+  LatencyHistogram connect_latency;  // ns, connect() to a verified 101
+  double measured_s = 0;             // length of the measurement window
+
+  // Adds another worker's result (counters, histograms; the window is the longest).
+  void merge(const LoadResult& other);
+  // Binary form for the worker-to-parent pipe (same binary on both ends).
+  void serialize(std::string& out) const;
+  // Reads what serialize() wrote; false when malformed.
+  bool deserialize(std::span<const uint8_t> in);
+};
+
+// The multi-line human summary.
+std::string format_summary(const LoadOptions& options, const LoadResult& result);
+// The same as a JSON object (counts, rates, latency in microseconds, errors by kind).
+std::string format_json(const LoadOptions& options, const LoadResult& result);
+
+}  // namespace tools
