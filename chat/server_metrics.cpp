@@ -45,6 +45,16 @@ std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_i
   metric("parley_bytes_sent_total", "counter", "Bytes written to sockets.", stats.bytes_out);
   metric("parley_protocol_errors_total", "counter", "Connections failed for protocol errors.", stats.protocol_errors);
   metric("parley_timeouts_total", "counter", "Handshake and close timeouts.", stats.timeouts);
+  metric("parley_pings_sent_total", "counter", "Heartbeat pings sent.", stats.pings_sent);
+  metric("parley_pongs_received_total", "counter", "Pongs received.", stats.pongs_received);
+  metric("parley_dead_peers_total", "counter", "Connections closed for a missed pong.", stats.dead_peers);
+  metric("parley_idle_closed_total", "counter", "Connections closed by the idle timeout.", stats.idle_closed);
+  metric("parley_slow_consumers_closed_total", "counter", "Connections closed with 1008 at the write-queue cap.",
+         stats.slow_consumers_closed);
+  metric("parley_messages_dropped_total", "counter", "Messages dropped at the write-queue cap (drop policy).",
+         stats.messages_dropped);
+  metric("parley_busy_rejected_total", "counter", "Upgrades refused with 503 at a connection limit.",
+         stats.busy_rejected);
   metric("parley_loop_iterations_total", "counter", "Event loop iterations.", loop_iterations);
   metric("parley_resident_bytes", "gauge", "Resident set size of the process.", resident_bytes());
   return out;

@@ -25,9 +25,17 @@ enum ConnectionFlags : uint8_t {
   kOpenNotified = 1 << 3,   // the application saw on_open and is owed on_close
   kOnReadyList = 1 << 4,    // read budget ran out: queued on the loop's ready list
   kOnFlushList = 1 << 5,    // has queued output to write at the end of the iteration
+  kHeardFrom = 1 << 6,      // bytes arrived since the last heartbeat ping
+  kDataSeen = 1 << 7,       // a data message arrived since the last heartbeat (idle timeout)
 };
 
-enum class TimerPurpose : uint8_t { kNone, kHandshake, kClose };
+enum class TimerPurpose : uint8_t {
+  kNone,
+  kHandshake,  // the request head must arrive
+  kPing,       // time to send the next heartbeat ping
+  kPong,       // the peer must have sent something since the ping
+  kClose,      // the close handshake / TCP shutdown must finish
+};
 
 // Input that is only needed while something is incomplete; pooled by WsServer.
 struct ConnectionExtra {
@@ -46,6 +54,8 @@ struct Connection {
   uint8_t flags = 0;
   uint8_t route = 0;
   TimerPurpose timer_purpose = TimerPurpose::kNone;
+  uint8_t idle_heartbeats = 0;  // heartbeats in a row without a data message
+  bool reject_busy = false;     // over a connection limit: answer the request with 503
 };
 
 }  // namespace protocol

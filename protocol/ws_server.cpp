@@ -15,22 +15,14 @@
 #include "protocol/close_code.h"
 #include "protocol/handshake.h"
 #include "protocol/ws_connection.h"
+#include "protocol/ws_server_internal.h"
 #include "reactor/socket_ops.h"
 
 namespace protocol {
 
-namespace {
+using namespace ws_internal;
 
-constexpr size_t kCorkSize = 512 * 1024;
-// Payloads at least this large skip the cork and go out with writev straight from their buffer.
-constexpr size_t kCorkBypass = 16 * 1024;
-// Per readiness event, read at most this much before yielding to other connections.
-constexpr size_t kReadBudget = 4 * reactor::EventLoop::kReceiveBufferSize;
-constexpr int kAcceptBudget = 256;
-constexpr size_t kMaxSpareExtras = 256;
-constexpr size_t kMaxSpareQueues = 4096;
-// A buffered unfinished message larger than this is freed rather than kept for reuse.
-constexpr size_t kKeepPendingCapacity = 64 * 1024;
+namespace {
 
 size_t table_capacity() {
   rlimit limit{};
@@ -72,7 +64,10 @@ class WsServer::Reader final : public MessageSink {
       if (!(c_.flags & kCloseSent)) server_.send_frame(c_, Opcode::kPong, payload.data(), payload.size());
       return true;
     }
-    if (opcode == Opcode::kPong) return true;  // RFC 6455 5.5.3: unsolicited pongs are ignored
+    if (opcode == Opcode::kPong) {
+      ++server_.stats_.pongs_received;  // liveness was noted on read; unsolicited ones are fine
+      return true;
+    }
     // RFC 6455 5.5.1: answer a close with a close (echoing the code), then the server closes
     // the TCP connection (RFC 6455 7.1.1). Anything after the close frame is ignored.
     c_.flags |= kCloseReceived;
@@ -95,6 +90,7 @@ class WsServer::Reader final : public MessageSink {
  private:
   void deliver(Opcode opcode, std::span<uint8_t> payload) {
     ++server_.stats_.messages_in;
+    c_.flags |= kDataSeen;
     if (app_ != nullptr) app_->on_message(server_.id_of(c_), opcode, payload);
   }
 
@@ -119,6 +115,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   table_ = memory == MAP_FAILED ? nullptr : static_cast<Connection*>(memory);
   cork_.resize(kCorkSize);
+  if (config_.max_connections_per_ip != 0) peer_of_fd_.reserve(1024);
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -242,6 +239,8 @@ void WsServer::accept_ready() {
     wheel_.schedule(&c.timer, config_.handshake_timeout_ms);
     ++stats_.accepted;
     ++stats_.connections;
+    // Over a limit: still read the request, then answer 503 (a reset would lose the reason).
+    c.reject_busy = !admit(fd, peer);
     if (loop_.watch(fd, handler_id_, generation) != 0) destroy(c, kCloseAbnormal);
   }
   // Budget spent with connections possibly still queued: come back next iteration.
@@ -266,6 +265,7 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
     }
     stats_.bytes_in += r.bytes;
     total += r.bytes;
+    c.flags |= kHeardFrom;
     process_input(c, buffer.data(), r.bytes);
     if (c.state == ConnectionState::kClosed) {
       corked_ = nullptr;
@@ -385,378 +385,5 @@ void WsServer::process_frames(Connection& c, uint8_t* data, size_t length) {
   release_extra_if_idle(c);
 }
 
-void WsServer::process_request_head(Connection& c, uint8_t* data, size_t length) {
-  std::string_view head(reinterpret_cast<const char*>(data), length);
-  if (c.extra != nullptr && !c.extra->pending.empty()) {
-    // Bounded: a head still incomplete past kMaxRequestHead is refused below (431).
-    std::vector<uint8_t>& pending = c.extra->pending;
-    pending.insert(pending.end(), data, data + length);
-    head = std::string_view(reinterpret_cast<const char*>(pending.data()), pending.size());
-  }
-  HttpRequest request;
-  HttpParseStatus status = parse_http_request(head, request);
-  switch (status) {
-    case HttpParseStatus::kNeedMore: {
-      if (c.extra == nullptr || c.extra->pending.empty()) {
-        ConnectionExtra* extra = extra_for(c);
-        if (extra == nullptr) {
-          destroy(c, kCloseInternalError);
-          return;
-        }
-        extra->pending.assign(data, data + length);
-      }
-      return;
-    }
-    case HttpParseStatus::kBadRequest:
-      respond_http(c, 400, "text/plain", "malformed HTTP request\n");
-      return;
-    case HttpParseStatus::kTooLarge:
-      respond_http(c, 431, "text/plain", "request head too large\n");
-      return;
-    case HttpParseStatus::kBadVersion:
-      respond_http(c, 505, "text/plain", "only HTTP/1.1 is supported\n");
-      return;
-    case HttpParseStatus::kComplete:
-      break;
-  }
-  const Route* route = nullptr;
-  for (const Route& r : routes_) {
-    if (r.path == request.path) route = &r;
-  }
-  if (route == nullptr || route->app == nullptr) {
-    serve_http(c, request, route);
-    return;
-  }
-  if (!is_upgrade_request(request)) {
-    respond_http(c, 426, "text/plain", "this path speaks WebSocket only\n",
-                 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
-    return;
-  }
-  // Bytes after the head (a client that did not wait for the 101) are frames.
-  size_t rest = head.size() - request.head_length;
-  std::vector<uint8_t> head_copy;
-  uint8_t* rest_data = nullptr;
-  if (c.extra != nullptr && !c.extra->pending.empty()) {
-    head_copy.swap(c.extra->pending);  // the request's views point into this; keep it alive
-    rest_data = head_copy.data() + request.head_length;
-  } else {
-    rest_data = data + request.head_length;
-  }
-  upgrade(c, request, *route);
-  if (c.state == ConnectionState::kOpen) {
-    release_extra_if_idle(c);
-    if (rest > 0) process_frames(c, rest_data, rest);
-  }
-}
-
-void WsServer::upgrade(Connection& c, const HttpRequest& request, const Route& route) {
-  UpgradeCheck check = check_upgrade_request(request);
-  if (check.status != 101) {
-    std::string body = std::string(check.reason) + "\n";
-    respond_http(c, check.status, "text/plain", body,
-                 check.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
-    return;
-  }
-  ConnectionId id = id_of(c);
-  UpgradeVerdict verdict = route.app->on_upgrade(id, request);
-  if (find(id) == nullptr) return;
-  if (verdict.status != 101) {
-    std::string body = std::string(verdict.reason) + "\n";
-    respond_http(c, verdict.status, "text/plain", body);
-    return;
-  }
-  char response[1024];
-  size_t length = write_upgrade_response(response, sizeof response, check.key, verdict.subprotocol);
-  if (length == 0) {
-    respond_http(c, 500, "text/plain", "upgrade response too large\n");
-    return;
-  }
-  c.state = ConnectionState::kOpen;
-  c.user_data = verdict.user_data;
-  c.route = static_cast<uint8_t>(&route - routes_.data());
-  c.flags |= kOpenNotified;
-  wheel_.cancel(&c.timer);
-  c.timer_purpose = TimerPurpose::kNone;
-  ++stats_.upgrades;
-  write_bytes(c, reinterpret_cast<const uint8_t*>(response), length, nullptr, 0);
-  if (c.state == ConnectionState::kOpen) route.app->on_open(id);
-}
-
-void WsServer::serve_http(Connection& c, const HttpRequest& request, const Route* route) {
-  bool head_only = request.method == "HEAD";
-  if (request.method != "GET" && !head_only) {
-    respond_http(c, 405, "text/plain", "method not allowed\n", "Allow: GET, HEAD\r\n");
-    return;
-  }
-  if (route == nullptr || !route->handler) {
-    respond_http(c, 404, "text/plain", "not found\n");
-    return;
-  }
-  HttpReply reply;
-  route->handler(request, reply);
-  if (head_only) {
-    // RFC 9110 9.3.2: HEAD gets the GET headers (with the body's length) and no body.
-    std::string headers = reply.extra_headers;
-    respond_http(c, reply.status, reply.content_type, {}, headers);
-    return;
-  }
-  respond_http(c, reply.status, reply.content_type, reply.body, reply.extra_headers);
-}
-
-void WsServer::respond_http(Connection& c, int status, std::string_view content_type, std::string_view body,
-                            std::string_view extra_headers) {
-  std::string response(body.size() + extra_headers.size() + 256, '\0');
-  size_t length = write_http_response(response.data(), response.size(), status, content_type, body, extra_headers);
-  ++stats_.http_responses;
-  wheel_.cancel(&c.timer);
-  // The response is the last thing on this connection: flush, shut down, wait for EOF.
-  c.flags |= kCloseSent | kCloseReceived;
-  c.state = ConnectionState::kClosing;
-  c.close_code = kCloseAbnormal;
-  c.timer_purpose = TimerPurpose::kClose;
-  wheel_.schedule(&c.timer, config_.close_timeout_ms);
-  if (c.extra != nullptr) {
-    c.extra->pending.clear();
-    c.extra->reader = ReaderState();
-  }
-  write_bytes(c, reinterpret_cast<const uint8_t*>(response.data()), length, nullptr, 0);
-  if (c.state != ConnectionState::kClosed) {
-    release_extra_if_idle(c);
-    maybe_shutdown(c);
-  }
-}
-
-SendResult WsServer::send(ConnectionId id, Opcode opcode, std::span<const uint8_t> payload) {
-  Connection* c = find(id);
-  if (c == nullptr || c->state != ConnectionState::kOpen || (c->flags & kCloseSent)) return SendResult::kDropped;
-  return send_frame(*c, opcode, payload.data(), payload.size());
-}
-
-SendResult WsServer::send_text(ConnectionId id, std::string_view text) {
-  return send(id, Opcode::kText, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
-}
-
-SendResult WsServer::send_encoded(ConnectionId id, reactor::SharedBuffer* frame) {
-  Connection* c = find(id);
-  if (c == nullptr || c->state != ConnectionState::kOpen || (c->flags & kCloseSent)) return SendResult::kDropped;
-  ++stats_.messages_out;
-  // The connection being read gathers its output in the cork anyway.
-  if (corked_ == c) return write_bytes(*c, frame->data(), frame->size(), nullptr, 0);
-  if (c->out == nullptr) c->out = acquire_queue();
-  if (c->out == nullptr) {
-    destroy(*c, kCloseInternalError);
-    return SendResult::kDropped;
-  }
-  c->out->push(frame, 0, frame->size());
-  if (!(c->flags & kOnFlushList)) {
-    c->flags |= kOnFlushList;
-    flush_.push_back(c);
-  }
-  return SendResult::kBuffered;
-}
-
-void WsServer::flush_pending() {
-  // Fan-out writes are deferred to here: a subscriber that got several frames this iteration
-  // receives them in one writev instead of one syscall per frame.
-  for (Connection* c : flush_) {
-    c->flags &= ~kOnFlushList;
-    if (c->state == ConnectionState::kClosed || c->state == ConnectionState::kFree) continue;
-    on_writable(*c);
-  }
-  flush_.clear();
-}
-
-SendResult WsServer::send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length) {
-  uint8_t header[kMaxFrameHeaderLength];
-  size_t header_length = encode_frame_header(header, opcode, length);
-  if (!is_control(opcode)) ++stats_.messages_out;
-  return write_bytes(c, header, header_length, payload, length);
-}
-
-SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b,
-                                 size_t b_length) {
-  // Order is preserved: once anything is queued, everything after it queues too.
-  if (c.out != nullptr) {
-    queue_copy(c, a, a_length);
-    queue_copy(c, b, b_length);
-    return SendResult::kBuffered;
-  }
-  size_t total = a_length + b_length;
-  if (corked_ == &c) {
-    if (b_length < kCorkBypass && cork_length_ + total <= cork_.size()) {
-      std::memcpy(cork_.data() + cork_length_, a, a_length);
-      if (b_length != 0) std::memcpy(cork_.data() + cork_length_ + a_length, b, b_length);
-      cork_length_ += total;
-      return SendResult::kSent;
-    }
-    uncork();
-    corked_ = &c;
-    if (c.state == ConnectionState::kClosed) return SendResult::kDropped;
-    if (c.out != nullptr) {
-      queue_copy(c, a, a_length);
-      queue_copy(c, b, b_length);
-      return SendResult::kBuffered;
-    }
-  }
-  iovec iov[2] = {{const_cast<uint8_t*>(a), a_length}, {const_cast<uint8_t*>(b), b_length}};
-  reactor::IoResult r = reactor::write_vector(fd_of(c), iov, b_length == 0 ? 1 : 2);
-  if (r.status == reactor::IoStatus::kError) {
-    destroy(c, kCloseAbnormal);
-    return SendResult::kDropped;
-  }
-  size_t written = r.status == reactor::IoStatus::kOk ? r.bytes : 0;
-  stats_.bytes_out += written;
-  if (written == total) return SendResult::kSent;
-  if (written < a_length) {
-    queue_copy(c, a + written, a_length - written);
-    queue_copy(c, b, b_length);
-  } else {
-    queue_copy(c, b + (written - a_length), total - written);
-  }
-  return SendResult::kBuffered;
-}
-
-void WsServer::queue_copy(Connection& c, const uint8_t* data, size_t length) {
-  if (length == 0) return;
-  if (c.out == nullptr) c.out = acquire_queue();
-  if (c.out == nullptr || !c.out->push_copy(data, length)) destroy(c, kCloseInternalError);
-}
-
-void WsServer::uncork() {
-  Connection* c = corked_;
-  corked_ = nullptr;
-  size_t length = cork_length_;
-  cork_length_ = 0;
-  if (c == nullptr || length == 0 || c->state == ConnectionState::kClosed) return;
-  write_bytes(*c, cork_.data(), length, nullptr, 0);
-  if (c->state != ConnectionState::kClosed) maybe_shutdown(*c);
-}
-
-void WsServer::close(ConnectionId id, uint16_t code, std::string_view reason) {
-  Connection* c = find(id);
-  if (c == nullptr || (c->flags & kCloseSent)) return;
-  if (c->state != ConnectionState::kOpen) {
-    destroy(*c, code);
-    return;
-  }
-  send_close(*c, code, reason);
-}
-
-void WsServer::close_all(uint16_t code, std::string_view reason) {
-  for (size_t fd = 0; fd < capacity_; ++fd) {
-    Connection& c = table_[fd];
-    if (c.state == ConnectionState::kOpen && !(c.flags & kCloseSent)) send_close(c, code, reason);
-    else if (c.state == ConnectionState::kHandshake) destroy(c, kCloseGoingAway);
-  }
-}
-
-void WsServer::send_close(Connection& c, uint16_t code, std::string_view reason) {
-  uint8_t payload[kMaxControlPayload];
-  size_t length = encode_close_payload(payload, code, reason);
-  c.flags |= kCloseSent;
-  c.close_code = code;
-  c.state = ConnectionState::kClosing;
-  c.timer_purpose = TimerPurpose::kClose;
-  wheel_.schedule(&c.timer, config_.close_timeout_ms);
-  send_frame(c, Opcode::kClose, payload, length);
-  if (c.state != ConnectionState::kClosed) maybe_shutdown(c);
-}
-
-void WsServer::fail(Connection& c, ProtocolError error) {
-  // RFC 6455 7.1.7: fail the connection: send a close with the reason, stop reading frames,
-  // close TCP without waiting for the peer's close.
-  ++stats_.protocol_errors;
-  if (c.extra != nullptr) {
-    c.extra->pending.clear();
-    c.extra->reader = ReaderState();
-  }
-  if (!(c.flags & kCloseSent)) send_close(c, close_code_for(error), reason_for(error));
-  if (c.state == ConnectionState::kClosed) return;
-  c.flags |= kCloseReceived;
-  release_extra_if_idle(c);
-  maybe_shutdown(c);
-}
-
-void WsServer::maybe_shutdown(Connection& c) {
-  // RFC 6455 7.1.1: the server closes TCP first once both closes are exchanged. shutdown()
-  // sends our FIN after the queued bytes; close() would reset the connection if the peer's
-  // unread bytes were still in our receive queue, and the peer could lose our close frame.
-  constexpr uint8_t kBoth = kCloseSent | kCloseReceived;
-  if ((c.flags & kBoth) != kBoth || (c.flags & kShutdownSent) || c.out != nullptr) return;
-  if (corked_ == &c && cork_length_ != 0) return;  // uncork() calls back here
-  c.flags |= kShutdownSent;
-  ::shutdown(fd_of(c), SHUT_WR);
-  wheel_.schedule(&c.timer, config_.close_timeout_ms);
-  c.timer_purpose = TimerPurpose::kClose;
-}
-
-void WsServer::destroy(Connection& c, uint16_t code) {
-  if (c.state == ConnectionState::kClosed || c.state == ConnectionState::kFree) return;
-  if (!(c.flags & kCloseReceived) || c.close_code == 0) c.close_code = code;
-  c.state = ConnectionState::kClosed;
-  wheel_.cancel(&c.timer);
-  if (corked_ == &c) {
-    corked_ = nullptr;
-    cork_length_ = 0;
-  }
-  closed_.push_back(&c);
-}
-
-void WsServer::free_closed() {
-  // Connections die here, outside their own callbacks (DESIGN.md: never free a connection
-  // inside its own callback). on_close may close others; loop until none are left.
-  while (!closed_.empty()) {
-    std::vector<Connection*> closing;
-    closing.swap(closed_);
-    for (Connection* c : closing) {
-      ConnectionId id = id_of(*c);
-      int fd = fd_of(*c);
-      if (c->flags & kOpenNotified) {
-        WsApplication* app = c->route < routes_.size() ? routes_[c->route].app : nullptr;
-        if (app != nullptr) app->on_close(id, c->close_code == 0 ? kCloseAbnormal : c->close_code);
-      }
-      if (c->out != nullptr) {
-        c->out->clear();
-        release_queue(c->out);
-        c->out = nullptr;
-      }
-      if (c->extra != nullptr) {
-        c->extra->pending.clear();
-        c->extra->reader = ReaderState();
-        release_extra_if_idle(*c);
-      }
-      uint32_t generation = c->generation;
-      c->~Connection();
-      new (c) Connection();
-      c->generation = generation;
-      ::close(fd);
-      --stats_.connections;
-    }
-  }
-}
-
-void WsServer::on_timer(void* context, reactor::TimerNode* node) {
-  auto* server = static_cast<WsServer*>(context);
-  // The node is the first member of Connection.
-  auto* c = reinterpret_cast<Connection*>(reinterpret_cast<char*>(node) - offsetof(Connection, timer));
-  server->on_timeout(*c);
-}
-
-void WsServer::on_timeout(Connection& c) {
-  ++stats_.timeouts;
-  TimerPurpose purpose = c.timer_purpose;
-  c.timer_purpose = TimerPurpose::kNone;
-  if (purpose == TimerPurpose::kHandshake && c.state == ConnectionState::kHandshake) {
-    // Slowloris: the request head did not arrive in time.
-    respond_http(c, 408, "text/plain", "request timeout\n");
-    if (c.state != ConnectionState::kClosed) {
-      c.timer_purpose = TimerPurpose::kClose;
-      wheel_.schedule(&c.timer, std::min<uint32_t>(config_.close_timeout_ms, 1000));
-    }
-    return;
-  }
-  // The close handshake or the peer's EOF did not come: give up (RFC 6455 7.1.1 allows it).
-  destroy(c, (c.flags & kCloseReceived) ? c.close_code : kCloseAbnormal);
-}
 
 }  // namespace protocol

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "protocol/frame_header.h"
@@ -65,10 +66,24 @@ struct HttpReply {
 };
 using HttpHandler = std::function<void(const HttpRequest&, HttpReply&)>;
 
+// What to do with a connection whose write queue passed WsServerConfig::max_buffered.
+enum class SlowConsumerPolicy : uint8_t {
+  kClose,  // close it with 1008 (policy violation) after what is already queued
+  kDrop,   // drop further messages for it until its queue drains below the cap
+};
+
 struct WsServerConfig {
   uint64_t max_message_size = 16u << 20;  // RFC 6455 7.4.1: larger messages get 1009
   uint32_t handshake_timeout_ms = 10000;  // request head must arrive within this (slowloris)
   uint32_t close_timeout_ms = 5000;       // close handshake and TCP shutdown must finish within
+  uint32_t ping_interval_ms = 30000;      // RFC 6455 5.5.2 heartbeat; 0 disables
+  uint32_t pong_timeout_ms = 10000;       // no frame at all this long after a ping: dead peer
+  uint32_t idle_timeout_ms = 0;           // no data message for this long: close 1000; 0 = never
+  size_t max_buffered = 1u << 20;         // write-queue cap per connection (a message that
+                                          // starts below the cap is queued whole)
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::kClose;
+  uint32_t max_connections = 0;           // beyond: HTTP 503 before the upgrade; 0 = fd limit
+  uint32_t max_connections_per_ip = 0;    // per peer address, same policy; 0 = unlimited
   uint32_t timer_tick_ms = 10;
 };
 
@@ -84,7 +99,14 @@ struct WsServerStats {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   uint64_t protocol_errors = 0;
-  uint64_t timeouts = 0;
+  uint64_t timeouts = 0;           // handshake and close-handshake timeouts
+  uint64_t pings_sent = 0;
+  uint64_t pongs_received = 0;
+  uint64_t dead_peers = 0;         // closed for missing the pong deadline
+  uint64_t idle_closed = 0;
+  uint64_t slow_consumers_closed = 0;
+  uint64_t messages_dropped = 0;   // by the kDrop policy
+  uint64_t busy_rejected = 0;      // 503 for max_connections / max_connections_per_ip
 };
 
 class WsServer : public reactor::EventHandler {
@@ -113,8 +135,11 @@ class WsServer : public reactor::EventHandler {
   SendResult send_encoded(ConnectionId id, reactor::SharedBuffer* frame);
   // Starts the close handshake with `code` and `reason` (RFC 6455 7.1.2).
   void close(ConnectionId id, uint16_t code, std::string_view reason = {});
-  // Starts the close handshake on every open connection (graceful shutdown).
+  // Starts the close handshake on every open connection.
   void close_all(uint16_t code, std::string_view reason = {});
+  // Graceful shutdown: stops accepting, sends close 1001 to every connection after what is
+  // already queued, and calls `on_drained` once all are gone or `timeout_ms` has passed.
+  void drain(uint32_t timeout_ms, std::function<void()> on_drained);
 
   // True while `id` names an upgraded connection that has not started closing.
   bool is_open(ConnectionId id) const;
@@ -171,6 +196,12 @@ class WsServer : public reactor::EventHandler {
 
   static void on_timer(void* context, reactor::TimerNode* node);
   void on_timeout(Connection& c);
+  void start_heartbeat(Connection& c);
+  void on_heartbeat(Connection& c, bool pong_deadline);
+  bool over_buffer_cap(Connection& c);
+  void finish_drain();
+  bool admit(int fd, const reactor::SocketAddress& peer);
+  void forget_peer(int fd);
 
   reactor::EventLoop& loop_;
   WsServerConfig config_;
@@ -194,6 +225,24 @@ class WsServer : public reactor::EventHandler {
   std::vector<uint8_t> cork_;
   size_t cork_length_ = 0;
   Connection* corked_ = nullptr;
+
+  // Per-IP admission (only when max_connections_per_ip is set): each fd's peer key, and
+  // how many connections each key holds.
+  struct PeerKey {
+    uint64_t high = 0;
+    uint64_t low = 0;
+    bool operator==(const PeerKey&) const = default;
+  };
+  struct PeerKeyHash {
+    size_t operator()(const PeerKey& k) const { return std::hash<uint64_t>()(k.high * 0x9E3779B97F4A7C15ull ^ k.low); }
+  };
+  std::vector<PeerKey> peer_of_fd_;
+  std::unordered_map<PeerKey, uint32_t, PeerKeyHash> connections_per_peer_;
+
+  bool draining_ = false;
+  reactor::TimerNode drain_timer_;
+  std::function<void()> on_drained_;
+  uint64_t random_state_ = 0x853c49e6748fea9bull;  // spreads first pings over the interval
 
   ReaderState scratch_reader_;  // reader state for connections that had none (the usual case)
   WsServerStats stats_;

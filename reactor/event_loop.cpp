@@ -123,6 +123,7 @@ void EventLoop::dispatch(uint64_t data, uint32_t events) {
 
 int EventLoop::run() {
   epoll_event events[kMaxEvents];
+  stopping_ = false;  // a loop stopped once can run again (embedders restart it)
   while (!stopping_) {
     for (auto& hook : before_sleep_) hook();
     if (stopping_) break;

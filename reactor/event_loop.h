@@ -57,7 +57,8 @@ class EventLoop {
   // Blocks `signals` for the process and delivers them through a signalfd; 0 or -errno.
   int watch_signals(std::initializer_list<int> signals, std::function<void(int)> on_signal);
 
-  // Runs until stop(); returns 0, or -errno if epoll_wait fails.
+  // Runs until stop() is called from inside the loop; returns 0, or -errno if epoll_wait fails.
+  // May be called again after it returned.
   int run();
   // Makes run() return after the current iteration. Safe to call from any callback.
   void stop() { stopping_ = true; }

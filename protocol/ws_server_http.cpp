@@ -1,0 +1,160 @@
+// WsServer, HTTP stage: the request head, the upgrade (RFC 6455 4.2.2) and plain responses.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "protocol/close_code.h"
+#include "protocol/handshake.h"
+#include "protocol/ws_connection.h"
+#include "protocol/ws_server.h"
+
+namespace protocol {
+
+void WsServer::process_request_head(Connection& c, uint8_t* data, size_t length) {
+  std::string_view head(reinterpret_cast<const char*>(data), length);
+  if (c.extra != nullptr && !c.extra->pending.empty()) {
+    // Bounded: a head still incomplete past kMaxRequestHead is refused below (431).
+    std::vector<uint8_t>& pending = c.extra->pending;
+    pending.insert(pending.end(), data, data + length);
+    head = std::string_view(reinterpret_cast<const char*>(pending.data()), pending.size());
+  }
+  HttpRequest request;
+  HttpParseStatus status = parse_http_request(head, request);
+  switch (status) {
+    case HttpParseStatus::kNeedMore: {
+      if (c.extra == nullptr || c.extra->pending.empty()) {
+        ConnectionExtra* extra = extra_for(c);
+        if (extra == nullptr) {
+          destroy(c, kCloseInternalError);
+          return;
+        }
+        extra->pending.assign(data, data + length);
+      }
+      return;
+    }
+    case HttpParseStatus::kBadRequest:
+      respond_http(c, 400, "text/plain", "malformed HTTP request\n");
+      return;
+    case HttpParseStatus::kTooLarge:
+      respond_http(c, 431, "text/plain", "request head too large\n");
+      return;
+    case HttpParseStatus::kBadVersion:
+      respond_http(c, 505, "text/plain", "only HTTP/1.1 is supported\n");
+      return;
+    case HttpParseStatus::kComplete:
+      break;
+  }
+  if (c.reject_busy) {
+    ++stats_.busy_rejected;
+    respond_http(c, 503, "text/plain", "server busy: connection limit reached\n", "Retry-After: 5\r\n");
+    return;
+  }
+  const Route* route = nullptr;
+  for (const Route& r : routes_) {
+    if (r.path == request.path) route = &r;
+  }
+  if (route == nullptr || route->app == nullptr) {
+    serve_http(c, request, route);
+    return;
+  }
+  if (!is_upgrade_request(request)) {
+    respond_http(c, 426, "text/plain", "this path speaks WebSocket only\n",
+                 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    return;
+  }
+  // Bytes after the head (a client that did not wait for the 101) are frames.
+  size_t rest = head.size() - request.head_length;
+  std::vector<uint8_t> head_copy;
+  uint8_t* rest_data = nullptr;
+  if (c.extra != nullptr && !c.extra->pending.empty()) {
+    head_copy.swap(c.extra->pending);  // the request's views point into this; keep it alive
+    rest_data = head_copy.data() + request.head_length;
+  } else {
+    rest_data = data + request.head_length;
+  }
+  upgrade(c, request, *route);
+  if (c.state == ConnectionState::kOpen) {
+    release_extra_if_idle(c);
+    if (rest > 0) process_frames(c, rest_data, rest);
+  }
+}
+
+void WsServer::upgrade(Connection& c, const HttpRequest& request, const Route& route) {
+  UpgradeCheck check = check_upgrade_request(request);
+  if (check.status != 101) {
+    std::string body = std::string(check.reason) + "\n";
+    respond_http(c, check.status, "text/plain", body,
+                 check.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+    return;
+  }
+  ConnectionId id = id_of(c);
+  UpgradeVerdict verdict = route.app->on_upgrade(id, request);
+  if (find(id) == nullptr) return;
+  if (verdict.status != 101) {
+    std::string body = std::string(verdict.reason) + "\n";
+    respond_http(c, verdict.status, "text/plain", body);
+    return;
+  }
+  char response[1024];
+  size_t length = write_upgrade_response(response, sizeof response, check.key, verdict.subprotocol);
+  if (length == 0) {
+    respond_http(c, 500, "text/plain", "upgrade response too large\n");
+    return;
+  }
+  c.state = ConnectionState::kOpen;
+  c.user_data = verdict.user_data;
+  c.route = static_cast<uint8_t>(&route - routes_.data());
+  c.flags |= kOpenNotified;
+  wheel_.cancel(&c.timer);
+  start_heartbeat(c);
+  ++stats_.upgrades;
+  write_bytes(c, reinterpret_cast<const uint8_t*>(response), length, nullptr, 0);
+  if (c.state == ConnectionState::kOpen) route.app->on_open(id);
+}
+
+void WsServer::serve_http(Connection& c, const HttpRequest& request, const Route* route) {
+  bool head_only = request.method == "HEAD";
+  if (request.method != "GET" && !head_only) {
+    respond_http(c, 405, "text/plain", "method not allowed\n", "Allow: GET, HEAD\r\n");
+    return;
+  }
+  if (route == nullptr || !route->handler) {
+    respond_http(c, 404, "text/plain", "not found\n");
+    return;
+  }
+  HttpReply reply;
+  route->handler(request, reply);
+  if (head_only) {
+    // RFC 9110 9.3.2: HEAD gets the GET headers (with the body's length) and no body.
+    std::string headers = reply.extra_headers;
+    respond_http(c, reply.status, reply.content_type, {}, headers);
+    return;
+  }
+  respond_http(c, reply.status, reply.content_type, reply.body, reply.extra_headers);
+}
+
+void WsServer::respond_http(Connection& c, int status, std::string_view content_type, std::string_view body,
+                            std::string_view extra_headers) {
+  std::string response(body.size() + extra_headers.size() + content_type.size() + 256, '\0');
+  size_t length = write_http_response(response.data(), response.size(), status, content_type, body, extra_headers);
+  ++stats_.http_responses;
+  wheel_.cancel(&c.timer);
+  // The response is the last thing on this connection: flush, shut down, wait for EOF.
+  c.flags |= kCloseSent | kCloseReceived;
+  c.state = ConnectionState::kClosing;
+  c.close_code = kCloseAbnormal;
+  c.timer_purpose = TimerPurpose::kClose;
+  wheel_.schedule(&c.timer, config_.close_timeout_ms);
+  if (c.extra != nullptr) {
+    c.extra->pending.clear();
+    c.extra->reader = ReaderState();
+  }
+  write_bytes(c, reinterpret_cast<const uint8_t*>(response.data()), length, nullptr, 0);
+  if (c.state != ConnectionState::kClosed) {
+    release_extra_if_idle(c);
+    maybe_shutdown(c);
+  }
+}
+
+
+}  // namespace protocol

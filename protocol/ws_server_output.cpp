@@ -1,0 +1,197 @@
+// WsServer, output: sending frames (cork, direct writev, queues, deferred fan-out flush) and
+// the close handshake (RFC 6455 7).
+#include <sys/socket.h>
+
+#include <cstring>
+#include <new>
+
+#include "protocol/close_code.h"
+#include "protocol/ws_connection.h"
+#include "protocol/ws_server.h"
+#include "protocol/ws_server_internal.h"
+
+namespace protocol {
+
+using namespace ws_internal;
+
+bool WsServer::over_buffer_cap(Connection& c) {
+  // A message is accepted whole while the queue is under the cap, so the cap bounds memory to
+  // max_buffered + one message, and a single large message can still go out.
+  if (c.out == nullptr || c.out->bytes() < config_.max_buffered) return false;
+  if (config_.slow_consumer == SlowConsumerPolicy::kDrop) {
+    ++stats_.messages_dropped;
+  } else {
+    ++stats_.slow_consumers_closed;
+    send_close(c, kClosePolicyViolation, "slow consumer: write queue full");
+  }
+  return true;
+}
+
+SendResult WsServer::send(ConnectionId id, Opcode opcode, std::span<const uint8_t> payload) {
+  Connection* c = find(id);
+  if (c == nullptr || c->state != ConnectionState::kOpen || (c->flags & kCloseSent)) return SendResult::kDropped;
+  if (!is_control(opcode) && over_buffer_cap(*c)) return SendResult::kDropped;
+  return send_frame(*c, opcode, payload.data(), payload.size());
+}
+
+SendResult WsServer::send_text(ConnectionId id, std::string_view text) {
+  return send(id, Opcode::kText, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+SendResult WsServer::send_encoded(ConnectionId id, reactor::SharedBuffer* frame) {
+  Connection* c = find(id);
+  if (c == nullptr || c->state != ConnectionState::kOpen || (c->flags & kCloseSent)) return SendResult::kDropped;
+  if (over_buffer_cap(*c)) return SendResult::kDropped;
+  ++stats_.messages_out;
+  // The connection being read gathers its output in the cork anyway.
+  if (corked_ == c) return write_bytes(*c, frame->data(), frame->size(), nullptr, 0);
+  if (c->out == nullptr) c->out = acquire_queue();
+  if (c->out == nullptr) {
+    destroy(*c, kCloseInternalError);
+    return SendResult::kDropped;
+  }
+  c->out->push(frame, 0, frame->size());
+  if (!(c->flags & kOnFlushList)) {
+    c->flags |= kOnFlushList;
+    flush_.push_back(c);
+  }
+  return SendResult::kBuffered;
+}
+
+void WsServer::flush_pending() {
+  // Fan-out writes are deferred to here: a subscriber that got several frames this iteration
+  // receives them in one writev instead of one syscall per frame.
+  for (Connection* c : flush_) {
+    c->flags &= ~kOnFlushList;
+    if (c->state == ConnectionState::kClosed || c->state == ConnectionState::kFree) continue;
+    on_writable(*c);
+  }
+  flush_.clear();
+}
+
+SendResult WsServer::send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length) {
+  uint8_t header[kMaxFrameHeaderLength];
+  size_t header_length = encode_frame_header(header, opcode, length);
+  if (!is_control(opcode)) ++stats_.messages_out;
+  return write_bytes(c, header, header_length, payload, length);
+}
+
+SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b,
+                                 size_t b_length) {
+  // Order is preserved: once anything is queued, everything after it queues too.
+  if (c.out != nullptr) {
+    queue_copy(c, a, a_length);
+    queue_copy(c, b, b_length);
+    return SendResult::kBuffered;
+  }
+  size_t total = a_length + b_length;
+  if (corked_ == &c) {
+    if (b_length < kCorkBypass && cork_length_ + total <= cork_.size()) {
+      std::memcpy(cork_.data() + cork_length_, a, a_length);
+      if (b_length != 0) std::memcpy(cork_.data() + cork_length_ + a_length, b, b_length);
+      cork_length_ += total;
+      return SendResult::kSent;
+    }
+    uncork();
+    corked_ = &c;
+    if (c.state == ConnectionState::kClosed) return SendResult::kDropped;
+    if (c.out != nullptr) {
+      queue_copy(c, a, a_length);
+      queue_copy(c, b, b_length);
+      return SendResult::kBuffered;
+    }
+  }
+  iovec iov[2] = {{const_cast<uint8_t*>(a), a_length}, {const_cast<uint8_t*>(b), b_length}};
+  reactor::IoResult r = reactor::write_vector(fd_of(c), iov, b_length == 0 ? 1 : 2);
+  if (r.status == reactor::IoStatus::kError) {
+    destroy(c, kCloseAbnormal);
+    return SendResult::kDropped;
+  }
+  size_t written = r.status == reactor::IoStatus::kOk ? r.bytes : 0;
+  stats_.bytes_out += written;
+  if (written == total) return SendResult::kSent;
+  if (written < a_length) {
+    queue_copy(c, a + written, a_length - written);
+    queue_copy(c, b, b_length);
+  } else {
+    queue_copy(c, b + (written - a_length), total - written);
+  }
+  return SendResult::kBuffered;
+}
+
+void WsServer::queue_copy(Connection& c, const uint8_t* data, size_t length) {
+  if (length == 0) return;
+  if (c.out == nullptr) c.out = acquire_queue();
+  if (c.out == nullptr || !c.out->push_copy(data, length)) destroy(c, kCloseInternalError);
+}
+
+void WsServer::uncork() {
+  Connection* c = corked_;
+  corked_ = nullptr;
+  size_t length = cork_length_;
+  cork_length_ = 0;
+  if (c == nullptr || length == 0 || c->state == ConnectionState::kClosed) return;
+  write_bytes(*c, cork_.data(), length, nullptr, 0);
+  if (c->state != ConnectionState::kClosed) maybe_shutdown(*c);
+}
+
+void WsServer::close(ConnectionId id, uint16_t code, std::string_view reason) {
+  Connection* c = find(id);
+  if (c == nullptr || (c->flags & kCloseSent)) return;
+  if (c->state != ConnectionState::kOpen) {
+    destroy(*c, code);
+    return;
+  }
+  send_close(*c, code, reason);
+}
+
+void WsServer::close_all(uint16_t code, std::string_view reason) {
+  for (size_t fd = 0; fd < capacity_; ++fd) {
+    Connection& c = table_[fd];
+    if (c.state == ConnectionState::kOpen && !(c.flags & kCloseSent)) send_close(c, code, reason);
+    else if (c.state == ConnectionState::kHandshake) destroy(c, kCloseGoingAway);
+  }
+}
+
+void WsServer::send_close(Connection& c, uint16_t code, std::string_view reason) {
+  uint8_t payload[kMaxControlPayload];
+  size_t length = encode_close_payload(payload, code, reason);
+  c.flags |= kCloseSent;
+  c.close_code = code;
+  c.state = ConnectionState::kClosing;
+  c.timer_purpose = TimerPurpose::kClose;
+  wheel_.schedule(&c.timer, config_.close_timeout_ms);
+  send_frame(c, Opcode::kClose, payload, length);
+  if (c.state != ConnectionState::kClosed) maybe_shutdown(c);
+}
+
+void WsServer::fail(Connection& c, ProtocolError error) {
+  // RFC 6455 7.1.7: fail the connection: send a close with the reason, stop reading frames,
+  // close TCP without waiting for the peer's close.
+  ++stats_.protocol_errors;
+  if (c.extra != nullptr) {
+    c.extra->pending.clear();
+    c.extra->reader = ReaderState();
+  }
+  if (!(c.flags & kCloseSent)) send_close(c, close_code_for(error), reason_for(error));
+  if (c.state == ConnectionState::kClosed) return;
+  c.flags |= kCloseReceived;
+  release_extra_if_idle(c);
+  maybe_shutdown(c);
+}
+
+void WsServer::maybe_shutdown(Connection& c) {
+  // RFC 6455 7.1.1: the server closes TCP first once both closes are exchanged. shutdown()
+  // sends our FIN after the queued bytes; close() would reset the connection if the peer's
+  // unread bytes were still in our receive queue, and the peer could lose our close frame.
+  constexpr uint8_t kBoth = kCloseSent | kCloseReceived;
+  if ((c.flags & kBoth) != kBoth || (c.flags & kShutdownSent) || c.out != nullptr) return;
+  if (corked_ == &c && cork_length_ != 0) return;  // uncork() calls back here
+  c.flags |= kShutdownSent;
+  ::shutdown(fd_of(c), SHUT_WR);
+  wheel_.schedule(&c.timer, config_.close_timeout_ms);
+  c.timer_purpose = TimerPurpose::kClose;
+}
+
+
+}  // namespace protocol

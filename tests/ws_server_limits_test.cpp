@@ -1,0 +1,245 @@
+// Heartbeats, write-queue caps, connection limits and graceful drain of WsServer, each run
+// with its own WsServerConfig in a forked server (tests/support/forked_server.h).
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/forked_server.h"
+#include "tests/support/ws_test_client.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using parley_test::ForkedServer;
+using parley_test::Received;
+using parley_test::WsTestClient;
+
+protocol::WsServerConfig fast_heartbeat() {
+  protocol::WsServerConfig config;
+  config.ping_interval_ms = 150;
+  config.pong_timeout_ms = 150;
+  config.close_timeout_ms = 300;
+  return config;
+}
+
+// 16 MiB of 1 KiB messages: more than the kernel's socket buffers on both sides can hold.
+constexpr int kFlood = 16 * 1024;
+
+// Writes `count` masked text frames of `size` bytes with plain blocking send(), never reading:
+// the client stays a slow consumer from the server's point of view.
+void write_without_reading(int fd, int count, size_t size) {
+  std::string frame = parley_test::encode_frame(parley_test::kOpText, std::string(size, 'x'));
+  for (int i = 0; i < count; ++i) {
+    size_t sent = 0;
+    while (sent < frame.size()) {
+      ssize_t n = ::send(fd, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        // The test client's socket is non-blocking: wait, never leave half a frame behind.
+        pollfd p{fd, POLLOUT, 0};
+        if (poll(&p, 1, 5000) != 1) return;
+        continue;
+      }
+      if (n <= 0) return;
+      sent += static_cast<size_t>(n);
+    }
+  }
+}
+
+// Small enough that the server's queue, not the client's socket, absorbs the echoes; large
+// enough that loopback TCP still moves data quickly when the client finally reads.
+void shrink_receive_buffer(int fd) {
+  int size = 64 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+}
+
+TEST(WsServerHeartbeat, PingsArriveAndAnsweringKeepsTheConnection) {
+  ForkedServer server(fast_heartbeat());
+  ASSERT_TRUE(server.ok());
+  WsTestClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", server.port())) << client.error();
+  int pings = 0;
+  auto until = std::chrono::steady_clock::now() + 1200ms;
+  while (std::chrono::steady_clock::now() < until) {
+    Received frame = client.recv_frame(400ms);
+    if (frame.status == parley_test::RecvStatus::kTimeout) continue;
+    ASSERT_TRUE(frame.ok()) << frame.error;
+    ASSERT_EQ(frame.opcode, parley_test::kOpPing);
+    ++pings;
+    ASSERT_TRUE(client.send_frame(parley_test::kOpPong, frame.payload));
+  }
+  EXPECT_GE(pings, 3);
+  ASSERT_TRUE(client.send_frame(parley_test::kOpText, "alive"));
+  Received echo;
+  do echo = client.recv_frame(1000ms);
+  while (echo.ok() && echo.opcode == parley_test::kOpPing);
+  ASSERT_TRUE(echo.ok()) << echo.error;
+  EXPECT_EQ(echo.payload, "alive");
+}
+
+TEST(WsServerHeartbeat, SilentPeerIsDroppedAfterThePongTimeout) {
+  ForkedServer server(fast_heartbeat());
+  ASSERT_TRUE(server.ok());
+  WsTestClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", server.port())) << client.error();
+  // Never answer: first ping within 150 ms, dead 150 ms later.
+  EXPECT_TRUE(client.wait_tcp_closed(2000ms));
+}
+
+TEST(WsServerHeartbeat, IdleConnectionIsClosedNormally) {
+  protocol::WsServerConfig config = fast_heartbeat();
+  config.ping_interval_ms = 100;
+  config.idle_timeout_ms = 300;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  WsTestClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", server.port())) << client.error();
+  // Answer pings (so the peer is alive) but send no data: the idle timeout closes with 1000.
+  auto until = std::chrono::steady_clock::now() + 3000ms;
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() < until) {
+    Received frame = client.recv_frame(500ms);
+    if (!frame.ok()) continue;
+    if (frame.opcode == parley_test::kOpPing) {
+      client.send_frame(parley_test::kOpPong, frame.payload);
+    } else if (frame.opcode == parley_test::kOpClose) {
+      ASSERT_GE(frame.payload.size(), 2u);
+      EXPECT_EQ((static_cast<uint8_t>(frame.payload[0]) << 8) | static_cast<uint8_t>(frame.payload[1]), 1000);
+      closed = true;
+    }
+  }
+  EXPECT_TRUE(closed);
+}
+
+TEST(WsServerBackpressure, SlowReaderIsClosedWith1008WhileOthersKeepReceiving) {
+  protocol::WsServerConfig config;
+  config.max_buffered = 64 * 1024;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  WsTestClient slow;
+  ASSERT_TRUE(slow.connect_tcp("127.0.0.1", server.port()));
+  shrink_receive_buffer(slow.fd());
+  ASSERT_TRUE(slow.upgrade()) << slow.error();
+  WsTestClient healthy;
+  ASSERT_TRUE(healthy.connect("127.0.0.1", server.port())) << healthy.error();
+
+  std::thread writer([&] { write_without_reading(slow.fd(), kFlood, 1024); });
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(healthy.send_frame(parley_test::kOpText, "ok " + std::to_string(i)));
+    Received r = healthy.recv_message(2000ms);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.payload, "ok " + std::to_string(i));
+  }
+  writer.join();
+  // Now read what the slow reader was sent: some echoes, then the close frame.
+  parley_test::CloseResult close = slow.expect_close(5000ms);
+  ASSERT_TRUE(close.close_received) << close.error;
+  EXPECT_EQ(close.code, 1008);
+  EXPECT_LT(close.frames_before.size(), static_cast<size_t>(kFlood));
+}
+
+TEST(WsServerBackpressure, DropPolicyKeepsTheConnectionAndDropsMessages) {
+  protocol::WsServerConfig config;
+  config.max_buffered = 64 * 1024;
+  config.slow_consumer = protocol::SlowConsumerPolicy::kDrop;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  WsTestClient slow;
+  ASSERT_TRUE(slow.connect_tcp("127.0.0.1", server.port()));
+  shrink_receive_buffer(slow.fd());
+  ASSERT_TRUE(slow.upgrade()) << slow.error();
+  write_without_reading(slow.fd(), kFlood, 1024);
+  // Drain everything that was kept; the connection must still work afterwards.
+  size_t received = 0;
+  for (;;) {
+    Received r = slow.recv_frame(500ms);
+    if (!r.ok()) break;
+    ++received;
+  }
+  EXPECT_GT(received, 0u);
+  EXPECT_LT(received, static_cast<size_t>(kFlood));
+  ASSERT_TRUE(slow.send_frame(parley_test::kOpText, "after"));
+  Received r = slow.recv_message(2000ms);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.payload, "after");
+}
+
+TEST(WsServerLimits, ConnectionsPerIpBeyondTheLimitGet503) {
+  protocol::WsServerConfig config;
+  config.max_connections_per_ip = 5;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  std::vector<std::unique_ptr<WsTestClient>> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(std::make_unique<WsTestClient>());
+    ASSERT_TRUE(clients.back()->connect("127.0.0.1", server.port())) << clients.back()->error();
+  }
+  WsTestClient extra;
+  ASSERT_FALSE(extra.connect("127.0.0.1", server.port()));
+  EXPECT_EQ(extra.handshake_response().status, 503);
+  // Freeing a slot lets the next one in (the refused connection held one until it closed).
+  extra.disconnect();
+  clients.front()->disconnect();
+  clients.erase(clients.begin());
+  std::this_thread::sleep_for(100ms);
+  WsTestClient again;
+  EXPECT_TRUE(again.connect("127.0.0.1", server.port())) << again.error();
+}
+
+TEST(WsServerLimits, TotalConnectionsBeyondTheLimitGet503) {
+  protocol::WsServerConfig config;
+  config.max_connections = 3;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  WsTestClient a, b, c, d;
+  ASSERT_TRUE(a.connect("127.0.0.1", server.port())) << a.error();
+  ASSERT_TRUE(b.connect("127.0.0.1", server.port())) << b.error();
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port())) << c.error();
+  ASSERT_FALSE(d.connect("127.0.0.1", server.port()));
+  EXPECT_EQ(d.handshake_response().status, 503);
+  EXPECT_TRUE(d.handshake_response().header("Retry-After").has_value());
+}
+
+TEST(WsServerDrain, SigtermClosesEveryoneWith1001AndExitsZero) {
+  protocol::WsServerConfig config;
+  config.close_timeout_ms = 400;
+  ForkedServer server(config, /*drain_timeout_ms=*/1500);
+  ASSERT_TRUE(server.ok());
+  WsTestClient polite;
+  WsTestClient silent;
+  ASSERT_TRUE(polite.connect("127.0.0.1", server.port())) << polite.error();
+  ASSERT_TRUE(silent.connect("127.0.0.1", server.port())) << silent.error();
+  // A message sent before the shutdown is still answered before the close.
+  ASSERT_TRUE(polite.send_frame(parley_test::kOpText, "last words"));
+  std::this_thread::sleep_for(50ms);
+
+  auto started = std::chrono::steady_clock::now();
+  std::thread stopper([&] {
+    int status = server.terminate(5000ms);
+    EXPECT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  });
+  parley_test::CloseResult close = polite.expect_close(3000ms);  // replies with a close
+  ASSERT_TRUE(close.close_received) << close.error;
+  EXPECT_EQ(close.code, 1001);
+  ASSERT_EQ(close.frames_before.size(), 1u);
+  EXPECT_EQ(close.frames_before[0].payload, "last words");
+  EXPECT_TRUE(close.tcp_closed);
+  // The silent client never answers; the server gives up on it and still exits in time.
+  Received first = silent.recv_frame(2000ms);
+  ASSERT_TRUE(first.ok()) << first.error;
+  EXPECT_EQ(first.opcode, parley_test::kOpClose);
+  EXPECT_TRUE(silent.wait_tcp_closed(3000ms));
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3000ms);
+}
+
+}  // namespace
