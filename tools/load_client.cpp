@@ -133,6 +133,7 @@ void EchoPayload::stamp(uint64_t seq, uint8_t* out) const {
 }
 
 void EchoPayload::write(uint64_t seq, uint8_t* out) const {
+  if (filler_.empty()) return;
   stamp(seq, out);
   if (filler_.size() > stamp_length_) {
     std::memcpy(out + stamp_length_, filler_.data() + stamp_length_, filler_.size() - stamp_length_);
@@ -141,6 +142,7 @@ void EchoPayload::write(uint64_t seq, uint8_t* out) const {
 
 bool EchoPayload::matches(uint64_t seq, std::span<const uint8_t> payload) const {
   if (payload.size() != filler_.size()) return false;
+  if (payload.empty()) return true;
   uint8_t expected[16];
   stamp(seq, expected);
   return std::memcmp(payload.data(), expected, stamp_length_) == 0 &&
@@ -363,10 +365,9 @@ LoadClient::Status LoadClient::finish_handshake(ClientContext& context, std::str
   LoadCounters& counters = context.result->counters;
   ++counters.upgrades;
   ++counters.open_connections;
-  if (context.in_window(connect_start_ns_)) {
-    ++counters.upgrades_measured;
-    context.result->connect_latency.record(now_ns - connect_start_ns_);
-  }
+  const bool measured = context.in_window(connect_start_ns_);
+  if (measured) ++counters.upgrades_measured;
+  if (measured || context.all_connects) context.result->connect_latency.record(now_ns - connect_start_ns_);
   return Status::kOk;
 }
 

@@ -148,6 +148,7 @@ struct ClientContext {
   std::string host = "127.0.0.1";
   uint64_t window_start_ns = 0;  // messages / connects whose start falls in
   uint64_t window_end_ns = UINT64_MAX;  // [window_start, window_end) are measured
+  bool all_connects = false;     // record connect latency for every connect, not just the window's
   bool quiet = false;            // do not print the first error of each kind to stderr
   uint32_t error_printed = 0;    // bit per ErrorKind already printed
 

@@ -165,7 +165,11 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
                          grouped(static_cast<uint64_t>(per_second(c.received, r.measured_s))).c_str(), o.size,
                          o.binary ? "binary" : "text", per_second(c.payload_bytes_received, r.measured_s) / 1e6);
     out += "  latency    " + latency_line(r.message_latency) + "\n";
-    out += printf_string("  upgrades   %s", grouped(c.upgrades).c_str());
+    out += printf_string("  upgrades   %s of %s", grouped(c.upgrades).c_str(), grouped(o.connections).c_str());
+    if (c.connects_started < o.connections) {
+      out += printf_string(" (%s never started: the ramp did not finish in time)",
+                           grouped(o.connections - c.connects_started).c_str());
+    }
     if (r.connect_latency.count() != 0) out += ", connect to 101: " + latency_line(r.connect_latency);
     out += "\n";
   } else {

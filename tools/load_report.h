@@ -51,7 +51,7 @@ struct LoadCounters {
 struct LoadResult {
   LoadCounters counters;
   LatencyHistogram message_latency;  // ns, echo round trip from the intended send time
-  LatencyHistogram connect_latency;  // ns, connect() to a verified 101
+  LatencyHistogram connect_latency;  // ns, connect() to a verified 101 (echo: every connection)
   double measured_s = 0;             // length of the measurement window
 
   // Adds another worker's result (counters, histograms; the window is the longest).
