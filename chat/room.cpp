@@ -1,0 +1,152 @@
+#include "chat/room.h"
+
+#include <new>
+#include <utility>
+
+namespace chat {
+
+uint32_t RoomTable::find(std::string_view name) const {
+  const uint32_t* id = by_name_.find(name);
+  return id == nullptr ? kNoIndex : *id;
+}
+
+uint32_t RoomTable::create(std::string_view name) {
+  uint32_t id;
+  if (!free_rooms_.empty()) {
+    id = free_rooms_.back();
+    free_rooms_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(rooms_.size());
+    rooms_.emplace_back(history_capacity_);
+  }
+  Room& room = rooms_[id];
+  room.name_.assign(name);
+  room.next_seq_ = 1;
+  room.live_ = true;
+  by_name_.try_emplace(name, id);
+  return id;
+}
+
+void RoomTable::free_room(uint32_t id) {
+  Room& room = rooms_[id];
+  by_name_.erase(std::string_view(room.name_));
+  // Give the memory back: a freed room costs only its slab slot.
+  std::string().swap(room.name_);
+  std::vector<RoomMember>().swap(room.members_);
+  room.history_.clear();
+  room.live_ = false;
+  free_rooms_.push_back(id);
+}
+
+RoomTable::JoinResult RoomTable::join(uint32_t session_index, std::string_view name, size_t max_rooms) {
+  ChatSession& session = sessions_.get(session_index);
+  uint32_t id = find(name);
+  if (id != kNoIndex && session.memberships.find(id) != kNoIndex) return {JoinStatus::kAlreadyMember, id};
+  if (session.memberships.size() >= max_rooms) return {JoinStatus::kTooManyRooms, id};
+  bool created = false;
+  if (id == kNoIndex) {
+    id = create(name);
+    created = true;
+  }
+  Room& room = rooms_[id];
+  auto slot = static_cast<uint32_t>(room.members_.size());
+  uint32_t membership = session.memberships.push_back({id, slot});
+  if (membership == kNoIndex) {
+    if (created) free_room(id);
+    return {JoinStatus::kNoMemory, kNoIndex};
+  }
+  room.members_.push_back({session.connection, session_index, membership});
+  return {JoinStatus::kJoined, id};
+}
+
+RoomTable::LeaveResult RoomTable::leave(uint32_t session_index, std::string_view name) {
+  uint32_t id = find(name);
+  if (id == kNoIndex) return {};
+  uint32_t index = sessions_.get(session_index).memberships.find(id);
+  if (index == kNoIndex) return {};
+  return leave_at(session_index, index);
+}
+
+RoomTable::LeaveResult RoomTable::leave_at(uint32_t session_index, uint32_t index) {
+  MembershipList& memberships = sessions_.get(session_index).memberships;
+  const Membership gone = memberships[index];
+  Room& room = rooms_[gone.room];
+
+  // Swap-remove from the room; the member moved into the hole gets its new slot recorded in
+  // its own session's membership.
+  std::vector<RoomMember>& members = room.members_;
+  auto last = static_cast<uint32_t>(members.size() - 1);
+  if (gone.slot != last) {
+    members[gone.slot] = members[last];
+    const RoomMember& moved = members[gone.slot];
+    sessions_.get(moved.session).memberships[moved.membership].slot = gone.slot;
+  }
+  members.pop_back();
+
+  // Swap-remove from the session; the room entry of the membership moved into the hole gets
+  // its new membership index.
+  uint32_t moved_from = memberships.swap_remove(index);
+  if (moved_from != kNoIndex) {
+    const Membership& moved = memberships[index];
+    rooms_[moved.room].members_[moved.slot].membership = index;
+  }
+
+  LeaveResult result{gone.room, false};
+  if (members.empty()) {
+    free_room(gone.room);
+    result.freed = true;
+  }
+  return result;
+}
+
+bool RoomTable::check_invariants(std::string* why) const {
+  auto fail = [&](std::string text) {
+    if (why != nullptr) *why = std::move(text);
+    return false;
+  };
+  size_t live = 0;
+  for (uint32_t id = 0; id < rooms_.size(); ++id) {
+    const Room& room = rooms_[id];
+    if (!room.live_) {
+      if (!room.members_.empty()) return fail("freed room " + std::to_string(id) + " has members");
+      continue;
+    }
+    ++live;
+    if (room.members_.empty()) return fail("live room '" + room.name_ + "' is empty");
+    if (find(room.name_) != id) return fail("room '" + room.name_ + "' is not in the map under its id");
+    for (uint32_t slot = 0; slot < room.members_.size(); ++slot) {
+      const RoomMember& member = room.members_[slot];
+      if (member.session >= sessions_.capacity()) return fail("member with a bad session index");
+      const ChatSession& session = sessions_.get(member.session);
+      if (!session.in_use()) return fail("member session was released");
+      if (session.connection != member.connection) return fail("member connection differs from its session's");
+      if (member.membership >= session.memberships.size()) return fail("member membership index out of range");
+      const Membership& m = session.memberships[member.membership];
+      if (m.room != id || m.slot != slot) {
+        return fail("room '" + room.name_ + "' slot " + std::to_string(slot) + ": session records room " +
+                    std::to_string(m.room) + " slot " + std::to_string(m.slot));
+      }
+    }
+  }
+  if (live != by_name_.size()) return fail("map size differs from the live rooms");
+  // Every membership must point back at a member entry (counts match, links were checked above).
+  size_t memberships = 0;
+  size_t members = 0;
+  for (uint32_t i = 0; i < sessions_.capacity(); ++i) {
+    const ChatSession& session = sessions_.get(i);
+    if (!session.in_use()) continue;
+    for (uint32_t k = 0; k < session.memberships.size(); ++k) {
+      const Membership& m = session.memberships[k];
+      if (m.room >= rooms_.size() || !rooms_[m.room].live_) return fail("membership of a freed room");
+      if (m.slot >= rooms_[m.room].members_.size()) return fail("membership slot out of range");
+      const RoomMember& member = rooms_[m.room].members_[m.slot];
+      if (member.session != i || member.membership != k) return fail("membership does not point back");
+    }
+    memberships += session.memberships.size();
+  }
+  for (const Room& room : rooms_) members += room.members_.size();
+  if (members != memberships) return fail("member and membership counts differ");
+  return true;
+}
+
+}  // namespace chat

@@ -1,0 +1,350 @@
+#include "chat/room.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "chat/chat_session.h"
+
+namespace {
+
+using chat::ChatSession;
+using chat::kNoIndex;
+using chat::Membership;
+using chat::MembershipList;
+using chat::RoomTable;
+using chat::SessionPool;
+using JoinStatus = RoomTable::JoinStatus;
+
+// A session with a made-up connection id (fd = index + 100, generation 1).
+uint32_t new_session(SessionPool& pool, std::string_view name) {
+  uint32_t index = pool.acquire();
+  ChatSession& session = pool.get(index);
+  session.connection = (uint64_t{1} << 32) | (index + 100);
+  session.set_name(name);
+  return index;
+}
+
+std::set<uint32_t> members_of(const RoomTable& rooms, std::string_view name) {
+  std::set<uint32_t> out;
+  uint32_t id = rooms.find(name);
+  if (id == kNoIndex) return out;
+  for (const chat::RoomMember& member : rooms.room(id).members()) out.insert(member.session);
+  return out;
+}
+
+void expect_invariants(const RoomTable& rooms) {
+  std::string why;
+  EXPECT_TRUE(rooms.check_invariants(&why)) << why;
+}
+
+TEST(MembershipListTest, InlineThenSpill) {
+  MembershipList list;
+  EXPECT_TRUE(list.empty());
+  for (uint32_t i = 0; i < 4; ++i) EXPECT_EQ(list.push_back({i, i * 10}), i);
+  EXPECT_TRUE(list.is_inline());
+  EXPECT_EQ(list.push_back({4, 40}), 4u);
+  EXPECT_FALSE(list.is_inline());
+  for (uint32_t i = 5; i < 40; ++i) EXPECT_EQ(list.push_back({i, i * 10}), i);
+  ASSERT_EQ(list.size(), 40u);
+  for (uint32_t i = 0; i < 40; ++i) {
+    EXPECT_EQ(list[i].room, i);
+    EXPECT_EQ(list[i].slot, i * 10);
+    EXPECT_EQ(list.find(i), i);
+  }
+  EXPECT_EQ(list.find(99), kNoIndex);
+  list.reset();
+  EXPECT_TRUE(list.empty());
+  EXPECT_TRUE(list.is_inline());
+  EXPECT_EQ(list.push_back({7, 1}), 0u);
+  EXPECT_EQ(list.find(7), 0u);
+}
+
+TEST(MembershipListTest, SwapRemove) {
+  MembershipList list;
+  for (uint32_t i = 0; i < 6; ++i) list.push_back({i, 0});
+  EXPECT_EQ(list.swap_remove(1), 5u);  // the last moved into 1
+  EXPECT_EQ(list[1].room, 5u);
+  EXPECT_EQ(list.swap_remove(4), kNoIndex);  // was the last
+  ASSERT_EQ(list.size(), 4u);
+  std::set<uint32_t> rooms;
+  for (const Membership& m : list) rooms.insert(m.room);
+  EXPECT_EQ(rooms, (std::set<uint32_t>{0, 2, 3, 5}));
+}
+
+TEST(SessionPoolTest, AcquireReleaseReuseAndStableAddresses) {
+  SessionPool pool;
+  std::vector<uint32_t> indices;
+  std::vector<ChatSession*> addresses;
+  for (int i = 0; i < 1000; ++i) {
+    uint32_t index = pool.acquire();
+    ASSERT_NE(index, kNoIndex);
+    indices.push_back(index);
+    addresses.push_back(&pool.get(index));
+  }
+  EXPECT_EQ(pool.live(), 1000u);
+  for (size_t i = 0; i < indices.size(); ++i) EXPECT_EQ(&pool.get(indices[i]), addresses[i]);
+  pool.get(indices[3]).set_name("alice");
+  pool.get(indices[3]).memberships.push_back({1, 2});
+  pool.release(indices[3]);
+  EXPECT_FALSE(pool.get(indices[3]).in_use());
+  pool.release(indices[3]);  // twice is harmless
+  EXPECT_EQ(pool.live(), 999u);
+  uint32_t again = pool.acquire();
+  EXPECT_EQ(again, indices[3]);
+  EXPECT_TRUE(pool.get(again).name().empty());
+  EXPECT_TRUE(pool.get(again).memberships.empty());
+  EXPECT_EQ(pool.capacity(), 1000u);
+}
+
+TEST(ChatSessionTest, NameIsInlineAndBounded) {
+  ChatSession session;
+  EXPECT_TRUE(session.name().empty());
+  EXPECT_FALSE(session.set_name(""));
+  EXPECT_FALSE(session.set_name(std::string(33, 'a')));
+  EXPECT_TRUE(session.set_name(std::string(32, 'b')));
+  EXPECT_EQ(session.name(), std::string(32, 'b'));
+  EXPECT_TRUE(session.set_name("bob"));
+  EXPECT_EQ(session.name(), "bob");
+  // Small enough to keep per-connection state small (DESIGN.md "State per connection").
+  EXPECT_LE(sizeof(ChatSession), 104u);
+  EXPECT_EQ(sizeof(chat::RoomMember), 16u);
+}
+
+TEST(RoomTableTest, JoinCreatesAndLeaveFrees) {
+  SessionPool pool;
+  RoomTable rooms(pool, 50);
+  uint32_t alice = new_session(pool, "alice");
+  uint32_t bob = new_session(pool, "bob");
+  EXPECT_EQ(rooms.find("lobby"), kNoIndex);
+
+  RoomTable::JoinResult joined = rooms.join(alice, "lobby", 32);
+  EXPECT_EQ(joined.status, JoinStatus::kJoined);
+  ASSERT_NE(joined.room, kNoIndex);
+  EXPECT_EQ(rooms.find("lobby"), joined.room);
+  EXPECT_EQ(rooms.room(joined.room).name(), "lobby");
+  EXPECT_EQ(rooms.size(), 1u);
+
+  EXPECT_EQ(rooms.join(alice, "lobby", 32).status, JoinStatus::kAlreadyMember);
+  EXPECT_EQ(rooms.join(bob, "lobby", 32).status, JoinStatus::kJoined);
+  EXPECT_EQ(members_of(rooms, "lobby"), (std::set<uint32_t>{alice, bob}));
+  expect_invariants(rooms);
+
+  RoomTable::LeaveResult left = rooms.leave(alice, "lobby");
+  EXPECT_EQ(left.room, joined.room);
+  EXPECT_FALSE(left.freed);
+  EXPECT_EQ(rooms.leave(alice, "lobby").room, kNoIndex);  // not a member any more
+  EXPECT_EQ(rooms.leave(alice, "nowhere").room, kNoIndex);
+  expect_invariants(rooms);
+
+  left = rooms.leave(bob, "lobby");
+  EXPECT_TRUE(left.freed);
+  EXPECT_EQ(rooms.find("lobby"), kNoIndex);
+  EXPECT_EQ(rooms.size(), 0u);
+  expect_invariants(rooms);
+}
+
+TEST(RoomTableTest, SeqsStartAtOneAndRestartWhenARoomIsRecreated) {
+  SessionPool pool;
+  RoomTable rooms(pool, 5);
+  uint32_t alice = new_session(pool, "alice");
+  uint32_t id = rooms.join(alice, "r", 32).room;
+  chat::Room& room = rooms.room(id);
+  EXPECT_EQ(room.take_seq(), 1u);
+  EXPECT_EQ(room.take_seq(), 2u);
+  room.history().push("alice", "hi", 1, 2);
+  EXPECT_EQ(room.next_seq(), 3u);
+  EXPECT_TRUE(rooms.leave(alice, "r").freed);
+  uint32_t again = rooms.join(alice, "r", 32).room;
+  EXPECT_EQ(rooms.room(again).next_seq(), 1u);
+  EXPECT_TRUE(rooms.room(again).history().empty());
+}
+
+TEST(RoomTableTest, FreedSlabSlotsAreReused) {
+  SessionPool pool;
+  RoomTable rooms(pool, 5);
+  uint32_t alice = new_session(pool, "alice");
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 8; ++i) rooms.join(alice, "room" + std::to_string(i), 32);
+    for (int i = 0; i < 8; ++i) EXPECT_TRUE(rooms.leave(alice, "room" + std::to_string(i)).freed);
+  }
+  EXPECT_EQ(rooms.slab_size(), 8u);
+  EXPECT_EQ(rooms.size(), 0u);
+  expect_invariants(rooms);
+}
+
+TEST(RoomTableTest, TooManyRooms) {
+  SessionPool pool;
+  RoomTable rooms(pool, 5);
+  uint32_t alice = new_session(pool, "alice");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(rooms.join(alice, "r" + std::to_string(i), 3).status, JoinStatus::kJoined);
+  EXPECT_EQ(rooms.join(alice, "r9", 3).status, JoinStatus::kTooManyRooms);
+  EXPECT_EQ(rooms.find("r9"), kNoIndex);  // not created
+  EXPECT_EQ(rooms.join(alice, "r1", 3).status, JoinStatus::kAlreadyMember);
+  rooms.leave(alice, "r0");
+  EXPECT_EQ(rooms.join(alice, "r9", 3).status, JoinStatus::kJoined);
+  expect_invariants(rooms);
+}
+
+TEST(RoomTableTest, SwapRemoveFixesTheMovedMembersSlot) {
+  SessionPool pool;
+  RoomTable rooms(pool, 5);
+  std::vector<uint32_t> users;
+  for (int i = 0; i < 5; ++i) users.push_back(new_session(pool, "u" + std::to_string(i)));
+  // Give each user other rooms first, so their membership of "big" sits at varying indices.
+  for (int i = 0; i < 5; ++i) {
+    for (int k = 0; k < i; ++k) rooms.join(users[i], "side" + std::to_string(k), 32);
+    rooms.join(users[i], "big", 32);
+  }
+  expect_invariants(rooms);
+  uint32_t big = rooms.find("big");
+  ASSERT_EQ(rooms.room(big).size(), 5u);
+  // Remove the first member: the last one (u4) moves into slot 0 and must know it.
+  rooms.leave(users[0], "big");
+  expect_invariants(rooms);
+  EXPECT_EQ(rooms.room(big).members()[0].session, users[4]);
+  const ChatSession& u4 = pool.get(users[4]);
+  uint32_t index = u4.memberships.find(big);
+  ASSERT_NE(index, kNoIndex);
+  EXPECT_EQ(u4.memberships[index].slot, 0u);
+  // Removing a membership from the middle of a session's list moves its last membership: the
+  // room of that one must learn the new index.
+  rooms.leave(users[4], "side0");
+  expect_invariants(rooms);
+  rooms.leave_at(users[3], 0);
+  expect_invariants(rooms);
+}
+
+TEST(RoomTableTest, LeaveAllFromTheBack) {
+  SessionPool pool;
+  RoomTable rooms(pool, 5);
+  uint32_t a = new_session(pool, "a");
+  uint32_t b = new_session(pool, "b");
+  for (int i = 0; i < 10; ++i) {
+    rooms.join(a, "r" + std::to_string(i), 32);
+    if (i % 2 == 0) rooms.join(b, "r" + std::to_string(i), 32);
+  }
+  size_t freed = 0;
+  while (!pool.get(a).memberships.empty()) {
+    freed += rooms.leave_at(a, pool.get(a).memberships.size() - 1).freed ? 1 : 0;
+    expect_invariants(rooms);
+  }
+  EXPECT_EQ(freed, 5u);
+  EXPECT_EQ(rooms.size(), 5u);
+}
+
+// Random churn (joins, leaves, leaves by index, disconnects) checked against a plain model of
+// sets after every step.
+TEST(RoomTableTest, RandomChurnMatchesModel) {
+  constexpr size_t kMaxRooms = 6;  // above the inline capacity, so memberships spill
+  constexpr int kRoomNames = 12;
+  constexpr int kSessions = 40;
+  std::mt19937_64 random(12345);
+  SessionPool pool;
+  RoomTable rooms(pool, 3);
+  std::vector<uint32_t> sessions;
+  std::map<uint32_t, std::set<std::string>> model_by_session;
+  std::map<std::string, std::set<uint32_t>> model_by_room;
+  for (int i = 0; i < kSessions; ++i) {
+    uint32_t s = new_session(pool, "user" + std::to_string(i));
+    sessions.push_back(s);
+    model_by_session[s];
+  }
+  auto room_name = [&] { return "room" + std::to_string(random() % kRoomNames); };
+  auto model_leave = [&](uint32_t s, const std::string& name) {
+    model_by_session[s].erase(name);
+    model_by_room[name].erase(s);
+    bool freed = model_by_room[name].empty();
+    if (freed) model_by_room.erase(name);
+    return freed;
+  };
+
+  for (int step = 0; step < 20000; ++step) {
+    size_t pick = random() % sessions.size();
+    uint32_t s = sessions[pick];
+    int op = static_cast<int>(random() % 10);
+    if (op < 5) {
+      std::string name = room_name();
+      RoomTable::JoinResult result = rooms.join(s, name, kMaxRooms);
+      if (model_by_session[s].count(name)) {
+        ASSERT_EQ(result.status, JoinStatus::kAlreadyMember);
+      } else if (model_by_session[s].size() >= kMaxRooms) {
+        ASSERT_EQ(result.status, JoinStatus::kTooManyRooms);
+      } else {
+        ASSERT_EQ(result.status, JoinStatus::kJoined);
+        model_by_session[s].insert(name);
+        model_by_room[name].insert(s);
+      }
+    } else if (op < 8) {
+      std::string name = room_name();
+      RoomTable::LeaveResult result = rooms.leave(s, name);
+      if (!model_by_session[s].count(name)) {
+        ASSERT_EQ(result.room, kNoIndex);
+      } else {
+        ASSERT_NE(result.room, kNoIndex);
+        ASSERT_EQ(result.freed, model_leave(s, name));
+      }
+    } else if (op < 9) {
+      const MembershipList& list = pool.get(s).memberships;
+      if (list.empty()) continue;
+      uint32_t index = static_cast<uint32_t>(random() % list.size());
+      std::string name = rooms.room(list[index].room).name();
+      RoomTable::LeaveResult result = rooms.leave_at(s, index);
+      ASSERT_EQ(result.freed, model_leave(s, name));
+    } else {
+      // Disconnect: leave everything, release, and a new session takes the place.
+      while (!pool.get(s).memberships.empty()) {
+        const MembershipList& list = pool.get(s).memberships;
+        std::string name = rooms.room(list[list.size() - 1].room).name();
+        ASSERT_EQ(rooms.leave_at(s, list.size() - 1).freed, model_leave(s, name));
+      }
+      model_by_session.erase(s);
+      pool.release(s);
+      uint32_t fresh = new_session(pool, "fresh" + std::to_string(step));
+      sessions[pick] = fresh;
+      model_by_session[fresh];
+    }
+
+    std::string why;
+    ASSERT_TRUE(rooms.check_invariants(&why)) << "step " << step << ": " << why;
+    ASSERT_EQ(rooms.size(), model_by_room.size()) << "step " << step;
+    if (step % 50 == 0) {
+      for (int r = 0; r < kRoomNames; ++r) {
+        std::string name = "room" + std::to_string(r);
+        auto it = model_by_room.find(name);
+        std::set<uint32_t> expected = it == model_by_room.end() ? std::set<uint32_t>{} : it->second;
+        ASSERT_EQ(members_of(rooms, name), expected) << "step " << step << " room " << name;
+      }
+    }
+  }
+}
+
+// Many members: the dense array survives removals from every position.
+TEST(RoomTableTest, LargeRoomRemovalsFromEveryPosition) {
+  SessionPool pool;
+  RoomTable rooms(pool, 0);
+  std::vector<uint32_t> users;
+  for (int i = 0; i < 2000; ++i) {
+    users.push_back(new_session(pool, "u" + std::to_string(i)));
+    ASSERT_EQ(rooms.join(users.back(), "big", 32).status, JoinStatus::kJoined);
+  }
+  std::mt19937 random(7);
+  std::shuffle(users.begin(), users.end(), random);
+  std::set<uint32_t> expected(users.begin(), users.end());
+  for (size_t i = 0; i < users.size(); ++i) {
+    RoomTable::LeaveResult result = rooms.leave(users[i], "big");
+    expected.erase(users[i]);
+    ASSERT_EQ(result.freed, expected.empty());
+    if (i % 97 == 0) {
+      expect_invariants(rooms);
+      ASSERT_EQ(members_of(rooms, "big"), expected);
+    }
+  }
+  EXPECT_EQ(rooms.size(), 0u);
+}
+
+}  // namespace
