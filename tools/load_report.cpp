@@ -117,6 +117,7 @@ void LoadCounters::add(const LoadCounters& o) {
   sent += o.sent;
   received += o.received;
   payload_bytes_received += o.payload_bytes_received;
+  unsent += o.unsent;
   for (size_t i = 0; i < kErrorKinds; ++i) errors[i] += o.errors[i];
 }
 
@@ -164,6 +165,11 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
                          grouped(c.sent).c_str(), grouped(c.received).c_str(),
                          grouped(static_cast<uint64_t>(per_second(c.received, r.measured_s))).c_str(), o.size,
                          o.binary ? "binary" : "text", per_second(c.payload_bytes_received, r.measured_s) / 1e6);
+    if (c.unsent != 0) {
+      out += printf_string("  behind     %s messages due in the window were never sent: the in-flight cap (%" PRIu64
+                           ") held them back, so the server did not keep up with the rate\n",
+                           grouped(c.unsent).c_str(), o.max_in_flight);
+    }
     out += "  latency    " + latency_line(r.message_latency) + "\n";
     out += printf_string("  upgrades   %s of %s", grouped(c.upgrades).c_str(), grouped(o.connections).c_str());
     if (c.connects_started < o.connections) {
@@ -217,6 +223,7 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
                        c.received);
   out += printf_string("  \"messages_per_s\": %.1f,\n", per_second(c.received, r.measured_s));
   out += printf_string("  \"payload_bytes_received\": %" PRIu64 ",\n", c.payload_bytes_received);
+  out += printf_string("  \"messages_unsent\": %" PRIu64 ",\n", c.unsent);
   out += "  \"latency_us\": " + latency_json(r.message_latency) + ",\n";
   out += "  \"connect_latency_us\": " + latency_json(r.connect_latency) + ",\n";
   out += printf_string("  \"errors\": {\"total\": %" PRIu64, c.error_total());

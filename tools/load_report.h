@@ -42,6 +42,7 @@ struct LoadCounters {
   uint64_t sent = 0;                   // echo messages sent in the window
   uint64_t received = 0;               // their echoes
   uint64_t payload_bytes_received = 0; // of measured echoes
+  uint64_t unsent = 0;                 // open loop: due in the window, held back by the in-flight cap
   uint64_t errors[static_cast<size_t>(ErrorKind::kCount)] = {};
 
   uint64_t error_total() const;

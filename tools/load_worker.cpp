@@ -625,6 +625,15 @@ LoadResult Worker::run() {
       }
     }
   }
+  if (open_loop()) {
+    // Sends the schedule called for in the window that the in-flight cap never let out.
+    for (const Slot& slot : slots_) {
+      if (slot.client.sent() == 0 && slot.fd < 0) continue;  // never connected: counted as errors
+      const uint64_t first = std::max(slot.pacer.taken(), window_start_ > 0 ? slot.pacer.due(window_start_ - 1) : 0);
+      const uint64_t last = slot.pacer.due(window_end_ - 1);
+      if (last > first) result_.counters.unsent += last - first;
+    }
+  }
   for (uint32_t i = 0; i < slots_.size(); ++i) {
     Slot& slot = slots_[i];
     if (slot.fd < 0) continue;
