@@ -1,4 +1,4 @@
-// parleyd: the parley server. Serves /echo, /healthz and /metrics on one port.
+// parleyd: the parley server. Serves /chat, /echo, /healthz and /metrics on one port.
 #include <signal.h>
 
 #include <cstdio>
@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/chat_app.h"
 #include "chat/parleyd_options.h"
 #include "chat/server_metrics.h"
 #include "protocol/echo_app.h"
@@ -48,6 +49,13 @@ int main(int argc, char** argv) {
   protocol::WsServer server(loop, config);
   protocol::EchoApp echo(server);
   server.add_websocket_route("/echo", &echo);
+  chat::WsServerTransport chat_transport(server);
+  chat::ChatConfig chat_config;
+  chat_config.history_size = options.history_size;
+  chat_config.max_text_bytes = options.max_text_bytes;
+  chat_config.max_rooms_per_connection = options.max_rooms_per_connection;
+  chat::ChatApp chat_app(chat_transport, chat_config);
+  server.add_websocket_route("/chat", &chat_app);
   server.add_http_route("/healthz", [](const protocol::HttpRequest&, protocol::HttpReply& reply) {
     reply.body = "ok\n";
   });

@@ -14,6 +14,9 @@ struct ParleydOptions {
   uint64_t max_message_size = 16u << 20;
   uint32_t handshake_timeout_ms = 10000;
   uint32_t close_timeout_ms = 5000;
+  uint32_t history_size = 50;              // chat: messages kept per room (0: none)
+  uint64_t max_text_bytes = 4096;          // chat: longer msg/dm text -> error text_too_long
+  uint32_t max_rooms_per_connection = 32;  // chat: more joins -> error too_many_rooms
   bool show_help = false;
   bool show_version = false;
 };

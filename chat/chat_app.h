@@ -1,0 +1,188 @@
+#pragma once
+// The /chat WebSocket application (issue 3, docs/protocol.md): identification, rooms, presence,
+// history, room messages, direct messages, typing. One JSON object per text message in each
+// direction (chat_codec.h). Bad input gets an `error` reply and the connection stays up.
+//
+// Fan-out encodes a room event once (JSON + frame header in one SharedBuffer) and hands that
+// buffer to every recipient (ChatTransport::send_encoded). The app talks to a ChatTransport
+// rather than to WsServer directly, so tests and benchmarks can run it against a stub.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/chat_codec.h"
+#include "chat/chat_session.h"
+#include "chat/flat_map.h"
+#include "chat/room.h"
+#include "protocol/ws_server.h"
+#include "reactor/shared_buffer.h"
+
+namespace chat {
+
+struct ChatConfig {
+  size_t history_size = 50;             // messages kept per room (0: no history)
+  size_t max_text_bytes = 4096;         // longer msg/dm text -> error text_too_long
+  size_t max_rooms_per_connection = 32; // joins beyond -> error too_many_rooms
+  // Wall-clock milliseconds since the epoch for `ts`; null means CLOCK_REALTIME.
+  uint64_t (*wall_clock_ms)() = nullptr;
+};
+
+// Where ChatApp's output goes: WsServer in production (WsServerTransport), stubs in tests.
+class ChatTransport {
+ public:
+  virtual ~ChatTransport() = default;
+  // Sends one text message to `id`.
+  virtual protocol::SendResult send_text(protocol::ConnectionId id, std::string_view text) = 0;
+  // Sends a frame already encoded (header + payload); the transport takes its own reference.
+  virtual protocol::SendResult send_encoded(protocol::ConnectionId id, reactor::SharedBuffer* frame) = 0;
+  // Starts closing `id`.
+  virtual void close(protocol::ConnectionId id, uint16_t code, std::string_view reason) = 0;
+};
+
+// ChatTransport over a WsServer.
+class WsServerTransport final : public ChatTransport {
+ public:
+  explicit WsServerTransport(protocol::WsServer& server) : server_(server) {}
+  protocol::SendResult send_text(protocol::ConnectionId id, std::string_view text) override {
+    return server_.send_text(id, text);
+  }
+  protocol::SendResult send_encoded(protocol::ConnectionId id, reactor::SharedBuffer* frame) override {
+    return server_.send_encoded(id, frame);
+  }
+  void close(protocol::ConnectionId id, uint16_t code, std::string_view reason) override {
+    server_.close(id, code, reason);
+  }
+
+ private:
+  protocol::WsServer& server_;
+};
+
+// A room message or direct message about to be delivered, for ChatHooks::allow_message.
+struct ChatMessageEvent {
+  protocol::ConnectionId connection = 0;
+  std::string_view user;  // the sender
+  std::string_view room;  // set for a room message
+  std::string_view to;    // set for a direct message
+  std::string_view text;
+};
+
+// What the embedding application decided about an upgrade request.
+struct ChatAuthDecision {
+  int status = 101;     // anything else rejects the upgrade with that HTTP status
+  std::string reason;   // rejection body
+  std::string user;     // when set, the connection is identified as this user (no hello)
+};
+
+// Embedding hooks; every callback runs on the loop thread. Defaults change nothing.
+class ChatHooks {
+ public:
+  virtual ~ChatHooks() = default;
+  // Decides on an upgrade request to /chat.
+  virtual void authorize(protocol::ConnectionId, const protocol::HttpRequest&, ChatAuthDecision&) {}
+  // Returns false to veto a msg or dm (the sender gets error "rejected").
+  virtual bool allow_message(const ChatMessageEvent&) { return true; }
+  // A message of a type the protocol does not know, from an identified user. Returns true when
+  // handled (no error is sent), false to answer unknown_type.
+  virtual bool on_custom(protocol::ConnectionId, std::string_view /*user*/, std::string_view /*type*/,
+                         std::string_view /*json*/) {
+    return false;
+  }
+};
+
+// Counters for tests and /metrics.
+struct ChatStats {
+  uint64_t messages = 0;       // room messages accepted
+  uint64_t direct_messages = 0;
+  uint64_t deliveries = 0;     // frames handed to the transport for room fan-out
+  uint64_t errors = 0;         // error replies sent
+  uint64_t vetoed = 0;
+};
+
+// A user name granted at the handshake (ChatHooks::authorize), held until on_open.
+struct PendingUser {
+  protocol::ConnectionId id = 0;
+  std::string name;
+};
+
+class ChatApp final : public protocol::WsApplication {
+ public:
+  // `transport` and `hooks` (may be null) must outlive the app.
+  ChatApp(ChatTransport& transport, ChatConfig config = {}, ChatHooks* hooks = nullptr);
+  ~ChatApp() override;
+  ChatApp(const ChatApp&) = delete;
+  ChatApp& operator=(const ChatApp&) = delete;
+
+  protocol::UpgradeVerdict on_upgrade(protocol::ConnectionId id, const protocol::HttpRequest& request) override;
+  void on_open(protocol::ConnectionId id) override;
+  void on_message(protocol::ConnectionId id, protocol::Opcode opcode, std::span<uint8_t> payload) override;
+  void on_close(protocol::ConnectionId id, uint16_t code) override;
+
+  // Posts a message to room `room` from `from` (any label, e.g. "server"), to every member,
+  // with the next seq, into history. Returns the seq, or 0 when the room has no members.
+  uint64_t publish(std::string_view room, std::string_view from, std::string_view text);
+  // Sends a raw text message to a connection (e.g. a reply to a custom message type).
+  protocol::SendResult send_to(protocol::ConnectionId id, std::string_view json) {
+    return transport_.send_text(id, json);
+  }
+
+  // The user name of `id`, empty when it has not identified.
+  std::string_view user_of(protocol::ConnectionId id) const;
+  // The connection of user `name`, or 0.
+  protocol::ConnectionId connection_of(std::string_view name) const;
+
+  const RoomTable& rooms() const { return rooms_; }
+  const SessionPool& sessions() const { return sessions_; }
+  size_t users() const { return users_.size(); }
+  const ChatStats& stats() const { return stats_; }
+  const ChatConfig& config() const { return config_; }
+
+ private:
+  // The session of `id`, or kNoIndex before hello.
+  uint32_t session_of(protocol::ConnectionId id) const;
+  // Creates the identified session of `id` named `name` and sends welcome; false if taken.
+  bool identify(protocol::ConnectionId id, std::string_view name);
+  uint64_t now_ms() const;
+
+  void handle(protocol::ConnectionId id, const ClientMessage& message);
+  void handle_custom(protocol::ConnectionId id, std::string_view json, const ParseResult& result);
+  void on_hello(protocol::ConnectionId id, const ClientMessage& message);
+  void on_join(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+  void on_leave(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+  void on_msg(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+  void on_dm(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+  void on_typing(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+  void on_who(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+  void on_history(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+
+  // The room id of `room` if `session` is a member, else kNoIndex.
+  uint32_t joined_room(uint32_t session, std::string_view room) const;
+  void send_error(protocol::ConnectionId id, ChatError error, std::string_view reason, std::string_view message_id);
+  void send_history(protocol::ConnectionId id, const Room& room, uint64_t before_seq, uint32_t limit);
+  // Sends `json` to every member of `room` but `except`: encoded once into one shared frame.
+  // `immediate` sends a copy per member instead, written at once (see on_close).
+  void broadcast(const Room& room, protocol::ConnectionId except, std::string_view json, bool immediate = false);
+  // Removes `session` from every room, telling the remaining members.
+  void leave_all(uint32_t session, bool immediate);
+
+  ChatTransport& transport_;
+  ChatConfig config_;
+  ChatHooks* hooks_;
+  ChatParser parser_;
+  SessionPool sessions_;
+  RoomTable rooms_;
+  FlatMap<std::string, uint32_t> users_;  // name -> session
+  // Session index + 1 per fd (0: none): a 4-byte slot per fd, so a connection that never says
+  // hello costs the chat layer nothing else.
+  std::vector<uint32_t> session_by_fd_;
+  // Names granted by ChatHooks::authorize, waiting for on_open, keyed by fd.
+  FlatMap<uint32_t, PendingUser> pending_users_;
+  std::string out_;        // scratch for writing one JSON message
+  std::string error_out_;  // scratch for error replies (their reason may point into out_)
+  std::string verdict_reason_;  // UpgradeVerdict::reason points here
+  ChatStats stats_;
+};
+
+}  // namespace chat
