@@ -13,6 +13,10 @@
 #include <cstring>
 #include <memory>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace chat {
 
 namespace {
@@ -121,35 +125,6 @@ bool all_name_chars(std::string_view s) {
   return true;
 }
 
-// Grows geometrically even on standard libraries whose reserve() allocates exactly what is asked,
-// so a run of small appends (who lists, history items) stays amortised O(1).
-inline void reserve_more(std::string& out, size_t extra) {
-  size_t need = out.size() + extra;
-  if (need > out.capacity()) out.reserve(std::max(need, out.capacity() * 2));
-}
-
-inline void append_uint(std::string& out, uint64_t value) {
-  char digits[20];
-  auto result = std::to_chars(digits, digits + sizeof digits, value);
-  out.append(digits, static_cast<size_t>(result.ptr - digits));
-}
-
-constexpr uint64_t kOnes = 0x0101010101010101ULL;
-constexpr uint64_t kHighs = 0x8080808080808080ULL;
-
-// Nonzero when some byte of `word` is < 0x20, '"', '\\' or '/'. May also flag a clean word
-// (borrows), never miss a dirty one; a flagged word is rescanned byte by byte.
-inline uint64_t needs_escape(uint64_t word) {
-  uint64_t control = (word - kOnes * 0x20) & ~word;
-  uint64_t quote = word ^ (kOnes * '"');
-  uint64_t backslash = word ^ (kOnes * '\\');
-  uint64_t slash = word ^ (kOnes * '/');
-  quote = (quote - kOnes) & ~quote;
-  backslash = (backslash - kOnes) & ~backslash;
-  slash = (slash - kOnes) & ~slash;
-  return (control | quote | backslash | slash) & kHighs;
-}
-
 constexpr std::array<uint8_t, 256> make_escape_table() {
   std::array<uint8_t, 256> table{};
   for (int c = 0; c < 0x20; ++c) table[c] = 'u';
@@ -163,28 +138,147 @@ constexpr std::array<uint8_t, 256> make_escape_table() {
   table['/'] = '/';  // escaped only after '<'
   return table;
 }
+// Nonzero for the bytes a JSON string writer must look at; the value is the escape letter.
 constexpr std::array<uint8_t, 256> kEscape = make_escape_table();
 
-// Escapes the bytes of text[begin, end) that need it, appending clean runs in one piece.
-inline void append_escaped_range(std::string& out, std::string_view text, size_t begin, size_t end,
-                                 size_t& run_start) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = begin; i < end; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    uint8_t escape = kEscape[c];
-    if (escape == 0) continue;
-    if (c == '/' && (i == 0 || text[i - 1] != '<')) continue;
-    out.append(text.data() + run_start, i - run_start);
-    run_start = i + 1;
-    if (escape == 'u') {
-      char seq[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-      out.append(seq, sizeof seq);
-    } else {
-      char seq[2] = {'\\', static_cast<char>(escape)};
-      out.append(seq, sizeof seq);
-    }
-  }
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+// Nonzero when some byte of `word` is < 0x20, '"', '\\' or '/'. May flag a clean word (borrows
+// between bytes) but never misses a dirty one.
+inline uint64_t word_needs_attention(uint64_t word) {
+  uint64_t control = (word - kOnes * 0x20) & ~word;
+  uint64_t quote = word ^ (kOnes * '"');
+  uint64_t backslash = word ^ (kOnes * '\\');
+  uint64_t slash = word ^ (kOnes * '/');
+  quote = (quote - kOnes) & ~quote;
+  backslash = (backslash - kOnes) & ~backslash;
+  slash = (slash - kOnes) & ~slash;
+  return (control | quote | backslash | slash) & kHighs;
 }
+
+// The index of the first byte of s[i, n) that kEscape flags, or n.
+inline size_t next_special(const char* s, size_t i, size_t n) {
+#if defined(__SSE2__)
+  const __m128i below = _mm_set1_epi8(0x1F);
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i slash = _mm_set1_epi8('/');
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    __m128i hit = _mm_cmpeq_epi8(_mm_min_epu8(v, below), v);  // v <= 0x1F, unsigned
+    hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, quote));
+    hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, backslash));
+    hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, slash));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
+  }
+#endif
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, s + i, sizeof word);
+    if (word_needs_attention(word) != 0) break;
+  }
+  for (; i < n; ++i) {
+    if (kEscape[static_cast<unsigned char>(s[i])] != 0) return i;
+  }
+  return n;
+}
+
+// Writes JSON into `out` through a raw pointer: one size check per piece instead of one per
+// std::string call. Grows `out` ahead of the writes (resize; the slack is cut in finish()).
+class JsonSink {
+ public:
+  // `expected` is the output size if nothing needs escaping; more is grown on demand.
+  JsonSink(std::string& out, size_t expected) : out_(out) {
+    size_t used = out.size();
+    out_.resize(used + expected);
+    p_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+  JsonSink(const JsonSink&) = delete;
+  JsonSink& operator=(const JsonSink&) = delete;
+
+  // Cuts `out` to what was written. Must be called once, last.
+  void finish() { out_.resize(static_cast<size_t>(p_ - out_.data())); }
+
+  template <size_t N>
+  void literal(const char (&text)[N]) {
+    ensure(N - 1);
+    std::memcpy(p_, text, N - 1);
+    p_ += N - 1;
+  }
+
+  void raw(std::string_view text) {
+    ensure(text.size());
+    if (!text.empty()) std::memcpy(p_, text.data(), text.size());
+    p_ += text.size();
+  }
+
+  void put(char c) {
+    ensure(1);
+    *p_++ = c;
+  }
+
+  void number(uint64_t value) {
+    ensure(20);
+    p_ = std::to_chars(p_, p_ + 20, value).ptr;
+  }
+
+  // RFC 8259 7: quote, backslash and control characters must be escaped. "</" is escaped too,
+  // so that a page can inline a message in a <script> element.
+  void string(std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    const char* s = text.data();
+    const size_t n = text.size();
+    ensure(n + 2);
+    *p_++ = '"';
+    size_t run = 0;
+    for (size_t i = next_special(s, 0, n); i < n; i = next_special(s, i + 1, n)) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c == '/' && (i == 0 || s[i - 1] != '<')) continue;
+      // Room for the run, this escape, the rest unescaped and the closing quote.
+      ensure(n - run + 6 + 1);
+      std::memcpy(p_, s + run, i - run);
+      p_ += i - run;
+      run = i + 1;
+      uint8_t escape = kEscape[c];
+      p_[0] = '\\';
+      if (escape == 'u') {
+        p_[1] = 'u';
+        p_[2] = '0';
+        p_[3] = '0';
+        p_[4] = kHex[c >> 4];
+        p_[5] = kHex[c & 0xF];
+        p_ += 6;
+      } else {
+        p_[1] = static_cast<char>(escape);
+        p_ += 2;
+      }
+    }
+    if (n != run) std::memcpy(p_, s + run, n - run);
+    p_ += n - run;
+    *p_++ = '"';
+  }
+
+ private:
+  void ensure(size_t bytes) {
+    if (static_cast<size_t>(end_ - p_) < bytes) grow(bytes);
+  }
+
+  // resize() zero-fills what it adds, so add what is needed plus some slack, not a doubling of a
+  // possibly large buffer; the string's own capacity still grows geometrically.
+  void grow(size_t bytes) {
+    size_t used = static_cast<size_t>(p_ - out_.data());
+    out_.resize(used + bytes + bytes / 2 + 64);
+    p_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+
+  std::string& out_;
+  char* p_;
+  char* end_;
+};
 
 }  // namespace
 
@@ -428,144 +522,158 @@ ParseResult ChatParser::parse(std::string_view json, size_t max_text_bytes, Clie
 }
 
 void append_json_string(std::string& out, std::string_view text) {
-  reserve_more(out, text.size() + 2);
-  out.push_back('"');
-  size_t run_start = 0;
-  size_t i = 0;
-  const size_t size = text.size();
-  for (; i + 8 <= size; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, text.data() + i, sizeof word);
-    if (needs_escape(word) != 0) append_escaped_range(out, text, i, i + 8, run_start);
-  }
-  append_escaped_range(out, text, i, size, run_start);
-  out.append(text.data() + run_start, size - run_start);
-  out.push_back('"');
+  JsonSink sink(out, text.size() + 2);
+  sink.string(text);
+  sink.finish();
 }
 
+// The `expected` sizes below are each object's fixed bytes, its strings unescaped and quoted, and
+// 20 bytes per number: enough whenever nothing needs escaping.
+
 void write_welcome(std::string& out, std::string_view name) {
-  reserve_more(out, 30 + name.size());
-  out.append(R"({"type":"welcome","name":)");
-  append_json_string(out, name);
-  out.push_back('}');
+  JsonSink sink(out, 28 + name.size());
+  sink.literal(R"({"type":"welcome","name":)");
+  sink.string(name);
+  sink.put('}');
+  sink.finish();
 }
 
 void write_presence(std::string& out, bool joined, std::string_view room, std::string_view user) {
-  reserve_more(out, 40 + room.size() + user.size());
-  out.append(joined ? R"({"type":"joined","room":)" : R"({"type":"left","room":)");
-  append_json_string(out, room);
-  out.append(R"(,"user":)");
-  append_json_string(out, user);
-  out.push_back('}');
+  JsonSink sink(out, 37 + room.size() + user.size());
+  if (joined) {
+    sink.literal(R"({"type":"joined","room":)");
+  } else {
+    sink.literal(R"({"type":"left","room":)");
+  }
+  sink.string(room);
+  sink.literal(R"(,"user":)");
+  sink.string(user);
+  sink.put('}');
+  sink.finish();
 }
 
 void write_msg(std::string& out, std::string_view room, std::string_view from, std::string_view text,
                uint64_t ts_ms, uint64_t seq) {
-  reserve_more(out, 100 + room.size() + from.size() + text.size());
-  out.append(R"({"type":"msg","room":)");
-  append_json_string(out, room);
-  out.append(R"(,"from":)");
-  append_json_string(out, from);
-  out.append(R"(,"text":)");
-  append_json_string(out, text);
-  out.append(R"(,"ts":)");
-  append_uint(out, ts_ms);
-  out.append(R"(,"seq":)");
-  append_uint(out, seq);
-  out.push_back('}');
+  JsonSink sink(out, 97 + room.size() + from.size() + text.size());
+  sink.literal(R"({"type":"msg","room":)");
+  sink.string(room);
+  sink.literal(R"(,"from":)");
+  sink.string(from);
+  sink.literal(R"(,"text":)");
+  sink.string(text);
+  sink.literal(R"(,"ts":)");
+  sink.number(ts_ms);
+  sink.literal(R"(,"seq":)");
+  sink.number(seq);
+  sink.put('}');
+  sink.finish();
 }
 
 void write_dm(std::string& out, std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms) {
-  reserve_more(out, 80 + from.size() + to.size() + text.size());
-  out.append(R"({"type":"dm","from":)");
-  append_json_string(out, from);
-  out.append(R"(,"to":)");
-  append_json_string(out, to);
-  out.append(R"(,"text":)");
-  append_json_string(out, text);
-  out.append(R"(,"ts":)");
-  append_uint(out, ts_ms);
-  out.push_back('}');
+  JsonSink sink(out, 67 + from.size() + to.size() + text.size());
+  sink.literal(R"({"type":"dm","from":)");
+  sink.string(from);
+  sink.literal(R"(,"to":)");
+  sink.string(to);
+  sink.literal(R"(,"text":)");
+  sink.string(text);
+  sink.literal(R"(,"ts":)");
+  sink.number(ts_ms);
+  sink.put('}');
+  sink.finish();
 }
 
 void write_typing(std::string& out, std::string_view room, std::string_view user, bool on) {
-  reserve_more(out, 50 + room.size() + user.size());
-  out.append(R"({"type":"typing","room":)");
-  append_json_string(out, room);
-  out.append(R"(,"user":)");
-  append_json_string(out, user);
-  out.append(on ? R"(,"on":true})" : R"(,"on":false})");
+  JsonSink sink(out, 48 + room.size() + user.size());
+  sink.literal(R"({"type":"typing","room":)");
+  sink.string(room);
+  sink.literal(R"(,"user":)");
+  sink.string(user);
+  if (on) {
+    sink.literal(R"(,"on":true})");
+  } else {
+    sink.literal(R"(,"on":false})");
+  }
+  sink.finish();
 }
 
 void write_ack(std::string& out, std::string_view id, uint64_t seq, uint64_t ts_ms) {
-  reserve_more(out, 70 + id.size());
-  out.append(R"({"type":"ack")");
+  JsonSink sink(out, 75 + id.size());
+  sink.literal(R"({"type":"ack")");
   if (!id.empty()) {
-    out.append(R"(,"id":)");
-    append_json_string(out, id);
+    sink.literal(R"(,"id":)");
+    sink.string(id);
   }
-  out.append(R"(,"seq":)");
-  append_uint(out, seq);
-  out.append(R"(,"ts":)");
-  append_uint(out, ts_ms);
-  out.push_back('}');
+  sink.literal(R"(,"seq":)");
+  sink.number(seq);
+  sink.literal(R"(,"ts":)");
+  sink.number(ts_ms);
+  sink.put('}');
+  sink.finish();
 }
 
 void write_error(std::string& out, ChatError error, std::string_view reason, std::string_view id) {
   std::string_view code = chat_error_code(error);
-  reserve_more(out, 50 + code.size() + reason.size() + id.size());
-  out.append(R"({"type":"error","code":)");
-  append_json_string(out, code);
-  out.append(R"(,"reason":)");
-  append_json_string(out, reason);
+  JsonSink sink(out, 46 + code.size() + reason.size() + id.size());
+  sink.literal(R"({"type":"error","code":")");
+  sink.raw(code);  // codes are [a-z_]: nothing to escape
+  sink.literal(R"(","reason":)");
+  sink.string(reason);
   if (!id.empty()) {
-    out.append(R"(,"id":)");
-    append_json_string(out, id);
+    sink.literal(R"(,"id":)");
+    sink.string(id);
   }
-  out.push_back('}');
+  sink.put('}');
+  sink.finish();
 }
 
 void write_pong(std::string& out, uint64_t ts_ms) {
-  reserve_more(out, 40);
-  out.append(R"({"type":"pong","ts":)");
-  append_uint(out, ts_ms);
-  out.push_back('}');
+  JsonSink sink(out, 41);
+  sink.literal(R"({"type":"pong","ts":)");
+  sink.number(ts_ms);
+  sink.put('}');
+  sink.finish();
 }
 
 void write_who_begin(std::string& out, std::string_view room) {
-  reserve_more(out, 40 + room.size());
-  out.append(R"({"type":"who","room":)");
-  append_json_string(out, room);
-  out.append(R"(,"users":[)");
+  JsonSink sink(out, 33 + room.size());
+  sink.literal(R"({"type":"who","room":)");
+  sink.string(room);
+  sink.literal(R"(,"users":[)");
+  sink.finish();
 }
 
 void write_who_user(std::string& out, std::string_view user, bool first) {
-  if (!first) out.push_back(',');
-  append_json_string(out, user);
+  JsonSink sink(out, 3 + user.size());
+  if (!first) sink.put(',');
+  sink.string(user);
+  sink.finish();
 }
 
 void write_who_end(std::string& out) { out.append("]}"); }
 
 void write_history_begin(std::string& out, std::string_view room) {
-  reserve_more(out, 50 + room.size());
-  out.append(R"({"type":"history","room":)");
-  append_json_string(out, room);
-  out.append(R"(,"messages":[)");
+  JsonSink sink(out, 40 + room.size());
+  sink.literal(R"({"type":"history","room":)");
+  sink.string(room);
+  sink.literal(R"(,"messages":[)");
+  sink.finish();
 }
 
 void write_history_item(std::string& out, std::string_view from, std::string_view text, uint64_t ts_ms,
                         uint64_t seq, bool first) {
-  reserve_more(out, 80 + from.size() + text.size());
-  if (!first) out.push_back(',');
-  out.append(R"({"from":)");
-  append_json_string(out, from);
-  out.append(R"(,"text":)");
-  append_json_string(out, text);
-  out.append(R"(,"ts":)");
-  append_uint(out, ts_ms);
-  out.append(R"(,"seq":)");
-  append_uint(out, seq);
-  out.push_back('}');
+  JsonSink sink(out, 75 + from.size() + text.size());
+  if (!first) sink.put(',');
+  sink.literal(R"({"from":)");
+  sink.string(from);
+  sink.literal(R"(,"text":)");
+  sink.string(text);
+  sink.literal(R"(,"ts":)");
+  sink.number(ts_ms);
+  sink.literal(R"(,"seq":)");
+  sink.number(seq);
+  sink.put('}');
+  sink.finish();
 }
 
 void write_history_end(std::string& out) { out.append("]}"); }

@@ -619,13 +619,40 @@ TEST(ChatJsonString, MatchesReferenceOnRandomInput) {
   std::mt19937 rng(12345);
   const char alphabet[] = {'a', 'b', '<', '/', '"', '\\', '\n', '\x01', '\x1f', ' ', '\x7f', 'z', '0'};
   for (int round = 0; round < 3000; ++round) {
-    size_t length = rng() % 40;
+    size_t length = rng() % 100;  // past two 16-byte blocks
     std::string s;
     for (size_t i = 0; i < length; ++i) {
       // Mostly plain bytes, so that clean 8-byte words occur too.
       s += (rng() % 4 == 0) ? alphabet[rng() % sizeof alphabet] : static_cast<char>('a' + rng() % 26);
     }
     ASSERT_EQ(json_quoted(s), reference_quote(s)) << s;
+  }
+}
+
+TEST(ChatJsonString, EscapeHeavyTextGrowsTheOutput) {
+  // Every byte expands (up to 6x): the writer must grow past its first estimate, repeatedly.
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += static_cast<char>(i % 0x20);
+  text += "tail</";
+  std::string out = "head";
+  append_json_string(out, text);
+  EXPECT_EQ(out, "head" + reference_quote(text));
+
+  std::string msg = "prefix";
+  write_msg(msg, "r", "u", text, 1, 2);
+  EXPECT_EQ(msg, R"(prefix{"type":"msg","room":"r","from":"u","text":)" + reference_quote(text) + R"(,"ts":1,"seq":2})");
+}
+
+TEST(ChatJsonString, EscapeAtEveryPositionOfLongText) {
+  for (size_t length : {15u, 16u, 17u, 31u, 32u, 33u, 64u, 100u}) {
+    for (size_t at = 0; at < length; ++at) {
+      for (char special : {'"', '\\', '\n', '\x1f', '/'}) {
+        std::string s(length, 'x');
+        s[at] = special;
+        if (special == '/' && at > 0) s[at - 1] = '<';
+        ASSERT_EQ(json_quoted(s), reference_quote(s)) << length << " " << at << " " << int(special);
+      }
+    }
   }
 }
 
