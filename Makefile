@@ -45,6 +45,12 @@ EXAMPLE_SRCS := $(wildcard chat/examples/*.cpp)
 
 obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 
+# The browser page (chat/web/*) is compiled into the library by tools/embed_web_assets.sh,
+# which writes a .cpp defining what chat/web_assets.h declares.
+WEB_FILES := $(sort $(wildcard chat/web/*.html chat/web/*.css chat/web/*.js chat/web/*.svg chat/web/*.ico))
+WEB_ASSETS_CPP := $(BUILD)/gen/web_assets.cpp
+WEB_ASSETS_OBJ := $(if $(WEB_FILES),$(BUILD)/obj/gen/web_assets.o)
+
 LIB      := $(BUILD)/libparley.a
 PARLEYD  := $(BUILD)/parleyd
 TOOLS    := $(patsubst tools/%_main.cpp,$(BUILD)/parley-%,$(TOOL_MAINS))
@@ -77,7 +83,15 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
-$(LIB): $(call obj,$(LIB_SRCS))
+$(WEB_ASSETS_CPP): $(WEB_FILES) tools/embed_web_assets.sh
+	@mkdir -p $(dir $@)
+	bash tools/embed_web_assets.sh $@ $(WEB_FILES)
+
+$(BUILD)/obj/gen/web_assets.o: $(WEB_ASSETS_CPP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRCS)) $(WEB_ASSETS_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	ar rcs $@ $^
@@ -117,9 +131,14 @@ FUZZ_CXXFLAGS := -std=c++20 -O1 -g -I. -fsanitize=fuzzer,address,undefined -Wall
 FUZZ_LIB_SRCS := $(filter protocol/%,$(LIB_SRCS)) $(filter reactor/%,$(LIB_SRCS)) $(filter chat/%,$(LIB_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%_fuzz.cpp,build/fuzz/%,$(FUZZ_SRCS))
 
-build/fuzz/%: tests/fuzz/%_fuzz.cpp $(FUZZ_LIB_SRCS)
+FUZZ_WEB := $(if $(WEB_FILES),build/fuzz/gen/web_assets.cpp)
+build/fuzz/gen/web_assets.cpp: $(WEB_FILES) tools/embed_web_assets.sh
 	@mkdir -p $(dir $@)
-	clang++ $(FUZZ_CXXFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LIBS)
+	bash tools/embed_web_assets.sh $@ $(WEB_FILES)
+
+build/fuzz/%: tests/fuzz/%_fuzz.cpp $(FUZZ_LIB_SRCS) $(FUZZ_WEB)
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_WEB) $(LIBS)
 
 fuzz: deps $(FUZZERS)
 	@for f in $(FUZZERS); do \
