@@ -11,6 +11,7 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <cstdint>
 #include <memory>
 
 #if defined(__SSE2__)
@@ -28,8 +29,15 @@ constexpr size_t kMaxRoomNameBytes = 64;
 // Client messages are flat objects; unknown fields may nest a little (forward compatibility).
 // A cap far below simdjson's default 1024 bounds the depth stack.
 constexpr size_t kMaxDepth = 64;
-// Initial simdjson capacity; it grows (and stays grown) when a longer message arrives.
+// Initial simdjson capacity; simdjson grows it to fit a longer message.
 constexpr size_t kInitialCapacity = 4096;
+// simdjson keeps about 14 bytes of buffers per byte of capacity. Past this capacity, the next
+// small message gives the memory back, so one large message does not pin it for good.
+constexpr size_t kRetainedCapacity = 64 * 1024;
+// A message may exceed its text limit by this much (names, id, whitespace, unknown fields).
+constexpr size_t kMessageOverhead = 16 * 1024;
+// The longest escape, "\u0001", turns 6 bytes of JSON into one byte of text.
+constexpr size_t kMaxEscapeRatio = 6;
 
 // The fields we recognise. Others are ignored so newer clients can add fields.
 enum Field : uint8_t { kFieldType, kFieldId, kFieldName, kFieldRoom, kFieldText, kFieldTo, kFieldOn,
@@ -320,10 +328,23 @@ struct ChatParser::Impl {
   // Holds a formatted reason (text_too_long) until the next parse.
   char reason[96];
 
-  Impl() {
-    // On failure the first parse allocates instead (or reports the message too large).
+  Impl() { reset_parser(); }
+
+  void reset_parser() {
+    parser = simdjson::dom::parser{};
+    // On failure the next parse allocates instead (or reports the message too large).
     simdjson::error_code ignored = parser.allocate(kInitialCapacity, kMaxDepth);
     (void)ignored;
+  }
+
+  // Called before parsing `size` bytes: releases buffers a past large message left behind.
+  void trim(size_t size) {
+    if (size > kInitialCapacity) return;
+    if (parser.capacity() > kRetainedCapacity) reset_parser();
+    if (padded_capacity > kRetainedCapacity) {
+      padded.reset();
+      padded_capacity = 0;
+    }
   }
 
   // Copies `json` into the padded buffer and returns its start, or nullptr when out of memory.
@@ -409,6 +430,13 @@ ParseResult ChatParser::parse(std::string_view json, size_t max_text_bytes, Clie
     return result;
   };
 
+  // Nothing within the limits can be this long; refuse before simdjson sizes its buffers to it.
+  size_t max_json = max_text_bytes > (SIZE_MAX - kMessageOverhead) / kMaxEscapeRatio
+                        ? SIZE_MAX
+                        : max_text_bytes * kMaxEscapeRatio + kMessageOverhead;
+  if (json.size() > max_json) return fail(ChatError::kTextTooLong, "message too long for the text limit");
+
+  impl_->trim(json.size());
   const char* padded = impl_->pad(json);
   if (padded == nullptr) return fail(ChatError::kBadJson, "message too large");
   simdjson::dom::element root;

@@ -473,6 +473,28 @@ TEST_F(ChatCodecTest, LargeTextAfterSmallAndBack) {
   EXPECT_EQ(message_.text, "small");
 }
 
+TEST_F(ChatCodecTest, MessageFarOverTheTextLimitIsRefusedUnparsed) {
+  // Limit 10: at most 6 * 10 + 16 KiB bytes of JSON can hold a valid message.
+  std::string padding(16 * 1024, ' ');
+  std::string fits = R"({"type":"msg","room":"lobby","text":"hi")" + padding + "}";
+  ASSERT_LE(fits.size(), 6u * 10 + 16 * 1024);
+  EXPECT_EQ(parse(fits, 10).error, ChatError::kNone);
+  std::string too_long = R"({"type":"msg","room":"lobby","text":"hi","id":"c1",)" + padding + padding + "}";
+  ParseResult r = parse(too_long, 10);
+  EXPECT_EQ(r.error, ChatError::kTextTooLong);
+  EXPECT_TRUE(r.id.empty());
+  // Not JSON either, but refused for its size first.
+  EXPECT_EQ(parse(std::string(100000, 'x'), 10).error, ChatError::kTextTooLong);
+  // A text of only escapes may be 6 bytes of JSON per byte of text.
+  std::string escapes;
+  for (int i = 0; i < 4096; ++i) escapes += "\\u0001";
+  r = parse(msg_with_text(escapes), 4096);
+  ASSERT_EQ(r.error, ChatError::kNone) << r.reason;
+  EXPECT_EQ(message_.text.size(), 4096u);
+  // No limit at all does not overflow the size check.
+  EXPECT_EQ(parse(msg_with_text("x"), SIZE_MAX).error, ChatError::kNone);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Unescaping and view lifetime.
 
