@@ -107,7 +107,7 @@ bool ChatApp::identify(protocol::ConnectionId id, std::string_view name) {
   ChatSession& session = sessions_.get(index);
   session.connection = id;
   session.set_name(name);
-  users_.try_emplace(name, index);
+  users_.try_emplace(session.name(), index);  // the key views the session's inline name
   uint32_t fd = fd_of(id);
   if (fd >= session_by_fd_.size()) session_by_fd_.resize(std::max<size_t>(fd + 1, session_by_fd_.size() * 2), 0);
   session_by_fd_[fd] = index + 1;
@@ -138,10 +138,10 @@ void ChatApp::on_message(protocol::ConnectionId id, protocol::Opcode opcode, std
 
 void ChatApp::handle_custom(protocol::ConnectionId id, std::string_view json, const ParseResult& result) {
   // Only the embedding application knows these types; find out which one it is.
-  simdjson::dom::parser parser;
+  if (custom_parser_ == nullptr) custom_parser_ = std::make_unique<simdjson::dom::parser>();
   std::string_view type;
   simdjson::dom::element document;
-  bool has_type = parser.parse(json.data(), json.size(), true).get(document) == simdjson::SUCCESS &&
+  bool has_type = custom_parser_->parse(json.data(), json.size(), true).get(document) == simdjson::SUCCESS &&
                   document.is_object() && document["type"].get_string().get(type) == simdjson::SUCCESS;
   if (!has_type) {
     send_error(id, result.error, result.reason, result.id);

@@ -8,6 +8,7 @@
 // rather than to WsServer directly, so tests and benchmarks can run it against a stub.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@
 #include "chat/room.h"
 #include "protocol/ws_server.h"
 #include "reactor/shared_buffer.h"
+
+namespace simdjson::dom {
+class parser;
+}
 
 namespace chat {
 
@@ -173,7 +178,9 @@ class ChatApp final : public protocol::WsApplication {
   ChatParser parser_;
   SessionPool sessions_;
   RoomTable rooms_;
-  FlatMap<std::string, uint32_t> users_;  // name -> session
+  // Name -> session. Keys are views of the sessions' inline names (pool chunks never move), so
+  // an entry costs 24 bytes and no string allocation; erased before its session is released.
+  FlatMap<std::string_view, uint32_t> users_;
   // Session index + 1 per fd (0: none): a 4-byte slot per fd, so a connection that never says
   // hello costs the chat layer nothing else.
   std::vector<uint32_t> session_by_fd_;
@@ -182,6 +189,8 @@ class ChatApp final : public protocol::WsApplication {
   std::string out_;        // scratch for writing one JSON message
   std::string error_out_;  // scratch for error replies (their reason may point into out_)
   std::string verdict_reason_;  // UpgradeVerdict::reason points here
+  // Reads the "type" of messages the codec does not know (custom types); made on first use.
+  std::unique_ptr<simdjson::dom::parser> custom_parser_;
   ChatStats stats_;
 };
 

@@ -4,10 +4,12 @@
 #include "chat/chat_app.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
@@ -792,6 +794,46 @@ TEST_F(ChatAppTest, RandomTrafficKeepsInvariants) {
   for (auto& [id, queue] : transport->inbox) {
     for (const std::string& message : queue) EXPECT_TRUE(Json(message).has("type")) << message;
   }
+}
+
+// Memory of the chat layer per identified, idle connection in one room (DESIGN.md "State per
+// connection"): session, users entry, room member entry, fd slot. Measured with mallinfo2, with
+// a transport that drops everything (each join's presence goes to every earlier member).
+class DiscardingTransport final : public chat::ChatTransport {
+ public:
+  SendResult send_text(ConnectionId, std::string_view) override { return SendResult::kSent; }
+  SendResult send_encoded(ConnectionId, reactor::SharedBuffer*) override { return SendResult::kBuffered; }
+  void close(ConnectionId, uint16_t, std::string_view) override {}
+};
+
+TEST(ChatAppMemoryTest, IdleIdentifiedConnectionsAreSmall) {
+  constexpr uint32_t kConnections = 10000;
+  DiscardingTransport transport;
+  ChatApp app(transport);
+  std::vector<std::string> hellos;
+  for (uint32_t i = 0; i < kConnections; ++i) hellos.push_back(R"({"type":"hello","name":"user)" + std::to_string(i) + R"("})");
+  std::string join_json = R"({"type":"join","room":"lobby"})";
+  auto send = [&](ConnectionId id, std::string& json) {
+    app.on_message(id, protocol::Opcode::kText, {reinterpret_cast<uint8_t*>(json.data()), json.size()});
+  };
+  // Warm up the parser and scratch strings outside the measurement.
+  std::string warmup = R"({"type":"hello","name":"warmup"})";
+  send(make_id(5), warmup);
+  send(make_id(5), join_json);
+  size_t before = mallinfo2().uordblks;
+  for (uint32_t i = 0; i < kConnections; ++i) {
+    ConnectionId id = make_id(100 + i);
+    app.on_open(id);
+    send(id, hellos[i]);
+    send(id, join_json);
+  }
+  size_t after = mallinfo2().uordblks;
+  double per_connection = static_cast<double>(after - before) / kConnections;
+  RecordProperty("bytes_per_connection", std::to_string(per_connection));
+  std::printf("chat state per identified idle connection in one room: %.1f bytes\n", per_connection);
+  EXPECT_LT(per_connection, 200.0);
+  EXPECT_EQ(app.users(), kConnections + 1);
+  EXPECT_EQ(app.rooms().room(app.rooms().find("lobby")).size(), kConnections + 1);
 }
 
 // ---------------------------------------------------------------------------------------------
