@@ -45,6 +45,8 @@ enum class RunPhase : uint8_t {
   kDone,
 };
 
+// Slots are never freed while the worker runs: closing one bumps its generation and sets fd to
+// -1, so a slot closed inside its own event handling is safe, and stale events are dropped.
 struct Slot {
   LoadClient client;
   ByteBuffer backlog;  // bytes the kernel did not take yet (always written before new ones)
@@ -375,6 +377,8 @@ void Worker::on_readable(uint32_t index, bool until_again) {
   for (int round = 0; round < kReadRounds; ++round) {
     const ssize_t n = ::read(slot.fd, read_buffer_.get(), kReadBufferSize);
     if (n > 0) {
+      // A clock read per read(), not per iteration: a latency sample must not include the time
+      // spent on the connections handled before this one.
       now_ = monotonic_ns();
       const LoadClient::Feed feed =
           slot.client.feed(context_, std::span<uint8_t>(read_buffer_.get(), static_cast<size_t>(n)), now_, out_);
