@@ -1,0 +1,93 @@
+#include "tools/load_options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace tools {
+namespace {
+
+// Parses `args` (without the program name); returns parse_load_options()'s result.
+int parse(std::vector<std::string> args, LoadOptions& out) {
+  args.insert(args.begin(), "parley-load");
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  testing::internal::CaptureStderr();
+  testing::internal::CaptureStdout();
+  const int rc = parse_load_options(static_cast<int>(args.size()), argv.data(), out);
+  testing::internal::GetCapturedStdout();
+  testing::internal::GetCapturedStderr();
+  return rc;
+}
+
+TEST(LoadOptions, Defaults) {
+  LoadOptions o;
+  ASSERT_EQ(parse({}, o), kOptionsOk);
+  EXPECT_EQ(o.scenario, Scenario::kEcho);
+  EXPECT_EQ(o.url.host, "127.0.0.1");
+  EXPECT_EQ(o.url.port, 8080);
+  EXPECT_EQ(o.url.path, "/echo");
+  EXPECT_EQ(o.connections, 100u);
+  EXPECT_EQ(o.rate, 0u);
+  EXPECT_EQ(o.pipeline, 1u);
+  EXPECT_EQ(o.processes, 1u);
+}
+
+TEST(LoadOptions, EveryOption) {
+  LoadOptions o;
+  ASSERT_EQ(parse({"connect", "--url", "ws://127.0.0.2:9000/x", "-c", "2k", "--rate=50k", "--duration", "1.5",
+                   "--warmup", "0.5", "--size", "64", "--binary", "--pipeline", "8", "--max-in-flight", "32",
+                   "--ramp", "1M", "--sources", "10", "-j", "2", "--close", "--json", "out.json", "--quiet"},
+                  o),
+            kOptionsOk);
+  EXPECT_EQ(o.scenario, Scenario::kConnect);
+  EXPECT_EQ(o.url.port, 9000);
+  EXPECT_EQ(o.connections, 2000u);
+  EXPECT_EQ(o.rate, 50000u);
+  EXPECT_DOUBLE_EQ(o.duration_s, 1.5);
+  EXPECT_DOUBLE_EQ(o.warmup_s, 0.5);
+  EXPECT_EQ(o.size, 64u);
+  EXPECT_TRUE(o.binary);
+  EXPECT_EQ(o.pipeline, 8u);
+  EXPECT_EQ(o.max_in_flight, 32u);
+  EXPECT_EQ(o.ramp, 1'000'000u);
+  EXPECT_EQ(o.sources, 10u);
+  EXPECT_EQ(o.processes, 2u);
+  EXPECT_TRUE(o.close_handshake);
+  EXPECT_EQ(o.json_path, "out.json");
+  EXPECT_FALSE(o.progress);
+}
+
+TEST(LoadOptions, HelpExitsZero) {
+  LoadOptions o;
+  EXPECT_EQ(parse({"--help"}, o), 0);
+}
+
+TEST(LoadOptions, BadUsageExitsTwo) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--bogus"},          {"-c"},                 {"-c", "0"},           {"-c", "x"},
+      {"--url", "http://x"}, {"--url", "wss://h/"}, {"--duration", "0"},   {"--duration", "-1"},
+      {"--pipeline", "0"},  {"--sources", "251"},   {"--rate", "0"},       {"-c", "19001"},
+      {"-j", "0"},          {"--rate", "1", "-j", "2", "-c", "4"},         {"--size", "100M"},
+      {"echo", "connect"},  {"--json", ""},
+  };
+  for (const auto& args : bad) {
+    LoadOptions o;
+    EXPECT_EQ(parse(args, o), 2) << args[0];
+  }
+}
+
+TEST(LoadOptions, ProcessesSplitTheFdBudget) {
+  LoadOptions o;
+  EXPECT_EQ(parse({"-c", "38000", "-j", "2"}, o), kOptionsOk);
+  LoadOptions more;
+  EXPECT_EQ(parse({"-c", "38001", "-j", "2"}, more), 2);
+  LoadOptions few;
+  ASSERT_EQ(parse({"-c", "3", "-j", "8"}, few), kOptionsOk);
+  EXPECT_EQ(few.processes, 3u);  // never more workers than connections
+}
+
+}  // namespace
+}  // namespace tools

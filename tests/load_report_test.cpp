@@ -1,0 +1,114 @@
+#include "tools/load_report.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "tools/load_options.h"
+
+namespace tools {
+namespace {
+
+LoadResult sample_result(uint64_t base) {
+  LoadResult r;
+  r.counters.connects_started = base + 1;
+  r.counters.upgrades = base + 1;
+  r.counters.sent = base * 10;
+  r.counters.received = base * 10;
+  r.counters.sent_total = base * 12;
+  r.counters.received_total = base * 12;
+  r.counters.payload_bytes_received = base * 200;
+  r.counters.errors[static_cast<size_t>(ErrorKind::kMismatch)] = base;
+  for (uint64_t v = 1; v <= base * 10; ++v) r.message_latency.record(v * 1000);
+  r.connect_latency.record(base * 50'000);
+  r.measured_s = 2.0 + static_cast<double>(base);
+  return r;
+}
+
+TEST(LoadResult, SerializeRoundTrip) {
+  const LoadResult original = sample_result(7);
+  std::string bytes;
+  original.serialize(bytes);
+  LoadResult copy;
+  ASSERT_TRUE(copy.deserialize(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+  EXPECT_EQ(copy.counters.sent, original.counters.sent);
+  EXPECT_EQ(copy.counters.errors[static_cast<size_t>(ErrorKind::kMismatch)], 7u);
+  EXPECT_EQ(copy.message_latency.count(), original.message_latency.count());
+  EXPECT_EQ(copy.message_latency.value_at_quantile(0.99), original.message_latency.value_at_quantile(0.99));
+  EXPECT_EQ(copy.connect_latency.max(), original.connect_latency.max());
+  EXPECT_DOUBLE_EQ(copy.measured_s, original.measured_s);
+}
+
+TEST(LoadResult, DeserializeRejectsGarbage) {
+  std::string bytes;
+  sample_result(3).serialize(bytes);
+  LoadResult copy;
+  EXPECT_FALSE(copy.deserialize(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), 10)));
+  bytes += 'x';  // trailing bytes: not one whole result
+  EXPECT_FALSE(copy.deserialize(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+  bytes[0] ^= 1;
+  EXPECT_FALSE(copy.deserialize(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+}
+
+TEST(LoadResult, MergeAddsCountersAndHistograms) {
+  LoadResult a = sample_result(2);
+  const LoadResult b = sample_result(5);
+  a.merge(b);
+  EXPECT_EQ(a.counters.sent, 70u);
+  EXPECT_EQ(a.counters.upgrades, 9u);
+  EXPECT_EQ(a.counters.error_total(), 7u);
+  EXPECT_EQ(a.message_latency.count(), 70u);
+  EXPECT_EQ(a.message_latency.max(), 50'000u);
+  EXPECT_EQ(a.connect_latency.count(), 2u);
+  EXPECT_DOUBLE_EQ(a.measured_s, 7.0);
+}
+
+TEST(LoadReport, JsonCarriesCountsLatencyAndErrorsByKind) {
+  LoadOptions options;
+  options.url_text = "ws://127.0.0.1:1/echo\"x";
+  options.pipeline = 16;
+  const LoadResult r = sample_result(4);
+  const std::string json = format_json(options, r);
+  EXPECT_NE(json.find("\"scenario\": \"echo\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"url\": \"ws://127.0.0.1:1/echo\\\"x\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"mode\": \"closed-loop\""), std::string::npos);
+  EXPECT_NE(json.find("\"messages_sent\": 40,"), std::string::npos);
+  EXPECT_NE(json.find("\"messages_received\": 40,"), std::string::npos);
+  EXPECT_NE(json.find("\"messages_per_s\": 6.7,"), std::string::npos) << json;  // 40 over 6 s
+  EXPECT_NE(json.find("\"latency_us\": {\"count\": 40, \"min\": 1.000"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"max\": 40.000}"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"errors\": {\"total\": 4, \"socket\": 0"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"mismatch\": 4"), std::string::npos);
+  // Balanced braces: one object with two nested latency objects and the errors object.
+  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 4);
+  EXPECT_EQ(std::count(json.begin(), json.end(), '}'), 4);
+}
+
+TEST(LoadReport, SummaryNamesTheErrorsAndTheShortfall) {
+  LoadOptions options;
+  options.connections = 10;
+  LoadResult r = sample_result(1);
+  r.counters.connects_started = 8;
+  const std::string summary = format_summary(options, r);
+  EXPECT_NE(summary.find("errors     1  mismatch 1"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("2 never started"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("p99.9"), std::string::npos);
+
+  options.scenario = Scenario::kConnect;
+  r.counters.cycles_measured = 300;
+  const std::string connect = format_summary(options, r);
+  EXPECT_NE(connect.find("300 connect-upgrade-close cycles, 100 handshakes/s"), std::string::npos) << connect;
+}
+
+TEST(LoadReport, ErrorKindNamesAreDistinct) {
+  for (size_t i = 0; i < static_cast<size_t>(ErrorKind::kCount); ++i) {
+    for (size_t j = i + 1; j < static_cast<size_t>(ErrorKind::kCount); ++j) {
+      EXPECT_STRNE(error_kind_name(static_cast<ErrorKind>(i)), error_kind_name(static_cast<ErrorKind>(j)));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tools
