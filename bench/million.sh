@@ -1,0 +1,382 @@
+#!/usr/bin/env bash
+# The million-connection test, end to end, on one machine over loopback.
+#
+# Each process may hold at most 20,000 file descriptors here (a hard limit), so N connections
+# take W = ceil(N / 19,500) parleyd workers sharing one port with SO_REUSEPORT, and
+# H = ceil(N / 19,500) parley-idle holders, each spreading its source addresses over its own
+# 250 addresses of 127.0.0.0/8 (127.<h+1>.0.1 ..). The script raises the sysctls that can be
+# raised (and restores them), starts the workers, ramps the holders up at --rate connections per
+# second in total, holds for --hold seconds with parleyd's default heartbeat (a ping every 30 s,
+# a 10 s pong deadline), and prints:
+#   - connections held (and, when it could not reach N, the highest count and why),
+#   - connections lost (must be 0) and reconnected, failed connection attempts,
+#   - pings answered by the holders (parleyd's own counters sit behind the shared port, where
+#     /metrics reaches one random worker, so the holders count them),
+#   - server user-space memory per connection: the workers' private memory (RssAnon) growth from
+#     just started to all connections held, divided by the connections held; and the same with
+#     VmRSS, which also counts shared-library pages faulted in by the first handshakes (about
+#     2 MiB per worker, physically shared by all of them),
+#   - kernel memory per connection (one loopback connection = two sockets, the server's and the
+#     holder's), from /proc/meminfo deltas between "workers started, no connections" and
+#     "all held": Slab (socket, inode, dentry, file, epoll item objects), and
+#     MemTotal-MemAvailable minus the user-space RSS growth of workers and holders (everything
+#     else the kernel took: slab, page tables, socket buffers),
+#   - server CPU while idle: the workers' utime+stime (/proc/PID/stat) over a 30 s window in
+#     the hold, as a percentage of one core.
+# Every process it starts runs under `timeout`, so even a killed script leaves nothing running
+# for long; the EXIT trap stops them all and restores the sysctls.
+#
+# usage: bench/million.sh [N] [--hold S] [--rate R] [--workers W] [--per-holder K]
+#                         [--cpu-window S] [--min-available-mib M] [--keep-logs]
+#   N                    connections (default 1000000; k/M suffixes)
+#   --hold S             seconds to hold once all are open (default 300)
+#   --rate R             connection attempts per second over all holders (default 20000)
+#   --workers W          parleyd processes (default ceil(N / 19500))
+#   --per-holder K       connections per parley-idle process, at most 19500 (default 19500)
+#   --cpu-window S       length of the idle-CPU window (default 30)
+#   --min-available-mib M  stop ramping when MemAvailable falls below M MiB (default 2048)
+#   --ramp-timeout S     give up ramping after S seconds (default N / rate * 2 + 60)
+#   --keep-logs          keep the per-process logs (they are kept anyway when the run fails)
+# Exit status: 0 when N connections were held and none was lost, 1 otherwise, 2 on bad usage.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${PARLEY_BUILD_DIR:-build}
+
+die() { echo "million: $*" >&2; exit 2; }
+count() {  # 1000000, 1M, 50k -> integer
+  local v=$1
+  case "$v" in
+    *[kK]) echo $(( ${v%?} * 1000 )) ;;
+    *[mM]) echo $(( ${v%?} * 1000000 )) ;;
+    *) [[ "$v" =~ ^[0-9]+$ ]] || die "not a count: $v"; echo "$v" ;;
+  esac
+}
+
+N=1000000 HOLD=300 RATE=20000 WORKERS=0 PER_HOLDER=19500 CPU_WINDOW=30 MIN_AVAIL_MIB=2048
+RAMP_TIMEOUT=0 KEEP_LOGS=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --hold) HOLD=$(count "$2"); shift 2 ;;
+    --rate) RATE=$(count "$2"); shift 2 ;;
+    --workers) WORKERS=$(count "$2"); shift 2 ;;
+    --per-holder) PER_HOLDER=$(count "$2"); shift 2 ;;
+    --cpu-window) CPU_WINDOW=$(count "$2"); shift 2 ;;
+    --min-available-mib) MIN_AVAIL_MIB=$(count "$2"); shift 2 ;;
+    --ramp-timeout) RAMP_TIMEOUT=$(count "$2"); shift 2 ;;
+    --keep-logs) KEEP_LOGS=1; shift ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) N=$(count "$1"); shift ;;
+  esac
+done
+[ "$N" -ge 1 ] || die "N must be positive"
+[ "$PER_HOLDER" -ge 1 ] && [ "$PER_HOLDER" -le 19500 ] || die "--per-holder must be 1..19500"
+[ "$RATE" -ge 1 ] || die "--rate must be positive"
+[ "$WORKERS" -ge 1 ] || WORKERS=$(( (N + 19499) / 19500 ))
+HOLDERS=$(( (N + PER_HOLDER - 1) / PER_HOLDER ))
+[ "$HOLDERS" -le 254 ] || die "at most 254 holders (127.<h+1>.0.0/16 each)"
+[ "$RAMP_TIMEOUT" -ge 1 ] || RAMP_TIMEOUT=$(( N * 2 / RATE + 60 ))
+[ "$CPU_WINDOW" -le "$HOLD" ] || CPU_WINDOW=$HOLD
+for bin in parleyd parley-idle; do [ -x "$BUILD/$bin" ] || die "$BUILD/$bin is missing (make)"; done
+# Everything is bounded: processes die on their own after this many seconds.
+LIFETIME=$(( RAMP_TIMEOUT + HOLD + 180 ))
+CLK_TCK=$(getconf CLK_TCK)
+LOGS=$(mktemp -d /tmp/parley-million.XXXXXX)
+
+worker_pids=()   # parleyd pids (children of their timeout wrappers)
+wrapper_pids=()  # timeout wrappers of workers
+holder_pids=()   # timeout wrappers of holders (timeout forwards TERM to parley-idle)
+saved_sysctls=() # "path=value" to restore
+ok=0
+
+now_s() { echo "$EPOCHREALTIME"; }
+# Floating-point arithmetic and comparisons: calc '1.5 * 2', check '3 > 2' (exit status).
+calc() { awk "BEGIN { print $* }"; }
+check() { awk "BEGIN { exit !($*) }"; }
+since() { calc "$(now_s) - $1"; }
+log() { printf '[%6.1fs] %s\n' "$(since "$T0")" "$*"; }
+
+set_sysctl() {  # key value [only_if_greater]: remember the old value, write the new one
+  local path=/proc/sys/${1//.//} value=$2 greater=${3:-}
+  [ -w "$path" ] || { echo "  sysctl $1: not writable here, left as is"; return; }
+  local old; old=$(cat "$path")
+  if [ -n "$greater" ] && [ "$old" -ge "$value" ] 2>/dev/null; then return; fi
+  if echo "$value" >"$path" 2>/dev/null; then
+    saved_sysctls+=("$path=$old")
+    echo "  sysctl $1: $(echo "$old" | tr '\t' ' ') -> $(echo "$value" | tr '\t' ' ')"
+  else
+    echo "  sysctl $1: could not set $value (kept $(echo "$old" | tr '\t' ' '))"
+  fi
+}
+
+# True while `pid` runs (a zombie child of ours counts as gone).
+alive() { local state; state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1); [ -n "$state" ] && [ "$state" != Z ]; }
+
+stop_group() {  # signal pids..., then wait up to 15 s for them, then SIGKILL the rest
+  local p left
+  [ $# -gt 0 ] || return 0
+  for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
+  for _ in $(seq 150); do
+    left=0
+    for p in "$@"; do alive "$p" && left=1; done
+    [ $left -eq 0 ] && break
+    sleep 0.1
+  done
+  for p in "$@"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "$@"; do wait "$p" 2>/dev/null; done
+}
+
+cleanup() {
+  trap - EXIT INT TERM
+  # Holders first: they close with a reset, so the workers are left with nothing to drain.
+  stop_group "${holder_pids[@]}"
+  stop_group "${worker_pids[@]}"
+  stop_group "${wrapper_pids[@]}"
+  local entry
+  for entry in "${saved_sysctls[@]}"; do echo "${entry#*=}" >"${entry%%=*}"; done
+  [ ${#saved_sysctls[@]} -gt 0 ] && echo "sysctls restored"
+  if [ $ok -eq 1 ] && [ $KEEP_LOGS -eq 0 ]; then rm -rf "$LOGS"; else echo "logs kept in $LOGS"; fi
+}
+trap cleanup EXIT
+trap 'echo "million: interrupted"; exit 1' INT TERM
+
+meminfo() { awk -v k="$1:" '$1==k{print $2}' /proc/meminfo; }  # KiB
+# Sums a /proc/PID/status field (KiB) over pids: VmRSS, or RssAnon (private heap and stack pages;
+# RssFile, the rest, is mostly shared-library code mapped by every worker and counted in each).
+status_kib() { local field=$1 s=0 p; shift; for p in "$@"; do s=$(( s + $(awk -v f="$field:" '$1==f{print $2}' "/proc/$p/status" 2>/dev/null || echo 0) )); done; echo $s; }
+rss_kib() { status_kib VmRSS "$@"; }
+cpu_ticks() { local s=0 p; for p in "$@"; do s=$(( s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo $s; }
+child_pid() { pgrep -P "$1" 2>/dev/null | head -1; }
+# Sums field `key` over the last status line of every holder log.
+holders_sum() {
+  local key=$1 f total=0 v
+  for f in "$LOGS"/holder-*.log; do
+    v=$(tail -n 3 "$f" | grep -E '^(t=|summary )' | tail -1 | tr ' ' '\n' | sed -n "s/^$key=//p")
+    total=$(( total + ${v:-0} ))
+  done
+  echo $total
+}
+workers_alive() { local p n=0; for p in "${worker_pids[@]}"; do alive "$p" && n=$((n + 1)); done; echo $n; }
+holders_alive() { local p n=0; for p in "${holder_pids[@]}"; do alive "$p" && n=$((n + 1)); done; echo $n; }
+
+T0=$(now_s)
+echo "== parley million-connection test: N=$N, $WORKERS parleyd workers, $HOLDERS holders (<= $PER_HOLDER each),"
+echo "   ramp at $RATE/s (timeout ${RAMP_TIMEOUT}s), hold ${HOLD}s, idle-CPU window ${CPU_WINDOW}s; $(nproc) cores,"
+echo "   $(( $(meminfo MemTotal) / 1024 )) MiB RAM, fd limit per process $(ulimit -Hn); logs in $LOGS"
+
+echo "raising system limits:"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "  not root: sysctls left as they are"
+else
+  set_sysctl net.ipv4.ip_local_port_range "1024	65535"
+  set_sysctl net.core.somaxconn 65535 greater
+  set_sysctl net.ipv4.tcp_max_syn_backlog 65535 greater
+  # Loopback packets queue in the per-CPU backlog: a burst of SYNs must not be dropped there.
+  set_sysctl net.core.netdev_max_backlog 65536 greater
+  set_sysctl fs.file-max $(( 2 * N + 1000000 )) greater
+  set_sysctl fs.nr_open 1048576 greater
+  if [ -e /proc/sys/net/netfilter/nf_conntrack_max ]; then
+    set_sysctl net.netfilter.nf_conntrack_max $(( N + N / 4 + 65536 )) greater
+  fi
+fi
+
+# --- workers -------------------------------------------------------------------------------
+mem_before_workers=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
+start_worker() {  # index listen-address
+  timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport >"$LOGS/worker-$1.log" 2>&1 &
+  wrapper_pids+=("$!")
+}
+wait_listening() {  # index -> port on stdout, or nothing after 10 s
+  local i=$1
+  for _ in $(seq 100); do
+    local port; port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOGS/worker-$i.log")
+    [ -n "$port" ] && { echo "$port"; return; }
+    sleep 0.1
+  done
+}
+start_worker 0 127.0.0.1:0
+PORT=$(wait_listening 0)
+[ -n "$PORT" ] || { echo "million: parleyd did not start:"; cat "$LOGS/worker-0.log"; exit 1; }
+for i in $(seq 1 $((WORKERS - 1))); do start_worker "$i" "127.0.0.1:$PORT"; done
+for i in $(seq 0 $((WORKERS - 1))); do
+  [ -n "$(wait_listening "$i")" ] || { echo "million: worker $i did not start:"; cat "$LOGS/worker-$i.log"; exit 1; }
+  p=$(child_pid "${wrapper_pids[$i]}")
+  [ -n "$p" ] || { echo "million: cannot find worker $i's pid"; exit 1; }
+  worker_pids+=("$p")
+done
+sleep 1
+rss_workers_base=$(rss_kib "${worker_pids[@]}")
+anon_workers_base=$(status_kib RssAnon "${worker_pids[@]}")
+slab_base=$(meminfo Slab)
+used_base=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
+pagetables_base=$(meminfo PageTables)
+log "$WORKERS workers listening on 127.0.0.1:$PORT; workers' RSS $((rss_workers_base / 1024)) MiB in total" \
+    "($(( rss_workers_base / WORKERS )) KiB each); memory used $(( (used_base - mem_before_workers) / 1024 )) MiB more than before them"
+
+# --- holders -------------------------------------------------------------------------------
+per_rate=$(( (RATE + HOLDERS - 1) / HOLDERS ))
+for h in $(seq 0 $((HOLDERS - 1))); do
+  c=$(( N / HOLDERS + (h < N % HOLDERS ? 1 : 0) ))
+  timeout -s TERM "$LIFETIME" "$BUILD/parley-idle" --url "ws://127.0.0.1:$PORT/echo" -c "$c" \
+    --rate "$per_rate" --max-pending 256 --duration $(( HOLD + 120 )) --ramp-timeout "$RAMP_TIMEOUT" \
+    --source-base "127.$((h + 1)).0.1" --sources 250 --report-interval 1 >"$LOGS/holder-$h.log" 2>&1 &
+  holder_pids+=("$!")
+done
+log "$HOLDERS holders started ($per_rate connections/s each)"
+
+# --- ramp ----------------------------------------------------------------------------------
+ramp_start=$(now_s)
+best=0 best_at=$ramp_start stop_reason="" last_print=-5
+while :; do
+  sleep 1
+  open=$(holders_sum open)
+  t=$(since "$ramp_start")
+  avail_mib=$(( $(meminfo MemAvailable) / 1024 ))
+  if [ "$open" -gt "$best" ]; then best=$open; best_at=$(now_s); fi
+  if check "$t - $last_print >= 5" || [ "$open" -ge "$N" ]; then
+    last_print=$t
+    log "ramp: open=$open pending=$(holders_sum pending) failed=$(holders_sum failed) lost=$(holders_sum lost)" \
+        "MemAvailable=${avail_mib} MiB"
+  fi
+  [ "$open" -ge "$N" ] && break
+  if [ "$avail_mib" -lt "$MIN_AVAIL_MIB" ]; then stop_reason="MemAvailable fell to ${avail_mib} MiB (limit $MIN_AVAIL_MIB)"; break; fi
+  if [ "$(workers_alive)" -lt "$WORKERS" ]; then stop_reason="a parleyd worker exited"; break; fi
+  if [ "$(holders_alive)" -lt "$HOLDERS" ]; then stop_reason="a holder exited"; break; fi
+  if check "$t > $RAMP_TIMEOUT"; then stop_reason="ramp timeout (${RAMP_TIMEOUT}s)"; break; fi
+  if check "$(since "$best_at") > 60"; then stop_reason="no progress for 60 s"; break; fi
+done
+ramp_s=$(since "$ramp_start")
+held=$(holders_sum open)
+if [ -n "$stop_reason" ]; then
+  log "ramp stopped at $held of $N connections: $stop_reason"
+  for f in "$LOGS"/worker-*.log; do grep -v '^listening on' "$f" | tail -3 | sed "s|^|  $(basename "$f"): |"; done
+else
+  log "ramp done: $held connections in $(calc "int($ramp_s * 10) / 10") s ($(calc "int($held / $ramp_s)") per second)"
+fi
+
+# --- hold ----------------------------------------------------------------------------------
+sleep 2  # let the last upgrades settle before taking the memory snapshot
+held=$(holders_sum open)
+rss_workers_held=$(rss_kib "${worker_pids[@]}")
+anon_workers_held=$(status_kib RssAnon "${worker_pids[@]}")
+holder_real_pids=()
+for p in "${holder_pids[@]}"; do q=$(child_pid "$p"); [ -n "$q" ] && holder_real_pids+=("$q"); done
+rss_holders_held=$(rss_kib "${holder_real_pids[@]}")
+anon_holders_held=$(status_kib RssAnon "${holder_real_pids[@]}")
+slab_held=$(meminfo Slab)
+used_held=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
+pagetables_held=$(meminfo PageTables)
+sockstat=$(grep '^TCP:' /proc/net/sockstat)
+fds=()
+for p in "${worker_pids[@]}"; do fds+=("$(ls "/proc/$p/fd" 2>/dev/null | wc -l)"); done
+fd_min=$(printf '%s\n' "${fds[@]}" | sort -n | head -1)
+fd_max=$(printf '%s\n' "${fds[@]}" | sort -n | tail -1)
+log "holding $held: workers' RSS $((rss_workers_held / 1024)) MiB, holders' RSS $((rss_holders_held / 1024)) MiB," \
+    "fds per worker $fd_min..$fd_max; /proc/net/sockstat $sockstat"
+
+hold_start=$(now_s)
+pings_hold_start=$(holders_sum pings)
+lost_hold_start=$(holders_sum lost)
+# The idle-CPU window starts a minute into the hold (or as late as the hold allows), away from
+# the ramp's tail; any 30 s window sees each connection pinged about once.
+cpu_delay=$(( HOLD - CPU_WINDOW - 2 < 60 ? HOLD - CPU_WINDOW - 2 : 60 ))
+[ "$cpu_delay" -ge 0 ] || cpu_delay=0
+cpu_from="" cpu_workers=0 cpu_holders=0 cpu_window_s="" machine_busy=""
+next_print=15
+while :; do
+  t=$(since "$hold_start")
+  if [ -z "$cpu_from" ] && check "$t >= $cpu_delay"; then
+    cpu_from=$(now_s)
+    cpu_w0=$(cpu_ticks "${worker_pids[@]}")
+    cpu_h0=$(cpu_ticks "${holder_real_pids[@]}")
+    read -r _ u n s idle iow irq sirq _ < /proc/stat
+    busy0=$(( u + n + s + irq + sirq )); all0=$(( u + n + s + idle + iow + irq + sirq ))
+  fi
+  if [ -n "$cpu_from" ] && [ -z "$cpu_window_s" ] && check "$(since "$cpu_from") >= $CPU_WINDOW"; then
+    cpu_workers=$(( $(cpu_ticks "${worker_pids[@]}") - cpu_w0 ))
+    cpu_holders=$(( $(cpu_ticks "${holder_real_pids[@]}") - cpu_h0 ))
+    cpu_window_s=$(since "$cpu_from")
+    read -r _ u n s idle iow irq sirq _ < /proc/stat
+    busy=$(( u + n + s + irq + sirq - busy0 )); all=$(( u + n + s + idle + iow + irq + sirq - all0 ))
+    machine_busy=$(( all > 0 ? 100 * busy / all : 0 ))
+    log "idle-CPU window of $(calc "int($cpu_window_s)") s: workers $cpu_workers ticks, holders $cpu_holders ticks" \
+        "(${CLK_TCK}/s); whole machine ${machine_busy}% busy (all $(nproc) cores, everyone's work)"
+  fi
+  check "$t >= $HOLD" && break
+  if check "$t >= $next_print"; then
+    next_print=$(( next_print + 15 ))
+    log "hold: open=$(holders_sum open) lost=$(holders_sum lost) reconnected=$(holders_sum reconnected)" \
+        "pings=$(holders_sum pings) MemAvailable=$(( $(meminfo MemAvailable) / 1024 )) MiB"
+  fi
+  if [ "$(( $(meminfo MemAvailable) / 1024 ))" -lt "$MIN_AVAIL_MIB" ]; then
+    log "hold stopped early: MemAvailable below $MIN_AVAIL_MIB MiB"; break
+  fi
+  sleep 1
+done
+hold_s=$(since "$hold_start")
+open_end=$(holders_sum open)
+pings_hold=$(( $(holders_sum pings) - pings_hold_start ))
+lost_in_hold=$(( $(holders_sum lost) - lost_hold_start ))
+alive_workers=$(workers_alive)
+
+# --- stop the holders and collect their summaries -----------------------------------------
+stop_group "${holder_pids[@]}"
+holder_pids=()
+summaries=$(grep -h '^summary ' "$LOGS"/holder-*.log | wc -l)
+sum_summary() { grep -h '^summary ' "$LOGS"/holder-*.log | tr ' ' '\n' | sed -n "s/^$1=//p" | awk '{s+=$1} END{print s+0}'; }
+final_open=$(sum_summary open) final_peak=$(sum_summary peak_open) lost=$(sum_summary lost)
+reconnected=$(sum_summary reconnected) failed=$(sum_summary failed) pings=$(sum_summary pings)
+attempts=$(sum_summary attempts)
+[ "$summaries" -eq "$HOLDERS" ] || echo "million: only $summaries of $HOLDERS holders printed a summary"
+
+# --- results -------------------------------------------------------------------------------
+per_conn() { [ "$held" -gt 0 ] && echo $(( $1 * 1024 / held )) || echo "n/a"; }  # KiB delta -> bytes
+server_bytes=$(per_conn $(( rss_workers_held - rss_workers_base )))
+server_anon_bytes=$(per_conn $(( anon_workers_held - anon_workers_base )))
+slab_bytes=$(per_conn $(( slab_held - slab_base )))
+used_bytes=$(per_conn $(( used_held - used_base )))
+kernel_bytes=$(per_conn $(( used_held - used_base - (anon_workers_held - anon_workers_base) - anon_holders_held )))
+pt_bytes=$(per_conn $(( pagetables_held - pagetables_base )))
+if [ -n "$cpu_window_s" ]; then
+  cpu_pct=$(calc "int(10000 * $cpu_workers / $CLK_TCK / $cpu_window_s) / 100")
+  cpu_holders_pct=$(calc "int(10000 * $cpu_holders / $CLK_TCK / $cpu_window_s) / 100")
+else
+  cpu_pct="n/a" cpu_holders_pct="n/a"
+fi
+pings_rate=$(calc "int($pings_hold / ($hold_s > 0 ? $hold_s : 1))")
+
+echo
+echo "================ parley million-connection test: results ================"
+row() { printf '%-45s %s\n' "$1" "$2"; }
+row "connections asked for:" "$N ($WORKERS parleyd workers on 127.0.0.1:$PORT, $HOLDERS parley-idle holders)"
+row "connections held (all open, start of hold):" "$held"
+row "connections open at the end of the hold:" "$open_end (peak $final_peak)"
+[ -n "$stop_reason" ] && row "could not reach N because:" "$stop_reason (highest held: $best)"
+row "ramp:" "$(calc "int($ramp_s * 10) / 10") s; $attempts connection attempts, $failed failed (and retried)"
+row "hold:" "$(calc "int($hold_s * 10) / 10") s, heartbeats on (parleyd default: ping every 30 s, pong deadline 10 s)"
+row "connections lost (must be 0):" "$lost ($lost_in_hold during the hold); $reconnected reconnected"
+row "pings answered by the holders (= pongs):" "$pings in total; $pings_hold during the hold ($pings_rate/s)"
+row "server user-space memory per connection:" "$server_anon_bytes bytes private (RssAnon $((anon_workers_base / 1024)) -> $((anon_workers_held / 1024)) MiB; target < 100);"
+row "" "$server_bytes bytes by VmRSS ($((rss_workers_base / 1024)) -> $((rss_workers_held / 1024)) MiB), which adds the shared"
+row "" "library pages the first handshakes fault in, counted once per worker"
+row "kernel memory per connection (2 sockets):" "Slab +$slab_bytes bytes"
+row "" "MemTotal-MemAvailable +$used_bytes bytes, of which not user-space RSS"
+row "" "(workers' RssAnon growth + holders' RssAnon): $kernel_bytes bytes; page tables +$pt_bytes bytes"
+row "" "(MemTotal-MemAvailable moves with everyone's work on this machine: noisy at small N)"
+row "holder user-space memory:" "$((rss_holders_held / 1024)) MiB in total"
+row "server CPU while idle:" "$cpu_pct% of one core, all $WORKERS workers, over $(calc "int(${cpu_window_s:-0})") s (target < 10%)"
+row "holder CPU in the same window:" "$cpu_holders_pct% of one core (machine ${machine_busy:-?}% busy)"
+row "parleyd workers alive at the end:" "$alive_workers of $WORKERS"
+status=PASS
+{ [ "$held" -ge "$N" ] && [ "$lost" -eq 0 ] && [ "$final_open" -ge "$N" ] && [ "$alive_workers" -eq "$WORKERS" ] &&
+  [ "$summaries" -eq "$HOLDERS" ]; } || status=FAIL
+targets=""
+[ "$server_anon_bytes" != "n/a" ] && [ "$server_anon_bytes" -ge 100 ] && targets="$targets user-space>=100B"
+[ "$cpu_pct" != "n/a" ] && check "$cpu_pct >= 10" && targets="$targets idle-CPU>=10%"
+echo "result: $status (held $held of $N, lost $lost)${targets:+; targets missed:$targets}"
+echo "million summary n=$N held=$held open_end=$open_end lost=$lost reconnected=$reconnected failed=$failed" \
+     "pings=$pings pings_hold=$pings_hold server_bytes_per_conn=$server_anon_bytes server_rss_bytes_per_conn=$server_bytes slab_bytes_per_conn=$slab_bytes" \
+     "kernel_bytes_per_conn=$kernel_bytes idle_cpu_pct=$cpu_pct ramp_s=$(calc "int($ramp_s * 10) / 10")" \
+     "hold_s=$(calc "int($hold_s * 10) / 10")"
+[ "$status" = PASS ] && ok=1
+[ $ok -eq 1 ] && exit 0 || exit 1
