@@ -9,6 +9,7 @@
 #include "chat/chat_app.h"
 #include "chat/parleyd_options.h"
 #include "chat/server_metrics.h"
+#include "chat/web_routes.h"
 #include "protocol/echo_app.h"
 #include "protocol/ws_server.h"
 #include "reactor/event_loop.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   chat_config.max_rooms_per_connection = options.max_rooms_per_connection;
   chat::ChatApp chat_app(chat_transport, chat_config);
   server.add_websocket_route("/chat", &chat_app);
+  chat::add_web_routes(server);
   server.add_http_route("/healthz", [](const protocol::HttpRequest&, protocol::HttpReply& reply) {
     reply.body = "ok\n";
   });
