@@ -416,7 +416,7 @@
       return;
     }
     if (pending?.node) {
-      markFailed(pending.node, text, pending);
+      markFailed(pending.node, text, pending, code);
       return;
     }
     toast(text);
@@ -690,21 +690,33 @@
     if (stick) scrollToBottom();
   }
 
-  function markFailed(node, text, pending) {
+  // Marks our message as not delivered, with the reason and what can be done: "Retry" when
+  // sending the same text again may work (connection lost, user offline), "Edit" when the text
+  // itself was refused (too long): that puts it back in the message box.
+  function markFailed(node, text, pending, code = '') {
     node.classList.remove('pending');
     node.classList.add('failed');
     const time = node.querySelector('time');
     if (time && time.textContent === 'sending…') time.textContent = '';
     node.querySelector('.status')?.remove();
-    const retry = el('button', 'link', 'Retry');
-    retry.type = 'button';
-    retry.addEventListener('click', () => {
-      if (!state.connected) return toast('Still offline: the message will need another try once reconnected.');
-      const message = node.querySelector('.text')?.textContent ?? '';
+    const message = node.querySelector('.text')?.textContent ?? '';
+    const editable = code === 'text_too_long' || code === 'missing_field';
+    const action = el('button', 'link', editable ? 'Edit' : 'Retry');
+    action.type = 'button';
+    action.addEventListener('click', () => {
+      if (editable) {
+        node.remove();
+        if (state.active !== pending.conv) activate(pending.conv);
+        ui.input.value = message;
+        autoGrow();
+        ui.input.focus();
+        return;
+      }
+      if (!state.connected) return toast('Still offline: try again once reconnected.');
       node.remove();
       sendText(pending.conv, message);
     });
-    node.querySelector('.bubble').append(el('div', 'status', el('span', '', text), ' ', retry));
+    node.querySelector('.bubble').append(el('div', 'status', el('span', '', text), ' ', action));
   }
 
   function sendText(conv, text) {
