@@ -29,6 +29,15 @@ enum ConnectionFlags : uint8_t {
   kDataSeen = 1 << 7,       // a data message arrived since the last heartbeat (idle timeout)
 };
 
+enum ConnectionFlags2 : uint8_t {
+  kRejectBusy = 1 << 0,         // unused
+  kUpgraded = 1 << 1,           // the 101 went out: frames are read until the close completes
+  kCloseNoticeQueued = 1 << 2,  // on_close is due at the end of this iteration
+  kPeerHungUp = 1 << 3,         // epoll reported RDHUP/HUP/ERR: read on to the end of stream
+  kReadPaused = 1 << 4,         // output over max_buffered: input stays in the kernel (TCP
+                                // backpressure) until the queue drains
+};
+
 enum class TimerPurpose : uint8_t {
   kNone,
   kHandshake,  // the request head must arrive
@@ -55,7 +64,7 @@ struct Connection {
   uint8_t route = 0;
   TimerPurpose timer_purpose = TimerPurpose::kNone;
   uint8_t idle_heartbeats = 0;  // heartbeats in a row without a data message
-  bool reject_busy = false;     // over a connection limit: answer the request with 503
+  uint8_t flags2 = 0;           // ConnectionFlags2
 };
 
 }  // namespace protocol

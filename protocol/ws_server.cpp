@@ -61,8 +61,13 @@ class WsServer::Reader final : public MessageSink {
   bool on_control(Opcode opcode, std::span<const uint8_t> payload) override {
     if (opcode == Opcode::kPing) {
       // RFC 6455 5.5.2/5.5.3: answer with a pong carrying the same payload, unless closing.
-      if (!(c_.flags & kCloseSent)) server_.send_frame(c_, Opcode::kPong, payload.data(), payload.size());
-      return true;
+      // A peer that pings but does not read gets no pongs past the write-queue cap (5.5.3
+      // allows answering only the latest ping), so pings cannot grow our memory.
+      bool full = c_.out != nullptr && c_.out->bytes() >= server_.config_.max_buffered;
+      if (!(c_.flags & kCloseSent) && !full) {
+        server_.send_frame(c_, Opcode::kPong, payload.data(), payload.size());
+      }
+      return c_.state != ConnectionState::kClosed;
     }
     if (opcode == Opcode::kPong) {
       ++server_.stats_.pongs_received;  // liveness was noted on read; unsolicited ones are fine
@@ -73,12 +78,14 @@ class WsServer::Reader final : public MessageSink {
     c_.flags |= kCloseReceived;
     uint16_t code = close_payload_code(payload.data(), payload.size());
     c_.close_code = code;
+    server_.queue_close_notice(c_);
     if (!(c_.flags & kCloseSent)) {
-      c_.flags |= kCloseSent;
       uint8_t header[kMaxFrameHeaderLength];
       size_t header_length = encode_frame_header(header, Opcode::kClose, payload.size());
       server_.write_bytes(c_, header, header_length, payload.data(), payload.size());
       if (c_.state == ConnectionState::kClosed) return false;
+      // Marked sent only now: shutdown (both flags set) must never overtake the close frame.
+      c_.flags |= kCloseSent;
       c_.state = ConnectionState::kClosing;
       server_.wheel_.schedule(&c_.timer, server_.config_.close_timeout_ms);
       c_.timer_purpose = TimerPurpose::kClose;
@@ -101,13 +108,17 @@ class WsServer::Reader final : public MessageSink {
 
 WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
     : loop_(loop), config_(config), wheel_(loop.now_ms(), &WsServer::on_timer, this, config.timer_tick_ms) {
-  limits_.max_message_size = config_.max_message_size;
   limits_.sender = Sender::kClient;
   handler_id_ = loop_.add_handler(this);
   loop_.add_timer_wheel(&wheel_);
   loop_.add_before_sleep([this] {
-    flush_pending();
-    free_closed();
+    // Each step can feed the others (on_close may send or close; a failed flush destroys),
+    // so run them until all are empty: nothing queued may wait for an unrelated wakeup.
+    while (!close_notices_.empty() || !flush_.empty() || !closed_.empty()) {
+      deliver_close_notices();
+      flush_pending();
+      free_closed();
+    }
   });
   capacity_ = table_capacity();
   // MAP_NORESERVE: the table costs memory only for the pages of fds actually in use.
@@ -153,12 +164,16 @@ int WsServer::listen(const reactor::SocketAddress& address, const reactor::Liste
   return 0;
 }
 
-void WsServer::add_websocket_route(std::string path, WsApplication* app) {
-  routes_.push_back({std::move(path), app, nullptr});
+bool WsServer::add_websocket_route(std::string path, WsApplication* app, uint64_t max_message_size) {
+  if (routes_.size() >= kMaxRoutes) return false;
+  routes_.push_back({std::move(path), app, nullptr, max_message_size != 0 ? max_message_size : config_.max_message_size});
+  return true;
 }
 
-void WsServer::add_http_route(std::string path, HttpHandler handler) {
-  routes_.push_back({std::move(path), nullptr, std::move(handler)});
+bool WsServer::add_http_route(std::string path, HttpHandler handler) {
+  if (routes_.size() >= kMaxRoutes) return false;
+  routes_.push_back({std::move(path), nullptr, std::move(handler), 0});
+  return true;
 }
 
 Connection* WsServer::find(ConnectionId id) const {
@@ -184,6 +199,10 @@ bool WsServer::is_open(ConnectionId id) const {
 uint32_t WsServer::user_data(ConnectionId id) const {
   Connection* c = find(id);
   return c == nullptr ? 0 : c->user_data;
+}
+
+void WsServer::set_user_data(ConnectionId id, uint32_t value) {
+  if (Connection* c = find(id)) c->user_data = value;
 }
 
 size_t WsServer::buffered_bytes(ConnectionId id) const {
@@ -229,7 +248,6 @@ void WsServer::accept_ready() {
       ++stats_.accept_rejected;
       continue;
     }
-    reactor::set_no_delay(fd);
     Connection& c = table_[fd];
     uint32_t generation = (c.generation + 1) & reactor::EventLoop::kMaxTag;
     new (&c) Connection();
@@ -240,8 +258,18 @@ void WsServer::accept_ready() {
     ++stats_.accepted;
     ++stats_.connections;
     // Over a limit: still read the request, then answer 503 (a reset would lose the reason).
-    c.reject_busy = !admit(fd, peer);
-    if (loop_.watch(fd, handler_id_, generation) != 0) destroy(c, kCloseAbnormal);
+    bool admitted = admit(fd, peer);
+    if (loop_.watch(fd, handler_id_, generation) != 0) {
+      destroy(c, kCloseAbnormal);
+      continue;
+    }
+    if (!admitted) {
+      // Refused at once, so an address over its limit holds fds for about a second, not for
+      // the handshake timeout.
+      ++stats_.busy_rejected;
+      respond_http(c, 503, "text/plain", "server busy: connection limit reached\n", "Retry-After: 5\r\n");
+      if (c.state != ConnectionState::kClosed) wheel_.schedule(&c.timer, kRejectLingerMs);
+    }
   }
   // Budget spent with connections possibly still queued: come back next iteration.
   loop_.mark_ready(listen_fd_, handler_id_, 0);
@@ -249,6 +277,14 @@ void WsServer::accept_ready() {
 
 void WsServer::on_readable(Connection& c, uint32_t events) {
   c.flags &= ~kOnReadyList;
+  // Latched: a ready-list redelivery carries only EPOLLIN, and the kernel reports the FIN once.
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.flags2 |= kPeerHungUp;
+  // A peer that does not read what we send is not read either: its bytes stay in the kernel
+  // and TCP flow control slows it down. on_writable resumes reading once the queue drains.
+  if (c.out != nullptr && c.out->bytes() >= config_.max_buffered && c.state == ConnectionState::kOpen) {
+    c.flags2 |= kReadPaused;
+    return;
+  }
   int fd = fd_of(c);
   std::span<uint8_t> buffer = loop_.receive_buffer();
   size_t total = 0;
@@ -273,7 +309,7 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
     }
     // A short read drained the socket; new data will raise a new edge. With RDHUP/HUP pending,
     // read on to collect the end of stream.
-    if (r.bytes < buffer.size() && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) break;
+    if (r.bytes < buffer.size() && !(c.flags2 & kPeerHungUp)) break;
     if (total >= kReadBudget) {
       if (!(c.flags & kOnReadyList)) {
         c.flags |= kOnReadyList;
@@ -283,6 +319,7 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
     }
   }
   uncork();
+  if (c.state != ConnectionState::kClosed) maybe_shutdown(c);
 }
 
 void WsServer::on_writable(Connection& c) {
@@ -298,6 +335,13 @@ void WsServer::on_writable(Connection& c) {
     c.out = nullptr;
     maybe_shutdown(c);
   }
+  if ((c.flags2 & kReadPaused) && (c.out == nullptr || c.out->bytes() < config_.max_buffered / 2)) {
+    c.flags2 &= ~kReadPaused;
+    if (!(c.flags & kOnReadyList)) {
+      c.flags |= kOnReadyList;
+      loop_.mark_ready(fd_of(c), handler_id_, c.generation);
+    }
+  }
 }
 
 void WsServer::process_input(Connection& c, uint8_t* data, size_t length) {
@@ -311,7 +355,7 @@ void WsServer::process_input(Connection& c, uint8_t* data, size_t length) {
     case ConnectionState::kClosing:
       // After a failure or the peer's close, input is discarded (RFC 6455 7.1.7, 5.5.1);
       // while waiting for the peer's close, its control frames still count.
-      if (!(c.flags & (kCloseReceived | kShutdownSent)) && (c.flags & kOpenNotified)) {
+      if (!(c.flags & (kCloseReceived | kShutdownSent)) && (c.flags2 & kUpgraded)) {
         process_frames(c, data, length);
       }
       break;
@@ -340,8 +384,9 @@ reactor::WriteQueue* WsServer::acquire_queue() {
 }
 
 void WsServer::release_queue(reactor::WriteQueue* queue) {
-  // Fan-out creates and drains queues every iteration; keep a bounded pool of empty ones.
-  if (spare_queues_.size() < kMaxSpareQueues) {
+  // Fan-out creates and drains queues every iteration; keep a bounded pool of small empty
+  // ones (a queue that once held many slices keeps their array: not worth pooling).
+  if (spare_queues_.size() < kMaxSpareQueues && queue->slice_capacity() <= kMaxPooledSlices) {
     spare_queues_.push_back(queue);
   } else {
     delete queue;
@@ -362,6 +407,7 @@ void WsServer::release_extra_if_idle(Connection& c) {
 
 void WsServer::process_frames(Connection& c, uint8_t* data, size_t length) {
   WsApplication* app = c.route < routes_.size() ? routes_[c.route].app : nullptr;
+  limits_.max_message_size = c.route < routes_.size() ? routes_[c.route].max_message_size : config_.max_message_size;
   Reader reader(*this, c, app);
   // Most reads start and end on frame boundaries: such connections keep no reader state, and
   // borrow the scratch state for the duration of the call.

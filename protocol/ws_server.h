@@ -53,7 +53,9 @@ class WsApplication {
   // A complete data message. `payload` may point into the loop's receive buffer: valid only
   // during the call; the application may modify it in place.
   virtual void on_message(ConnectionId id, Opcode opcode, std::span<uint8_t> payload) = 0;
-  // The connection is gone. `code` is the close code exchanged, or 1006 when there was none.
+  // The connection stopped being open: a close was sent or received, or TCP went away.
+  // Called once per on_open, at the end of that loop iteration. `code` is the close code
+  // exchanged, or 1006 when there was none. Sends to the id are dropped from then on.
   virtual void on_close(ConnectionId, uint16_t) {}
 };
 
@@ -122,9 +124,12 @@ class WsServer : public reactor::EventHandler {
   const reactor::SocketAddress& address() const { return bound_; }
 
   // Serves WebSocket upgrades on `path` with `app` (not owned, must outlive the server).
-  void add_websocket_route(std::string path, WsApplication* app);
-  // Serves GET (and HEAD) on `path` with `handler`.
-  void add_http_route(std::string path, HttpHandler handler);
+  // `max_message_size` overrides the server-wide limit for this path (0: the server's).
+  // False when kMaxRoutes routes exist already.
+  bool add_websocket_route(std::string path, WsApplication* app, uint64_t max_message_size = 0);
+  // Serves GET (and HEAD) on `path` with `handler`. False when kMaxRoutes routes exist already.
+  bool add_http_route(std::string path, HttpHandler handler);
+  static constexpr size_t kMaxRoutes = 255;  // a connection stores its route in one byte
 
   // Encodes and sends one unfragmented message. kDropped if the connection is not open.
   SendResult send(ConnectionId id, Opcode opcode, std::span<const uint8_t> payload);
@@ -145,6 +150,8 @@ class WsServer : public reactor::EventHandler {
   bool is_open(ConnectionId id) const;
   // The value the application gave in UpgradeVerdict::user_data, 0 for a stale id.
   uint32_t user_data(ConnectionId id) const;
+  // Replaces that value; no-op for a stale id.
+  void set_user_data(ConnectionId id, uint32_t value);
   // Bytes waiting in `id`'s write queue.
   size_t buffered_bytes(ConnectionId id) const;
 
@@ -161,6 +168,7 @@ class WsServer : public reactor::EventHandler {
     std::string path;
     WsApplication* app = nullptr;
     HttpHandler handler;
+    uint64_t max_message_size = 0;
   };
 
   Connection* find(ConnectionId id) const;
@@ -188,6 +196,8 @@ class WsServer : public reactor::EventHandler {
   void destroy(Connection& c, uint16_t code);
   void free_closed();
   void flush_pending();
+  void queue_close_notice(Connection& c);
+  void deliver_close_notices();
 
   ConnectionExtra* extra_for(Connection& c);
   reactor::WriteQueue* acquire_queue();
@@ -217,6 +227,7 @@ class WsServer : public reactor::EventHandler {
   size_t capacity_ = 0;
   std::vector<Connection*> closed_;  // destroyed at the end of the iteration, never in a callback
   std::vector<Connection*> flush_;   // connections with deferred output (send_encoded)
+  std::vector<Connection*> close_notices_;  // on_close due at the end of the iteration
   std::vector<ConnectionExtra*> spare_extras_;
   std::vector<reactor::WriteQueue*> spare_queues_;
 

@@ -44,11 +44,6 @@ void WsServer::process_request_head(Connection& c, uint8_t* data, size_t length)
     case HttpParseStatus::kComplete:
       break;
   }
-  if (c.reject_busy) {
-    ++stats_.busy_rejected;
-    respond_http(c, 503, "text/plain", "server busy: connection limit reached\n", "Retry-After: 5\r\n");
-    return;
-  }
   const Route* route = nullptr;
   for (const Route& r : routes_) {
     if (r.path == request.path) route = &r;
@@ -104,12 +99,16 @@ void WsServer::upgrade(Connection& c, const HttpRequest& request, const Route& r
   c.state = ConnectionState::kOpen;
   c.user_data = verdict.user_data;
   c.route = static_cast<uint8_t>(&route - routes_.data());
-  c.flags |= kOpenNotified;
+  c.flags2 |= kUpgraded;
   wheel_.cancel(&c.timer);
   start_heartbeat(c);
   ++stats_.upgrades;
   write_bytes(c, reinterpret_cast<const uint8_t*>(response), length, nullptr, 0);
-  if (c.state == ConnectionState::kOpen) route.app->on_open(id);
+  // Only a connection whose 101 went out is announced, so on_close always follows an on_open.
+  if (c.state == ConnectionState::kOpen) {
+    c.flags |= kOpenNotified;
+    route.app->on_open(id);
+  }
 }
 
 void WsServer::serve_http(Connection& c, const HttpRequest& request, const Route* route) {

@@ -14,6 +14,9 @@ inline constexpr size_t kReadBudget = 4 * reactor::EventLoop::kReceiveBufferSize
 inline constexpr int kAcceptBudget = 256;
 inline constexpr size_t kMaxSpareExtras = 256;
 inline constexpr size_t kMaxSpareQueues = 4096;
+inline constexpr size_t kMaxPooledSlices = 256;
+// A connection refused at a limit gets its 503 and this long to go away.
+inline constexpr uint32_t kRejectLingerMs = 1000;
 // A buffered unfinished message larger than this is freed rather than kept for reuse.
 inline constexpr size_t kKeepPendingCapacity = 64 * 1024;
 

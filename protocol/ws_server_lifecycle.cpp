@@ -1,4 +1,5 @@
 // WsServer, lifecycle: deferred destruction of connections and their timers.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -23,6 +24,27 @@ void WsServer::destroy(Connection& c, uint16_t code) {
     cork_length_ = 0;
   }
   closed_.push_back(&c);
+}
+
+void WsServer::queue_close_notice(Connection& c) {
+  if (!(c.flags & kOpenNotified) || (c.flags2 & kCloseNoticeQueued)) return;
+  c.flags2 |= kCloseNoticeQueued;
+  close_notices_.push_back(&c);
+}
+
+void WsServer::deliver_close_notices() {
+  // The application hears on_close as soon as the connection stops being open (a close sent
+  // or received), not when TCP finally goes, so presence does not wait for the close
+  // handshake or its timeout. Delivered here, never inside the connection's own callbacks.
+  std::vector<Connection*> notices;
+  notices.swap(close_notices_);
+  for (Connection* c : notices) {
+    c->flags2 &= ~kCloseNoticeQueued;
+    if (!(c->flags & kOpenNotified)) continue;
+    c->flags &= ~kOpenNotified;
+    WsApplication* app = c->route < routes_.size() ? routes_[c->route].app : nullptr;
+    if (app != nullptr) app->on_close(id_of(*c), c->close_code == 0 ? kCloseAbnormal : c->close_code);
+  }
 }
 
 void WsServer::free_closed() {
@@ -57,6 +79,7 @@ void WsServer::free_closed() {
       --stats_.connections;
     }
   }
+  if (reserve_fd_ < 0) reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (draining_ && stats_.connections == 0) finish_drain();
 }
 
@@ -149,8 +172,9 @@ void WsServer::finish_drain() {
 }
 
 bool WsServer::admit(int fd, const reactor::SocketAddress& peer) {
-  if (config_.max_connections != 0 && stats_.connections > config_.max_connections) return false;
-  if (config_.max_connections_per_ip == 0) return true;
+  bool under_total = config_.max_connections == 0 || stats_.connections <= config_.max_connections;
+  if (config_.max_connections_per_ip == 0) return under_total;
+  // Every accepted fd is recorded (forget_peer() undoes exactly this), whatever the verdict.
   PeerKey key;
   if (peer.storage.ss_family == AF_INET) {
     key.low = reinterpret_cast<const sockaddr_in*>(&peer.storage)->sin_addr.s_addr;
@@ -158,13 +182,15 @@ bool WsServer::admit(int fd, const reactor::SocketAddress& peer) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer.storage);
     std::memcpy(&key.high, in6->sin6_addr.s6_addr, 8);
     std::memcpy(&key.low, in6->sin6_addr.s6_addr + 8, 8);
+    // One allowance per /64: a single IPv6 host usually owns the whole /64.
+    key.low = 0;
     key.high |= 1;  // keep IPv6 keys apart from IPv4 ones
   }
   if (peer_of_fd_.size() <= static_cast<size_t>(fd)) peer_of_fd_.resize(static_cast<size_t>(fd) + 1);
   peer_of_fd_[static_cast<size_t>(fd)] = key;
   uint32_t& count = connections_per_peer_[key];
   ++count;
-  return count <= config_.max_connections_per_ip;
+  return under_total && count <= config_.max_connections_per_ip;
 }
 
 void WsServer::forget_peer(int fd) {

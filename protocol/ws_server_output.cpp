@@ -131,8 +131,9 @@ void WsServer::uncork() {
   size_t length = cork_length_;
   cork_length_ = 0;
   if (c == nullptr || length == 0 || c->state == ConnectionState::kClosed) return;
+  // No shutdown from here: uncork() also runs in the middle of a read (cork full), when a
+  // close frame may be about to be written; on_readable shuts down once the read is done.
   write_bytes(*c, cork_.data(), length, nullptr, 0);
-  if (c->state != ConnectionState::kClosed) maybe_shutdown(*c);
 }
 
 void WsServer::close(ConnectionId id, uint16_t code, std::string_view reason) {
@@ -159,6 +160,7 @@ void WsServer::send_close(Connection& c, uint16_t code, std::string_view reason)
   c.flags |= kCloseSent;
   c.close_code = code;
   c.state = ConnectionState::kClosing;
+  queue_close_notice(c);
   c.timer_purpose = TimerPurpose::kClose;
   wheel_.schedule(&c.timer, config_.close_timeout_ms);
   send_frame(c, Opcode::kClose, payload, length);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,25 +46,49 @@ class EventLoop::SignalHandler : public EventHandler {
   EventLoop& loop_;
 };
 
+class EventLoop::WakeHandler : public EventHandler {
+ public:
+  void on_event(int fd, uint32_t, uint32_t) override {
+    uint64_t count;
+    while (read(fd, &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
+    }
+  }
+};
+
 EventLoop::EventLoop() : receive_buffer_(kReceiveBufferSize) {
-  // A peer that vanishes must produce EPIPE on write, not kill the process.
-  signal(SIGPIPE, SIG_IGN);
   now_ms_ = monotonic_ms();
 }
 
 EventLoop::~EventLoop() {
   if (signal_fd_ >= 0) close(signal_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
   delete signal_handler_;
+  delete wake_handler_;
 }
 
 int EventLoop::open() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  return epoll_fd_ < 0 ? -errno : 0;
+  if (epoll_fd_ < 0) return -errno;
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return -errno;
+  wake_handler_ = new WakeHandler();
+  int id = add_handler(wake_handler_);
+  return watch(wake_fd_, id, 0, EPOLLIN);
+}
+
+void EventLoop::stop() {
+  stopping_.store(true, std::memory_order_relaxed);
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    // write() is async-signal-safe; a full counter (EAGAIN) already means "wake up".
+    ssize_t ignored = write(wake_fd_, &one, sizeof one);
+    (void)ignored;
+  }
 }
 
 int EventLoop::add_handler(EventHandler* handler) {
-  if (handlers_.size() >= 255) return -1;
+  if (handlers_.size() >= 256) return -1;
   handlers_.push_back(handler);
   return static_cast<int>(handlers_.size() - 1);
 }

@@ -3,6 +3,7 @@
 // per iteration, the epoll timeout taken from the next timer, one loop-wide receive buffer.
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -60,9 +61,10 @@ class EventLoop {
   // Runs until stop() is called from inside the loop; returns 0, or -errno if epoll_wait fails.
   // May be called again after it returned.
   int run();
-  // Makes run() return after the current iteration. Safe to call from any callback.
-  void stop() { stopping_ = true; }
-  bool stopping() const { return stopping_; }
+  // Makes run() return after the current iteration. Safe from any callback, any thread and
+  // a signal handler: it only stores a flag and writes to an eventfd that wakes epoll_wait.
+  void stop();
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
   // Monotonic milliseconds, read once per iteration.
   uint64_t now_ms() const { return now_ms_; }
@@ -80,12 +82,15 @@ class EventLoop {
     uint32_t handler_and_tag;
   };
   class SignalHandler;
+  class WakeHandler;
 
   void dispatch(uint64_t data, uint32_t events);
   int next_timeout() const;
 
   int epoll_fd_ = -1;
-  bool stopping_ = false;
+  int wake_fd_ = -1;  // eventfd: stop() from outside the loop wakes epoll_wait
+  std::atomic<bool> stopping_{false};
+  WakeHandler* wake_handler_ = nullptr;
   uint64_t now_ms_ = 0;
   uint64_t iterations_ = 0;
   std::vector<EventHandler*> handlers_;

@@ -91,6 +91,9 @@ int listen_tcp(const SocketAddress& address, const ListenOptions& options) {
     close(fd);
     return -err;
   }
+  // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt instead of one
+  // per connection (frames are written whole; Nagle would only add latency).
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (bind(fd, address.get(), address.length) != 0 || listen(fd, options.backlog) != 0) {
     int err = errno;
     close(fd);
@@ -128,8 +131,17 @@ IoResult read_some(int fd, void* buffer, size_t capacity) {
   return from_syscall(n);
 }
 
-IoResult write_vector(int fd, const iovec* iov, int count) { return from_syscall(writev(fd, iov, count)); }
+// sendmsg/send with MSG_NOSIGNAL: a vanished peer yields EPIPE without a SIGPIPE, so an
+// embedding process keeps its own SIGPIPE disposition.
+IoResult write_vector(int fd, const iovec* iov, int count) {
+  msghdr message{};
+  message.msg_iov = const_cast<iovec*>(iov);
+  message.msg_iovlen = static_cast<size_t>(count);
+  return from_syscall(sendmsg(fd, &message, MSG_NOSIGNAL));
+}
 
-IoResult write_some(int fd, const void* data, size_t length) { return from_syscall(write(fd, data, length)); }
+IoResult write_some(int fd, const void* data, size_t length) {
+  return from_syscall(send(fd, data, length, MSG_NOSIGNAL));
+}
 
 }  // namespace reactor

@@ -46,10 +46,10 @@ void set_no_delay(int fd);
 // One read(); kClosed on end of stream.
 IoResult read_some(int fd, void* buffer, size_t capacity);
 
-// One writev() of up to `count` buffers (MSG_NOSIGNAL semantics via SIGPIPE ignored by the loop).
+// One gathered write of up to `count` buffers; EPIPE rather than SIGPIPE on a dead peer.
 IoResult write_vector(int fd, const iovec* iov, int count);
 
-// One write().
+// One send(); EPIPE rather than SIGPIPE on a dead peer.
 IoResult write_some(int fd, const void* data, size_t length);
 
 }  // namespace reactor

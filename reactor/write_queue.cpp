@@ -8,10 +8,15 @@
 namespace reactor {
 
 void WriteQueue::push(SharedBuffer* buffer, size_t offset, size_t length) {
-  if (length == 0) return;
-  buffer->retain();
-  slices_.push_back({buffer, static_cast<uint32_t>(offset), static_cast<uint32_t>(length)});
-  bytes_ += length;
+  // Slices store 32-bit offsets and lengths: larger spans are queued as several slices.
+  while (length > 0) {
+    size_t take = std::min(length, kMaxSlice);
+    buffer->retain();
+    slices_.push_back({buffer, static_cast<uint32_t>(offset), static_cast<uint32_t>(take)});
+    bytes_ += take;
+    offset += take;
+    length -= take;
+  }
 }
 
 bool WriteQueue::push_copy(const void* data, size_t length) {
@@ -32,8 +37,8 @@ bool WriteQueue::push_copy(const void* data, size_t length) {
   SharedBuffer* buffer = SharedBuffer::create(std::max(length, kCopyChunk));
   if (buffer == nullptr) return false;
   buffer->append(bytes, length);
-  slices_.push_back({buffer, 0, static_cast<uint32_t>(length)});
-  bytes_ += length;
+  push(buffer, 0, length);
+  buffer->release();  // push() took its own reference
   return true;
 }
 
@@ -42,18 +47,15 @@ IoResult WriteQueue::flush(int fd) {
   while (head_ < slices_.size()) {
     iovec iov[kMaxIov];
     int count = 0;
+    size_t requested = 0;
     for (size_t i = head_; i < slices_.size() && count < kMaxIov; ++i, ++count) {
       iov[count].iov_base = slices_[i].buffer->data() + slices_[i].offset;
       iov[count].iov_len = slices_[i].length;
+      requested += slices_[i].length;
     }
     IoResult result = write_vector(fd, iov, count);
     if (result.status != IoStatus::kOk) {
-      // A queue that never fully drains would otherwise keep every sent slice forever; dropping
-      // them once they are half the array keeps it bounded by the live slices, amortised O(1).
-      if (head_ >= kMaxIov && head_ * 2 >= slices_.size()) {
-        slices_.erase(slices_.begin(), slices_.begin() + static_cast<std::ptrdiff_t>(head_));
-        head_ = 0;
-      }
+      compact();
       result.bytes = written_total;
       return result;
     }
@@ -72,10 +74,25 @@ IoResult WriteQueue::flush(int fd) {
         written = 0;
       }
     }
+    // A short write means the socket buffer is full: the kernel raises a new EPOLLOUT edge
+    // when it has room, so a second writev only to collect EAGAIN would be a wasted syscall.
+    if (result.bytes < requested) {
+      compact();
+      return {IoStatus::kAgain, written_total, 0};
+    }
   }
   slices_.clear();
   head_ = 0;
   return {IoStatus::kOk, written_total, 0};
+}
+
+void WriteQueue::compact() {
+  // A queue that never fully drains would otherwise keep every sent slice forever; dropping
+  // them once they are half the array keeps it bounded by the live slices, amortised O(1).
+  if (head_ >= 64 && head_ * 2 >= slices_.size()) {
+    slices_.erase(slices_.begin(), slices_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
 }
 
 void WriteQueue::clear() {

@@ -32,6 +32,8 @@ class WriteQueue {
   IoResult flush(int fd);
   // Drops everything queued, releasing the buffers.
   void clear();
+  // Slices the internal array can hold without reallocating (for pooling decisions).
+  size_t slice_capacity() const { return slices_.capacity(); }
 
  private:
   struct Slice {
@@ -40,7 +42,9 @@ class WriteQueue {
     uint32_t length;
   };
   static constexpr size_t kCopyChunk = 16 * 1024;
-  static constexpr int kMaxIov = 64;
+  void compact();
+  static constexpr int kMaxIov = 1024;  // IOV_MAX on Linux
+  static constexpr size_t kMaxSlice = size_t{1} << 31;  // slices hold 32-bit lengths
 
   std::vector<Slice> slices_;
   size_t head_ = 0;  // first unsent slice; compacted when the queue drains

@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
+#include <vector>
 
 #include "protocol/echo_app.h"
 #include "reactor/event_loop.h"
@@ -15,12 +17,38 @@ namespace parley_test {
 
 namespace {
 
+// /fanout: every message is encoded once and sent to every other connection on the path, the
+// way a chat room broadcasts (send_encoded, so the write-queue cap policy applies).
+class FanoutApp final : public protocol::WsApplication {
+ public:
+  explicit FanoutApp(protocol::WsServer& server) : server_(server) {}
+  void on_open(protocol::ConnectionId id) override { members_.push_back(id); }
+  void on_close(protocol::ConnectionId id, uint16_t) override { std::erase(members_, id); }
+  void on_message(protocol::ConnectionId from, protocol::Opcode opcode, std::span<uint8_t> payload) override {
+    uint8_t header[protocol::kMaxFrameHeaderLength];
+    size_t header_length = protocol::encode_frame_header(header, opcode, payload.size());
+    reactor::SharedBuffer* frame = reactor::SharedBuffer::create(header_length + payload.size());
+    frame->append(header, header_length);
+    frame->append(payload.data(), payload.size());
+    for (protocol::ConnectionId id : members_) {
+      if (id != from) server_.send_encoded(id, frame);
+    }
+    frame->release();
+  }
+
+ private:
+  protocol::WsServer& server_;
+  std::vector<protocol::ConnectionId> members_;
+};
+
 [[noreturn]] void run_child(const protocol::WsServerConfig& config, uint32_t drain_timeout_ms, int port_pipe) {
   reactor::EventLoop loop;
   if (loop.open() != 0) _exit(3);
   protocol::WsServer server(loop, config);
   protocol::EchoApp echo(server);
   server.add_websocket_route("/echo", &echo);
+  FanoutApp fanout(server);
+  server.add_websocket_route("/fanout", &fanout);
   reactor::SocketAddress address;
   reactor::parse_address("127.0.0.1:0", address);
   if (server.listen(address) != 0) _exit(4);

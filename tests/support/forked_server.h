@@ -1,5 +1,6 @@
 #pragma once
-// Runs a WsServer with an arbitrary WsServerConfig and the echo application in a forked child,
+// Runs a WsServer with an arbitrary WsServerConfig, /echo and /fanout (each message to every
+// other connection on /fanout, encoded once) in a forked child,
 // so tests can exercise server settings parleyd has no flag for. SIGTERM makes the child drain
 // (WsServer::drain) and exit 0. Test support only.
 #include <sys/types.h>
