@@ -1,19 +1,103 @@
-// parleyd: the parley server. Serves /chat, /echo, /healthz and /metrics on one port.
+// parleyd: the parley server. Serves the chat page, /chat, /echo, /healthz and /metrics on one
+// port; with --workers N, N processes share the port through SO_REUSEPORT.
+#include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "chat/chat_app.h"
 #include "chat/parleyd_options.h"
-#include "chat/server_metrics.h"
-#include "chat/web_routes.h"
-#include "protocol/echo_app.h"
-#include "protocol/ws_server.h"
-#include "reactor/event_loop.h"
+#include "chat/parleyd_worker.h"
 #include "reactor/socket_ops.h"
+
+namespace {
+
+void print_listening(const reactor::SocketAddress& address) {
+  std::printf("listening on %s\n", address.to_string().c_str());
+  std::fflush(stdout);
+}
+
+// Forks the workers and supervises them: prints the listening line once every worker listens,
+// forwards SIGINT/SIGTERM, and exits when all workers have (0 only if all exited 0).
+int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress address) {
+  // A probe socket in the same SO_REUSEPORT group resolves port 0 before the workers bind.
+  reactor::ListenOptions probe_options;
+  probe_options.reuse_port = true;
+  int probe = reactor::listen_tcp(address, probe_options);
+  if (probe < 0 || reactor::local_address(probe, address) != 0) {
+    std::fprintf(stderr, "parleyd: cannot listen on %s: %s\n", options.listen.c_str(), std::strerror(-probe));
+    return 1;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  int ready[2];
+  if (pipe(ready) != 0) return 1;
+  std::vector<pid_t> workers;
+  for (uint32_t i = 0; i < options.workers; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(probe);
+      close(ready[0]);
+      int rc = chat::run_parleyd_worker(options, address, true, [&](const reactor::SocketAddress&) {
+        char byte = 1;
+        if (write(ready[1], &byte, 1) != 1) _exit(1);
+        close(ready[1]);
+      });
+      _exit(rc);
+    }
+    if (pid < 0) {
+      std::fprintf(stderr, "parleyd: fork failed: %s\n", std::strerror(errno));
+      for (pid_t w : workers) kill(w, SIGKILL);
+      return 1;
+    }
+    workers.push_back(pid);
+  }
+  close(ready[1]);
+  size_t listening = 0;
+  while (listening < workers.size()) {
+    pollfd p{ready[0], POLLIN, 0};
+    char byte;
+    if (poll(&p, 1, 10000) != 1 || read(ready[0], &byte, 1) != 1) break;
+    ++listening;
+  }
+  close(ready[0]);
+  close(probe);  // the workers' sockets now take every connection
+  if (listening < workers.size()) {
+    std::fprintf(stderr, "parleyd: only %zu of %zu workers started\n", listening, workers.size());
+    for (pid_t w : workers) kill(w, SIGKILL);
+    while (wait(nullptr) > 0) {
+    }
+    return 1;
+  }
+  print_listening(address);
+  size_t running = workers.size();
+  bool all_clean = true;
+  while (running > 0) {
+    int signo = 0;
+    sigwait(&signals, &signo);
+    if (signo == SIGINT || signo == SIGTERM) {
+      for (pid_t w : workers) kill(w, signo);
+      continue;
+    }
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      --running;
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) all_clean = false;
+    }
+  }
+  return all_clean ? 0 : 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -37,55 +121,9 @@ int main(int argc, char** argv) {
                  options.listen.c_str());
     return 2;
   }
-
-  reactor::EventLoop loop;
-  if (int rc = loop.open(); rc != 0) {
-    std::fprintf(stderr, "parleyd: epoll_create1 failed: %s\n", std::strerror(-rc));
-    return 1;
-  }
-  protocol::WsServerConfig config;
-  config.max_message_size = options.max_message_size;
-  config.handshake_timeout_ms = options.handshake_timeout_ms;
-  config.close_timeout_ms = options.close_timeout_ms;
-  protocol::WsServer server(loop, config);
-  protocol::EchoApp echo(server);
-  server.add_websocket_route("/echo", &echo);
-  chat::WsServerTransport chat_transport(server);
-  chat::ChatConfig chat_config;
-  chat_config.history_size = options.history_size;
-  chat_config.max_text_bytes = options.max_text_bytes;
-  chat_config.max_rooms_per_connection = options.max_rooms_per_connection;
-  chat::ChatApp chat_app(chat_transport, chat_config);
-  server.add_websocket_route("/chat", &chat_app);
-  chat::add_web_routes(server);
-  server.add_http_route("/healthz", [](const protocol::HttpRequest&, protocol::HttpReply& reply) {
-    reply.body = "ok\n";
-  });
-  server.add_http_route("/metrics", [&](const protocol::HttpRequest&, protocol::HttpReply& reply) {
-    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    reply.body = chat::render_metrics(server.stats(), loop.iterations());
-  });
-
-  reactor::ListenOptions listen_options;
-  listen_options.reuse_port = options.reuse_port;
-  if (int rc = server.listen(address, listen_options); rc != 0) {
-    std::fprintf(stderr, "parleyd: cannot listen on %s: %s\n", options.listen.c_str(), std::strerror(-rc));
-    return 1;
-  }
-  int signal_rc = loop.watch_signals({SIGINT, SIGTERM}, [&](int signo) {
-    std::fprintf(stderr, "parleyd: %s, stopping\n", signo == SIGINT ? "SIGINT" : "SIGTERM");
-    loop.stop();
-  });
-  if (signal_rc != 0) {
-    std::fprintf(stderr, "parleyd: cannot watch signals: %s\n", std::strerror(-signal_rc));
-    return 1;
-  }
-  std::printf("listening on %s\n", server.address().to_string().c_str());
-  std::fflush(stdout);
-  int rc = loop.run();
-  if (rc != 0) {
-    std::fprintf(stderr, "parleyd: event loop failed: %s\n", std::strerror(-rc));
-    return 1;
-  }
-  return 0;
+  // A dead peer must give EPIPE, not kill the daemon (the library already uses MSG_NOSIGNAL;
+  // this covers any other write).
+  signal(SIGPIPE, SIG_IGN);
+  if (options.workers > 1) return run_supervisor(options, address);
+  return chat::run_parleyd_worker(options, address, options.reuse_port, print_listening);
 }

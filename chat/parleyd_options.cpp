@@ -1,12 +1,14 @@
 #include "chat/parleyd_options.h"
 
 #include <charconv>
+#include <cstddef>
+#include <variant>
 
 namespace chat {
 
 namespace {
 
-// Parses a positive decimal with an optional K/M/G (binary) suffix.
+// Parses a decimal with an optional K/M/G (binary) suffix.
 bool parse_size(const std::string& text, uint64_t& out) {
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -14,30 +16,55 @@ bool parse_size(const std::string& text, uint64_t& out) {
   std::string suffix(end, text.data() + text.size());
   int shift = 0;
   if (suffix == "K" || suffix == "k" || suffix == "KiB") shift = 10;
-  else if (suffix == "M" || suffix == "MiB") shift = 20;
-  else if (suffix == "G" || suffix == "GiB") shift = 30;
+  else if (suffix == "M" || suffix == "m" || suffix == "MiB") shift = 20;
+  else if (suffix == "G" || suffix == "g" || suffix == "GiB") shift = 30;
   else if (!suffix.empty()) return false;
-  if (value == 0 || value > (UINT64_MAX >> shift)) return false;
+  if (value > (UINT64_MAX >> shift)) return false;
   out = value << shift;
   return true;
 }
 
-bool parse_ms(const std::string& text, uint32_t& out) {
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 86400000) return false;
-  out = static_cast<uint32_t>(value);
-  return true;
+// One command-line option with a value: where it goes, its range, and how to explain it.
+struct ValueOption {
+  const char* name;
+  std::variant<uint64_t*, uint32_t*> target;
+  uint64_t min;
+  uint64_t max;
+  bool size_suffixes;  // accepts K/M/G
+  const char* expected;  // the "(...)" part of the error message
+};
+
+std::vector<ValueOption> value_options(ParleydOptions& o) {
+  constexpr uint64_t kDay = 86400000;
+  return {
+      {"--max-message-size", &o.max_message_size, 1, 1u << 30, true, "bytes, 1 to 1G, e.g. 65536, 64K or 16M"},
+      {"--handshake-timeout", &o.handshake_timeout_ms, 1, kDay, false, "milliseconds, 1 to 86400000"},
+      {"--close-timeout", &o.close_timeout_ms, 1, kDay, false, "milliseconds, 1 to 86400000"},
+      {"--ping-interval", &o.ping_interval_ms, 0, kDay, false, "milliseconds, 0 (off) to 86400000"},
+      {"--pong-timeout", &o.pong_timeout_ms, 1, kDay, false, "milliseconds, 1 to 86400000"},
+      {"--idle-timeout", &o.idle_timeout_ms, 0, kDay, false, "milliseconds, 0 (off) to 86400000"},
+      {"--drain-timeout", &o.drain_timeout_ms, 0, kDay, false, "milliseconds, 0 to 86400000"},
+      {"--max-buffered", &o.max_buffered, 1024, 1u << 30, true, "bytes, 1K to 1G"},
+      {"--max-connections", &o.max_connections, 0, UINT32_MAX, false, "0 (the fd limit) or more"},
+      {"--max-connections-per-ip", &o.max_connections_per_ip, 0, UINT32_MAX, false, "0 (unlimited) or more"},
+      {"--workers", &o.workers, 1, 256, false, "processes, 1 to 256"},
+      {"--history", &o.history_size, 0, 100000, false, "messages per room, 0 to 100000"},
+      {"--max-text", &o.max_text_bytes, 1, 64u << 20, true, "bytes, 1 to 64M, e.g. 4096 or 16K"},
+      {"--max-rooms-per-connection", &o.max_rooms_per_connection, 1, 65536, false, "1 to 65536"},
+  };
 }
 
-// Parses a decimal in [min, max].
-bool parse_count(const std::string& text, uint32_t min, uint32_t max, uint32_t& out) {
+bool parse_value(const ValueOption& option, const std::string& text) {
   uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data() || end != text.data() + text.size() || value < min || value > max) {
-    return false;
+  if (option.size_suffixes) {
+    if (!parse_size(text, value)) return false;
+  } else {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end == text.data() || end != text.data() + text.size()) return false;
   }
-  out = static_cast<uint32_t>(value);
+  if (value < option.min || value > option.max) return false;
+  std::visit([value](auto* target) { *target = static_cast<std::remove_pointer_t<decltype(target)>>(value); },
+             option.target);
   return true;
 }
 
@@ -48,79 +75,73 @@ std::string parleyd_usage() {
          "\n"
          "  --listen HOST:PORT         address to serve (default 127.0.0.1:8080; port 0 picks a free one)\n"
          "  --reuseport                set SO_REUSEPORT so several parleyd processes share the port\n"
-         "  --max-message-size BYTES   largest message accepted, K/M/G suffixes (default 16M); larger -> close 1009\n"
+         "  --workers N                run N worker processes on the port (SO_REUSEPORT), each its own\n"
+         "                             reactor; rooms are per worker (default 1)\n"
+         "  --max-message-size BYTES   largest /echo message, K/M/G suffixes (default 16M); larger -> close 1009\n"
          "  --handshake-timeout MS     time allowed for the HTTP upgrade request (default 10000)\n"
          "  --close-timeout MS         time allowed for the close handshake (default 5000)\n"
+         "  --ping-interval MS         heartbeat ping period, 0 disables (default 30000)\n"
+         "  --pong-timeout MS          close a connection silent this long after a ping (default 10000)\n"
+         "  --idle-timeout MS          close (1000) connections with no message this long, 0 = never (default 0)\n"
+         "  --max-buffered BYTES       write-queue cap per connection (default 1M)\n"
+         "  --slow-consumer POLICY     past the cap: close (1008, default) or drop (drop messages)\n"
+         "  --max-connections N        beyond: HTTP 503 before the upgrade, 0 = fd limit (default 0)\n"
+         "  --max-connections-per-ip N per source address (IPv6: per /64), 0 = unlimited (default 0)\n"
+         "  --drain-timeout MS         on SIGTERM/SIGINT: close 1001 and wait this long (default 5000)\n"
          "  --history N                chat messages kept per room and sent on join, 0 to 100000 (default 50)\n"
          "  --max-text BYTES           longest chat message text, K/M suffixes (default 4096)\n"
          "  --max-rooms-per-connection N  rooms one connection may join, 1 to 65536 (default 32)\n"
          "  --help                     print this help\n"
          "  --version                  print the version\n"
          "\n"
-         "Endpoints: /chat (chat protocol), /echo (WebSocket echo), /healthz, /metrics.\n";
+         "Endpoints: / (chat page), /chat (chat protocol), /echo (WebSocket echo), /healthz, /metrics.\n";
 }
 
 bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions& out, std::string& error) {
+  ParleydOptions parsed = out;  // `out` changes only when everything parsed
+  std::vector<ValueOption> table = value_options(parsed);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    auto value = [&](std::string& into) {
-      if (i + 1 >= args.size()) {
-        error = "option " + arg + " needs a value";
-        return false;
-      }
-      into = args[++i];
-      return true;
-    };
-    std::string v;
     if (arg == "--help" || arg == "-h") {
-      out.show_help = true;
-    } else if (arg == "--version") {
-      out.show_version = true;
-    } else if (arg == "--reuseport") {
-      out.reuse_port = true;
-    } else if (arg == "--listen") {
-      if (!value(out.listen)) return false;
-    } else if (arg == "--max-message-size") {
-      if (!value(v)) return false;
-      if (!parse_size(v, out.max_message_size)) {
-        error = "invalid --max-message-size '" + v + "' (a size like 65536, 64K or 16M)";
-        return false;
-      }
-    } else if (arg == "--handshake-timeout") {
-      if (!value(v)) return false;
-      if (!parse_ms(v, out.handshake_timeout_ms)) {
-        error = "invalid --handshake-timeout '" + v + "' (milliseconds, 1 to 86400000)";
-        return false;
-      }
-    } else if (arg == "--close-timeout") {
-      if (!value(v)) return false;
-      if (!parse_ms(v, out.close_timeout_ms)) {
-        error = "invalid --close-timeout '" + v + "' (milliseconds, 1 to 86400000)";
-        return false;
-      }
-    } else if (arg == "--history") {
-      if (!value(v)) return false;
-      if (!parse_count(v, 0, 100000, out.history_size)) {
-        error = "invalid --history '" + v + "' (messages per room, 0 to 100000)";
-        return false;
-      }
-    } else if (arg == "--max-text") {
-      if (!value(v)) return false;
-      if (!parse_size(v, out.max_text_bytes) || out.max_text_bytes > (64u << 20)) {
-        error = "invalid --max-text '" + v + "' (bytes, 1 to 64M, e.g. 4096 or 16K)";
-        return false;
-      }
-    } else if (arg == "--max-rooms-per-connection") {
-      if (!value(v)) return false;
-      if (!parse_count(v, 1, 65536, out.max_rooms_per_connection)) {
-        error = "invalid --max-rooms-per-connection '" + v + "' (1 to 65536)";
-        return false;
-      }
-    } else {
+      parsed.show_help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      parsed.show_version = true;
+      continue;
+    }
+    if (arg == "--reuseport") {
+      parsed.reuse_port = true;
+      continue;
+    }
+    bool takes_value = arg == "--listen" || arg == "--slow-consumer";
+    const ValueOption* option = nullptr;
+    for (const ValueOption& candidate : table) {
+      if (arg == candidate.name) option = &candidate;
+    }
+    if (!takes_value && option == nullptr) {
       error = "unknown option '" + arg + "' (see --help)";
       return false;
     }
+    if (i + 1 >= args.size()) {
+      error = "option " + arg + " needs a value";
+      return false;
+    }
+    const std::string& value = args[++i];
+    if (arg == "--listen") {
+      parsed.listen = value;
+    } else if (arg == "--slow-consumer") {
+      if (value != "close" && value != "drop") {
+        error = "invalid --slow-consumer '" + value + "' (close or drop)";
+        return false;
+      }
+      parsed.slow_consumer_drop = value == "drop";
+    } else if (!parse_value(*option, value)) {
+      error = "invalid " + arg + " '" + value + "' (" + option->expected + ")";
+      return false;
+    }
   }
+  out = parsed;
   return true;
 }
 

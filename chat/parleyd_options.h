@@ -14,6 +14,15 @@ struct ParleydOptions {
   uint64_t max_message_size = 16u << 20;
   uint32_t handshake_timeout_ms = 10000;
   uint32_t close_timeout_ms = 5000;
+  uint32_t ping_interval_ms = 30000;        // heartbeat; 0 disables
+  uint32_t pong_timeout_ms = 10000;
+  uint32_t idle_timeout_ms = 0;            // 0: never
+  uint32_t drain_timeout_ms = 5000;        // graceful shutdown on SIGTERM/SIGINT
+  uint64_t max_buffered = 1u << 20;        // write-queue cap per connection
+  bool slow_consumer_drop = false;         // past the cap: drop messages instead of closing 1008
+  uint32_t max_connections = 0;            // 0: the fd limit
+  uint32_t max_connections_per_ip = 0;     // 0: unlimited
+  uint32_t workers = 1;                    // processes sharing the port with SO_REUSEPORT
   uint32_t history_size = 50;              // chat: messages kept per room (0: none)
   uint64_t max_text_bytes = 4096;          // chat: longer msg/dm text -> error text_too_long
   uint32_t max_rooms_per_connection = 32;  // chat: more joins -> error too_many_rooms

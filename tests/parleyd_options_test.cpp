@@ -107,14 +107,16 @@ TEST(ParleydOptionsTest, SizeSuffixes) {
       {"16M", 16ull << 20},
       {"16MiB", 16ull << 20},
       {"1G", 1ull << 30},
-      {"3GiB", 3ull << 30},
-      {"18446744073709551615", UINT64_MAX},
-      {"17179869183G", 17179869183ull << 30},  // the largest G value that fits 64 bits
+      {"1GiB", 1ull << 30},
   };
   for (const Case& c : cases) {
     Parsed result = parse({"--max-message-size", c.text});
     ASSERT_TRUE(result.ok) << c.text << ": " << result.error;
     EXPECT_EQ(result.options.max_message_size, c.bytes) << c.text;
+  }
+  // Messages are capped at 1 GiB: queues and buffers index them with 32-bit lengths.
+  for (const char* too_big : {"1025M", "3GiB", "18446744073709551615", "17179869183G"}) {
+    expect_error_naming({"--max-message-size", too_big}, "--max-message-size");
   }
 }
 
@@ -193,6 +195,37 @@ TEST(ParleydOptionsTest, UsageMentionsEveryOption) {
 
 TEST(ParleydOptionsTest, VersionIsSet) {
   EXPECT_NE(std::string(chat::kParleyVersion), "");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ParleydOptionsTest, ServerLimitsAndHeartbeat) {
+  Parsed result = parse({"--ping-interval", "0", "--pong-timeout", "2500", "--idle-timeout", "60000",
+                         "--max-buffered", "256K", "--slow-consumer", "drop", "--max-connections", "1000",
+                         "--max-connections-per-ip", "10", "--drain-timeout", "100", "--workers", "4"});
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(result.options.ping_interval_ms, 0u);
+  EXPECT_EQ(result.options.pong_timeout_ms, 2500u);
+  EXPECT_EQ(result.options.idle_timeout_ms, 60000u);
+  EXPECT_EQ(result.options.max_buffered, 256u << 10);
+  EXPECT_TRUE(result.options.slow_consumer_drop);
+  EXPECT_EQ(result.options.max_connections, 1000u);
+  EXPECT_EQ(result.options.max_connections_per_ip, 10u);
+  EXPECT_EQ(result.options.drain_timeout_ms, 100u);
+  EXPECT_EQ(result.options.workers, 4u);
+  expect_error_naming({"--slow-consumer", "sometimes"}, "--slow-consumer");
+  expect_error_naming({"--workers", "0"}, "--workers");
+  expect_error_naming({"--max-buffered", "10"}, "--max-buffered");
+  expect_error_naming({"--pong-timeout", "0"}, "--pong-timeout");
+}
+
+TEST(ParleydOptionsTest, AFailedParseLeavesTheOptionsUntouched) {
+  ParleydOptions options;
+  std::string error;
+  EXPECT_FALSE(chat::parse_parleyd_options({"--max-text", "99", "--history", "x"}, options, error));
+  EXPECT_EQ(options.max_text_bytes, ParleydOptions().max_text_bytes);
 }
 
 }  // namespace

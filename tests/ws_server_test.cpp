@@ -1,7 +1,9 @@
 // Integration tests of WsServer behaviour that the conformance cases do not cover: timeouts,
 // running out of file descriptors, pipelined input, metrics. Each starts a real parleyd.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -176,6 +178,38 @@ TEST(WsServer, SigtermStopsTheServerWithStatusZero) {
   ParleydProcess server;
   ASSERT_TRUE(server.ok()) << server.error();
   int status = server.stop();
+  ASSERT_TRUE(WIFEXITED(status)) << server.status_text();
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(WsServer, SigtermSendsGoingAwayThenExitsZero) {
+  ParleydProcess server({"--drain-timeout", "2000"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  WsTestClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", server.port())) << client.error();
+  kill(server.pid(), SIGTERM);
+  parley_test::CloseResult close = client.expect_close(3000ms);  // answers the close
+  ASSERT_TRUE(close.close_received) << close.error;
+  EXPECT_EQ(close.code, 1001);
+  EXPECT_TRUE(close.tcp_closed);
+  int status = server.stop(3000ms);
+  ASSERT_TRUE(WIFEXITED(status)) << server.status_text();
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(WsServer, WorkersShareOnePortAndStopTogether) {
+  ParleydProcess server({"--workers", "3"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  std::vector<std::unique_ptr<WsTestClient>> clients;
+  for (int i = 0; i < 30; ++i) {
+    clients.push_back(std::make_unique<WsTestClient>());
+    ASSERT_TRUE(clients.back()->connect("127.0.0.1", server.port())) << clients.back()->error();
+    ASSERT_TRUE(clients.back()->send_frame(parley_test::kOpText, "w" + std::to_string(i)));
+    parley_test::Received r = clients.back()->recv_message();
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.payload, "w" + std::to_string(i));
+  }
+  int status = server.stop(6000ms);
   ASSERT_TRUE(WIFEXITED(status)) << server.status_text();
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }

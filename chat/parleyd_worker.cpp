@@ -1,0 +1,90 @@
+#include "chat/parleyd_worker.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "chat/chat_app.h"
+#include "chat/server_metrics.h"
+#include "chat/web_routes.h"
+#include "protocol/echo_app.h"
+#include "protocol/ws_server.h"
+#include "reactor/event_loop.h"
+
+namespace chat {
+
+uint64_t chat_message_limit(uint64_t max_text_bytes) { return 6 * max_text_bytes + 16 * 1024; }
+
+int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
+                       const std::function<void(const reactor::SocketAddress&)>& on_listening) {
+  reactor::EventLoop loop;
+  if (int rc = loop.open(); rc != 0) {
+    std::fprintf(stderr, "parleyd: cannot create the event loop: %s\n", std::strerror(-rc));
+    return 1;
+  }
+  protocol::WsServerConfig config;
+  config.max_message_size = options.max_message_size;
+  config.handshake_timeout_ms = options.handshake_timeout_ms;
+  config.close_timeout_ms = options.close_timeout_ms;
+  config.ping_interval_ms = options.ping_interval_ms;
+  config.pong_timeout_ms = options.pong_timeout_ms;
+  config.idle_timeout_ms = options.idle_timeout_ms;
+  config.max_buffered = options.max_buffered;
+  config.slow_consumer =
+      options.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
+  config.max_connections = options.max_connections;
+  config.max_connections_per_ip = options.max_connections_per_ip;
+  protocol::WsServer server(loop, config);
+
+  protocol::EchoApp echo(server);
+  server.add_websocket_route("/echo", &echo);
+  WsServerTransport chat_transport(server);
+  ChatConfig chat_config;
+  chat_config.history_size = options.history_size;
+  chat_config.max_text_bytes = options.max_text_bytes;
+  chat_config.max_rooms_per_connection = options.max_rooms_per_connection;
+  ChatApp chat_app(chat_transport, chat_config);
+  // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
+  server.add_websocket_route("/chat", &chat_app, chat_message_limit(options.max_text_bytes));
+  add_web_routes(server);
+  server.add_http_route("/healthz", [](const protocol::HttpRequest&, protocol::HttpReply& reply) {
+    reply.body = "ok\n";
+  });
+  server.add_http_route("/metrics", [&](const protocol::HttpRequest&, protocol::HttpReply& reply) {
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    reply.body = render_metrics(server.stats(), loop.iterations());
+  });
+
+  reactor::ListenOptions listen_options;
+  listen_options.reuse_port = reuse_port;
+  if (int rc = server.listen(address, listen_options); rc != 0) {
+    std::fprintf(stderr, "parleyd: cannot listen on %s: %s\n", address.to_string().c_str(), std::strerror(-rc));
+    return 1;
+  }
+  bool draining = false;
+  int signal_rc = loop.watch_signals({SIGINT, SIGTERM}, [&](int signo) {
+    const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+    if (draining) {
+      std::fprintf(stderr, "parleyd: second %s, stopping now\n", name);
+      loop.stop();
+      return;
+    }
+    draining = true;
+    std::fprintf(stderr, "parleyd: %s, closing connections (up to %u ms)\n", name, options.drain_timeout_ms);
+    server.drain(options.drain_timeout_ms, [&] { loop.stop(); });
+  });
+  if (signal_rc != 0) {
+    std::fprintf(stderr, "parleyd: cannot watch signals: %s\n", std::strerror(-signal_rc));
+    return 1;
+  }
+  on_listening(server.address());
+  int rc = loop.run();
+  if (rc != 0) {
+    std::fprintf(stderr, "parleyd: event loop failed: %s\n", std::strerror(-rc));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace chat

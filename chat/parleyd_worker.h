@@ -1,0 +1,22 @@
+#pragma once
+// One parleyd process's server: the reactor with /chat, /echo, the page, /healthz and /metrics,
+// and graceful shutdown on SIGTERM/SIGINT. parleyd runs one, or forks --workers of them.
+#include <functional>
+
+#include "chat/parleyd_options.h"
+#include "reactor/socket_ops.h"
+
+namespace chat {
+
+// Serves `address` until SIGTERM/SIGINT (first: drain with close 1001 for drain_timeout_ms;
+// second: stop at once). `on_listening` runs once the socket listens, with the bound address.
+// Returns the process exit status: 0 after a clean stop, 1 on a start-up error (reported on
+// stderr in one line).
+int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
+                       const std::function<void(const reactor::SocketAddress&)>& on_listening);
+
+// The WebSocket limits a --max-text setting implies for /chat: room for the text escaped as
+// JSON (up to 6 bytes per byte) plus the envelope, so no legitimate message is refused.
+uint64_t chat_message_limit(uint64_t max_text_bytes);
+
+}  // namespace chat
