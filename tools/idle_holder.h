@@ -123,7 +123,7 @@ class IdleHolder {
 
   void try_connect(uint32_t index, uint64_t now);
   void on_event(uint64_t data, uint32_t events, uint64_t now);
-  bool on_readable(Slot& slot);
+  bool on_readable(Slot& slot, bool until_eof);
   bool on_frames(Slot& slot);
   void finish_attempt(Slot& slot, bool success);
   void drop(uint32_t index, uint64_t now);
