@@ -1,0 +1,131 @@
+#include "tools/chat_display.h"
+
+#include <simdjson.h>
+
+#include <cstdio>
+
+namespace tools::cli {
+
+namespace {
+
+// Reads a string field; false when absent or not a string.
+bool get_string(simdjson::dom::object object, std::string_view key, std::string_view& out) {
+  return object[key].get_string().get(out) == simdjson::SUCCESS;
+}
+
+std::string raw(std::string_view json) { return "? " + printable(json) + "\n"; }
+
+}  // namespace
+
+struct ServerMessageFormatter::Impl {
+  simdjson::dom::parser parser;
+};
+
+ServerMessageFormatter::ServerMessageFormatter() : impl_(std::make_unique<Impl>()) {}
+ServerMessageFormatter::~ServerMessageFormatter() = default;
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      out += c;
+    } else if (c == '\t') {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else {
+      char escape[5];
+      std::snprintf(escape, sizeof escape, "\\x%02x", byte);
+      out += escape;
+    }
+  }
+  return out;
+}
+
+ServerEvent ServerMessageFormatter::format(std::string_view json) {
+  ServerEvent event;
+  simdjson::padded_string padded(json);
+  simdjson::dom::object object;
+  if (impl_->parser.parse(padded).get_object().get(object) != simdjson::SUCCESS) {
+    event.display = raw(json);
+    return event;
+  }
+  std::string_view type;
+  if (!get_string(object, "type", type)) {
+    event.display = raw(json);
+    return event;
+  }
+  event.type = std::string(type);
+  std::string_view room, user, from, text, name, code, reason;
+  const bool has_room = get_string(object, "room", room);
+  if (has_room) event.room = std::string(room);
+  bool shown = false;  // the fields the type needs were present
+  std::string& out = event.display;
+
+  if (type == "welcome") {
+    if ((shown = get_string(object, "name", name))) out = "* welcome " + printable(name) + "\n";
+  } else if (type == "joined" || type == "left") {
+    if ((shown = has_room && get_string(object, "user", user))) {
+      out = "* " + printable(user) + " " + std::string(type) + " " + printable(room) + "\n";
+    }
+  } else if (type == "msg") {
+    if ((shown = has_room && get_string(object, "from", from) && get_string(object, "text", text))) {
+      out = "[" + printable(room) + "] " + printable(from) + ": " + printable(text) + "\n";
+    }
+  } else if (type == "dm") {
+    if ((shown = get_string(object, "from", from) && get_string(object, "text", text))) {
+      out = "(dm) " + printable(from) + ": " + printable(text) + "\n";
+    }
+  } else if (type == "typing") {
+    bool on = false;
+    if ((shown = has_room && get_string(object, "user", user) &&
+                 object["on"].get_bool().get(on) == simdjson::SUCCESS)) {
+      out = "* " + printable(user) + (on ? " is typing in " : " stopped typing in ") + printable(room) + "\n";
+    }
+  } else if (type == "who") {
+    simdjson::dom::array users;
+    if ((shown = has_room && object["users"].get_array().get(users) == simdjson::SUCCESS)) {
+      std::string list;
+      for (simdjson::dom::element element : users) {
+        std::string_view member;
+        if (element.get_string().get(member) != simdjson::SUCCESS) continue;
+        if (!list.empty()) list += ", ";
+        list += printable(member);
+      }
+      out = "* in " + printable(room) + ": " + (list.empty() ? "nobody" : list) + "\n";
+    }
+  } else if (type == "history") {
+    simdjson::dom::array messages;
+    if ((shown = has_room && object["messages"].get_array().get(messages) == simdjson::SUCCESS)) {
+      const size_t count = messages.size();
+      out = "* history of " + printable(room) + ": " + std::to_string(count) +
+            (count == 1 ? " message\n" : " messages\n");
+      for (simdjson::dom::element element : messages) {
+        simdjson::dom::object item;
+        if (element.get_object().get(item) != simdjson::SUCCESS || !get_string(item, "from", from) ||
+            !get_string(item, "text", text)) {
+          continue;
+        }
+        out += "[" + printable(room) + "] " + printable(from) + ": " + printable(text) + "\n";
+      }
+    }
+  } else if (type == "ack") {
+    shown = true;  // the sender's own message went through: nothing to show
+  } else if (type == "error") {
+    if ((shown = get_string(object, "code", code))) {
+      if (!get_string(object, "reason", reason)) reason = {};
+      out = "! error " + printable(code) + ": " + printable(reason) + "\n";
+    }
+  } else if (type == "pong") {
+    shown = true;
+    out = "* pong\n";
+  }
+  if (!shown) out = raw(json);
+  return event;
+}
+
+}  // namespace tools::cli
