@@ -14,6 +14,10 @@
 # make fuzz       build the fuzz targets and run each for FUZZ_SECONDS (default 60)
 
 SHELL := /bin/bash
+# Build in parallel on every core unless the caller chose a -j.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
 
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev libxxhash-dev libgtest-dev \
