@@ -1,11 +1,14 @@
 #include "chat/chat_app.h"
 
+#include <netinet/in.h>
 #include <simdjson.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
 #include <string>
 
+#include "chat/auth_token.h"
 #include "protocol/close_code.h"
 #include "protocol/frame_header.h"
 
@@ -21,16 +24,67 @@ uint64_t realtime_ms() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
+uint64_t monotonic_coarse_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// IPv4: the address (top bit set, so it cannot equal an IPv6 key of ours); IPv6: its /64, as
+// --max-connections-per-ip does (one host usually owns a whole /64). IPv4-mapped IPv6 is IPv4.
+bool peer_key_from_socket(protocol::ConnectionId id, uint64_t& key) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (getpeername(static_cast<int>(static_cast<uint32_t>(id)), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return false;
+  }
+  if (address.ss_family == AF_INET) {
+    key = (uint64_t{1} << 63) | ntohl(reinterpret_cast<const sockaddr_in&>(address).sin_addr.s_addr);
+    return true;
+  }
+  if (address.ss_family == AF_INET6) {
+    const uint8_t* bytes = reinterpret_cast<const sockaddr_in6&>(address).sin6_addr.s6_addr;
+    static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::equal(bytes, bytes + 12, kMappedPrefix)) {
+      key = (uint64_t{1} << 63) | uint64_t{bytes[12]} << 24 | uint64_t{bytes[13]} << 16 |
+            uint64_t{bytes[14]} << 8 | bytes[15];
+      return true;
+    }
+    key = 0;
+    for (int i = 0; i < 8; ++i) key = key << 8 | bytes[i];
+    key &= ~(uint64_t{1} << 63);
+    return true;
+  }
+  return false;
+}
+
+// The most peers whose handshake buckets are kept; past it, full (idle) buckets are dropped.
+constexpr size_t kMaxHandshakePeers = 65536;
+
+std::string_view without_hash(std::string_view room) {
+  return !room.empty() && room.front() == '#' ? room.substr(1) : room;
+}
+
 }  // namespace
 
 ChatApp::ChatApp(ChatTransport& transport, ChatConfig config, ChatHooks* hooks)
-    : transport_(transport), config_(config), hooks_(hooks), rooms_(sessions_, config.history_size) {
+    : transport_(transport), config_(std::move(config)), hooks_(hooks), rooms_(sessions_, config_.history_size) {
   out_.reserve(1024);
+  if (config_.message_rate > 0) {
+    message_rate_ = TokenBucketRate::make(config_.message_rate, config_.message_burst);
+  }
+  if (config_.handshake_rate > 0) {
+    handshake_rate_ = TokenBucketRate::make(config_.handshake_rate, config_.handshake_burst);
+  }
 }
 
 ChatApp::~ChatApp() = default;
 
 uint64_t ChatApp::now_ms() const { return config_.wall_clock_ms != nullptr ? config_.wall_clock_ms() : realtime_ms(); }
+
+uint64_t ChatApp::monotonic_now() const {
+  return config_.monotonic_ms != nullptr ? config_.monotonic_ms() : monotonic_coarse_ms();
+}
 
 uint32_t ChatApp::session_of(protocol::ConnectionId id) const {
   uint32_t fd = fd_of(id);
@@ -50,11 +104,77 @@ protocol::ConnectionId ChatApp::connection_of(std::string_view name) const {
   return session == nullptr ? 0 : sessions_.get(*session).connection;
 }
 
+bool ChatApp::take_handshake(protocol::ConnectionId id, uint64_t now, uint64_t& retry_after_ms) {
+  uint64_t key = 0;
+  bool known = config_.peer_key != nullptr ? config_.peer_key(id, key) : peer_key_from_socket(id, key);
+  if (!known) return true;
+  if (handshake_buckets_.size() >= kMaxHandshakePeers && !handshake_buckets_.contains(key)) {
+    // Forget peers whose bucket has refilled: they are indistinguishable from new ones. If
+    // too few were idle, forget everyone: a limit that fails open under a many-address flood
+    // rather than refusing all newcomers.
+    handshake_buckets_.erase_if([&](const uint64_t&, TokenBucket& bucket) {
+      return bucket.ms_until_available(*handshake_rate_, now, config_.handshake_burst) == 0;
+    });
+    if (handshake_buckets_.size() >= kMaxHandshakePeers * 3 / 4) handshake_buckets_.clear();
+  }
+  auto [bucket, inserted] = handshake_buckets_.try_emplace(key, *handshake_rate_, now);
+  if (bucket->try_take(*handshake_rate_, now)) return true;
+  retry_after_ms = bucket->ms_until_available(*handshake_rate_, now);
+  return false;
+}
+
+bool ChatApp::check_access(protocol::ConnectionId id, const protocol::HttpRequest& request,
+                           ChatAuthDecision& decision, std::string_view& subprotocol) {
+  // Cheapest first, and the rate before anything else so rejected attempts count too.
+  if (handshake_rate_) {
+    uint64_t retry_after_ms = 0;
+    if (!take_handshake(id, monotonic_now(), retry_after_ms)) {
+      ++access_stats_.handshakes_limited;
+      uint64_t seconds = std::max<uint64_t>(1, (retry_after_ms + 999) / 1000);
+      decision.status = 429;
+      decision.reason = "too many handshakes from your address; retry after " + std::to_string(seconds) + " s";
+      return false;
+    }
+  }
+  // RFC 6455 10.2: a browser always sends Origin; refuse pages of sites not on the list.
+  if (config_.origins && !config_.origins->allows(request.header("Origin"))) {
+    ++access_stats_.forbidden_origins;
+    decision.status = 403;
+    decision.reason = request.has_header("Origin") ? "origin not allowed" : "an Origin header is required";
+    return false;
+  }
+  if (config_.token_secret.empty()) return true;
+  ExtractedToken extracted = extract_token(request);
+  if (extracted.source == TokenSource::kNone || extracted.token.empty()) {
+    ++access_stats_.unauthorized;
+    decision.status = 401;
+    decision.reason =
+        "a token is required (Authorization: Bearer, Sec-WebSocket-Protocol parley.token.<token>, or ?token=)";
+    return false;
+  }
+  // Never echo the token: the reason names only the failure class.
+  TokenResult result = verify_token(extracted.token, config_.token_secret, now_ms() / 1000);
+  if (result.status != TokenStatus::kOk) {
+    ++access_stats_.unauthorized;
+    decision.status = 401;
+    decision.reason = "invalid token: " + std::string(token_status_name(result.status));
+    return false;
+  }
+  decision.user = std::move(result.subject);
+  decision.restrict_rooms = result.has_rooms;
+  decision.rooms = std::move(result.rooms);
+  // RFC 6455 4.2.2: select the protocol the token came in, the only one we know the client
+  // offered; a browser fails the connection when none is selected.
+  subprotocol = extracted.subprotocol;
+  return true;
+}
+
 protocol::UpgradeVerdict ChatApp::on_upgrade(protocol::ConnectionId id, const protocol::HttpRequest& request) {
   protocol::UpgradeVerdict verdict;
-  if (hooks_ == nullptr) return verdict;
   ChatAuthDecision decision;
-  hooks_->authorize(id, request, decision);
+  std::string_view subprotocol;
+  bool admitted = check_access(id, request, decision, subprotocol);
+  if (admitted && hooks_ != nullptr) hooks_->authorize(id, request, decision);
   // The verdict's reason is a view: its text lives in verdict_reason_ until the next upgrade.
   std::string& reason = verdict_reason_;
   if (decision.status != 101) {
@@ -81,20 +201,32 @@ protocol::UpgradeVerdict ChatApp::on_upgrade(protocol::ConnectionId id, const pr
     PendingUser& pending = pending_users_[fd_of(id)];
     pending.id = id;
     pending.name = std::move(decision.user);
+    pending.restrict_rooms = decision.restrict_rooms;
+    pending.rooms = std::move(decision.rooms);
   }
+  verdict.subprotocol = subprotocol;  // a view into `request`, which outlives the verdict's use
   return verdict;
 }
 
 void ChatApp::on_open(protocol::ConnectionId id) {
+  if (message_rate_) {
+    uint32_t fd = fd_of(id);
+    if (fd >= rate_by_fd_.size()) rate_by_fd_.resize(std::max<size_t>(fd + 1, rate_by_fd_.size() * 2));
+    rate_by_fd_[fd].bucket.reset(*message_rate_, monotonic_now());
+    rate_by_fd_[fd].violations = 0;
+  }
   PendingUser* pending = pending_users_.find(fd_of(id));
   if (pending == nullptr) return;
   if (pending->id == id) {
     std::string name = std::move(pending->name);
+    Grant grant{pending->restrict_rooms, std::move(pending->rooms)};
     pending_users_.erase(fd_of(id));
     if (!identify(id, name)) {
       send_error(id, ChatError::kNameTaken, "user name taken", {});
       transport_.close(id, protocol::kClosePolicyViolation, "user name taken");
+      return;
     }
+    grants_.insert_or_assign(session_of(id), std::move(grant));
     return;
   }
   pending_users_.erase(fd_of(id));
@@ -117,7 +249,30 @@ bool ChatApp::identify(protocol::ConnectionId id, std::string_view name) {
   return true;
 }
 
+bool ChatApp::take_message(protocol::ConnectionId id) {
+  uint32_t fd = fd_of(id);
+  if (fd >= rate_by_fd_.size()) return true;  // not opened through on_open: nothing to limit
+  RateState& state = rate_by_fd_[fd];
+  if (state.bucket.try_take(*message_rate_, monotonic_now())) {
+    state.violations = 0;
+    return true;
+  }
+  ++access_stats_.rate_limited;
+  if (config_.rate_violations_to_close != 0 && ++state.violations >= config_.rate_violations_to_close) {
+    ++access_stats_.rate_closed;
+    state.violations = 0;
+    transport_.close(id, protocol::kClosePolicyViolation, "message rate limit exceeded");
+    return false;
+  }
+  // chat_codec.h has no rate_limited code (yet): "rejected" with a reason that starts with a
+  // stable token clients can match.
+  send_error(id, ChatError::kRejected, "rate_limited: too many messages; this one was dropped", {});
+  return false;
+}
+
 void ChatApp::on_message(protocol::ConnectionId id, protocol::Opcode opcode, std::span<uint8_t> payload) {
+  // Before parsing: a flood costs one bucket check per message, not a JSON parse.
+  if (message_rate_ && !take_message(id)) return;
   if (opcode != protocol::Opcode::kText) {
     send_error(id, ChatError::kBadJson, "binary messages are not supported; send JSON text", {});
     return;
@@ -201,7 +356,21 @@ void ChatApp::handle(protocol::ConnectionId id, const ClientMessage& message) {
 }
 
 void ChatApp::on_hello(protocol::ConnectionId id, const ClientMessage& message) {
-  if (session_of(id) != kNoIndex) {
+  if (uint32_t session = session_of(id); session != kNoIndex) {
+    // A connection named at the handshake (token or hook) may still say hello, as clients
+    // written for the hello flow do: the same name gets the welcome again, another an error.
+    std::string_view name = sessions_.get(session).name();
+    if (grants_.contains(session)) {
+      if (message.name == name) {
+        out_.clear();
+        write_welcome(out_, name);
+        transport_.send_text(id, out_);
+        return;
+      }
+      send_error(id, ChatError::kAlreadyIdentified,
+                 "this connection is identified by its token as '" + std::string(name) + "'", message.id);
+      return;
+    }
     send_error(id, ChatError::kAlreadyIdentified, "already identified", message.id);
     return;
   }
@@ -220,7 +389,32 @@ uint32_t ChatApp::joined_room(uint32_t session, std::string_view room) const {
   return id;
 }
 
+bool ChatApp::room_allowed(uint32_t session, std::string_view room) const {
+  const Grant* grant = grants_.find(session);
+  if (grant == nullptr || !grant->restrict_rooms) return true;
+  std::string_view bare = without_hash(room);
+  return std::find(grant->rooms.begin(), grant->rooms.end(), bare) != grant->rooms.end();
+}
+
 void ChatApp::on_join(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
+  // chat_codec.h has no forbidden_room / room_full codes (yet): "rejected" with a reason that
+  // starts with a stable token.
+  if (!room_allowed(session, message.room)) {
+    ++access_stats_.forbidden_rooms;
+    send_error(id, ChatError::kRejected, "forbidden_room: your token does not grant this room", message.id);
+    return;
+  }
+  if (config_.max_room_members != 0) {
+    uint32_t existing = rooms_.find(message.room);
+    if (existing != kNoIndex && sessions_.get(session).memberships.find(existing) == kNoIndex &&
+        rooms_.room(existing).members().size() >= config_.max_room_members) {
+      ++access_stats_.rooms_full;
+      send_error(id, ChatError::kRejected,
+                 "room_full: at most " + std::to_string(config_.max_room_members) + " members per room",
+                 message.id);
+      return;
+    }
+  }
   RoomTable::JoinResult result = rooms_.join(session, message.room, config_.max_rooms_per_connection);
   switch (result.status) {
     case RoomTable::JoinStatus::kTooManyRooms:
@@ -443,6 +637,7 @@ void ChatApp::on_close(protocol::ConnectionId id, uint16_t) {
   // then sleep in epoll_wait: frames queued with send_encoded here would wait for the next
   // unrelated event. Presence on disconnect is therefore written at once, one copy per member.
   leave_all(session, /*immediate=*/true);
+  grants_.erase(session);
   users_.erase(sessions_.get(session).name());
   sessions_.release(session);
   session_by_fd_[fd] = 0;

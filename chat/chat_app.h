@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,7 +18,9 @@
 #include "chat/chat_codec.h"
 #include "chat/chat_session.h"
 #include "chat/flat_map.h"
+#include "chat/origin_policy.h"
 #include "chat/room.h"
+#include "chat/token_bucket.h"
 #include "protocol/ws_server.h"
 #include "reactor/shared_buffer.h"
 
@@ -31,8 +34,37 @@ struct ChatConfig {
   size_t history_size = 50;             // messages kept per room (0: no history)
   size_t max_text_bytes = 4096;         // longer msg/dm text -> error text_too_long
   size_t max_rooms_per_connection = 32; // joins beyond -> error too_many_rooms
-  // Wall-clock milliseconds since the epoch for `ts`; null means CLOCK_REALTIME.
+  // Wall-clock milliseconds since the epoch for `ts` and token expiry; null means CLOCK_REALTIME.
   uint64_t (*wall_clock_ms)() = nullptr;
+
+  // Access control and abuse limits (issue 7). The defaults keep /chat open and unlimited.
+  //
+  // Non-empty: every upgrade must carry an HS256 token signed with this secret (auth_token.h,
+  // carried as "Authorization: Bearer", Sec-WebSocket-Protocol "parley.token.<token>" or the
+  // "token" query parameter); missing or invalid -> HTTP 401. The connection is then identified
+  // as the token's "sub" at open (welcome without hello), and a "rooms" claim limits its joins.
+  std::string token_secret;
+  // Set: the Origin header must pass it (RFC 6455 10.2) or the upgrade gets HTTP 403.
+  // Unset: any Origin, and none, is accepted.
+  std::optional<OriginPolicy> origins;
+  // Per-connection message rate (token bucket): over it, the message is dropped with error
+  // "rejected" (reason "rate_limited: ..."); after rate_violations_to_close consecutive drops
+  // the connection is closed with 1008. message_rate 0 disables.
+  double message_rate = 0;
+  uint32_t message_burst = 40;              // 1 to TokenBucketRate::kMaxBurst
+  uint32_t rate_violations_to_close = 20;   // 0: never close, only drop
+  // Upgrades to this app per second per source address (IPv4 address, IPv6 /64), burst
+  // handshake_burst; over it -> HTTP 429. 0 disables.
+  double handshake_rate = 0;
+  uint32_t handshake_burst = 1;             // 1 to TokenBucketRate::kMaxBurst
+  // Members one room may hold; joins beyond get error "rejected" (reason "room_full: ...").
+  // 0: unlimited.
+  size_t max_room_members = 0;
+  // Milliseconds of a monotonic clock for the rate limits; null means CLOCK_MONOTONIC_COARSE.
+  uint64_t (*monotonic_ms)() = nullptr;
+  // The per-address key of a connection's peer for handshake_rate; false when unknown (the
+  // upgrade is then not limited). Null means getpeername() on the id's fd.
+  bool (*peer_key)(protocol::ConnectionId, uint64_t& key) = nullptr;
 };
 
 // Where ChatApp's output goes: WsServer in production (WsServerTransport), stubs in tests.
@@ -74,11 +106,16 @@ struct ChatMessageEvent {
   std::string_view text;
 };
 
-// What the embedding application decided about an upgrade request.
+// What the embedding application decided about an upgrade request. When ChatConfig has a
+// token secret, the hook sees the verified token's grant already filled in (user, rooms).
 struct ChatAuthDecision {
   int status = 101;     // anything else rejects the upgrade with that HTTP status
   std::string reason;   // rejection body
   std::string user;     // when set, the connection is identified as this user (no hello)
+  // With restrict_rooms, the connection may join only these rooms (names without '#'; "general"
+  // allows "general" and "#general"); an empty list then allows no room at all.
+  bool restrict_rooms = false;
+  std::vector<std::string> rooms;
 };
 
 // Embedding hooks; every callback runs on the loop thread. Defaults change nothing.
@@ -106,10 +143,23 @@ struct ChatStats {
   uint64_t vetoed = 0;
 };
 
-// A user name granted at the handshake (ChatHooks::authorize), held until on_open.
+// A user name (and room restriction) granted at the handshake, held until on_open.
 struct PendingUser {
   protocol::ConnectionId id = 0;
   std::string name;
+  bool restrict_rooms = false;
+  std::vector<std::string> rooms;
+};
+
+// Counters of the access-control and limit decisions (issue 7).
+struct ChatAccessStats {
+  uint64_t unauthorized = 0;       // 401: missing or invalid token
+  uint64_t forbidden_origins = 0;  // 403
+  uint64_t handshakes_limited = 0; // 429
+  uint64_t rate_limited = 0;       // messages dropped by the per-connection rate limit
+  uint64_t rate_closed = 0;        // connections closed 1008 for flooding
+  uint64_t forbidden_rooms = 0;    // joins outside a token's rooms
+  uint64_t rooms_full = 0;         // joins refused by max_room_members
 };
 
 class ChatApp final : public protocol::WsApplication {
@@ -142,9 +192,22 @@ class ChatApp final : public protocol::WsApplication {
   const SessionPool& sessions() const { return sessions_; }
   size_t users() const { return users_.size(); }
   const ChatStats& stats() const { return stats_; }
+  const ChatAccessStats& access_stats() const { return access_stats_; }
   const ChatConfig& config() const { return config_; }
 
  private:
+  // Checks the handshake limits, Origin and token; fills `decision`. False when rejected
+  // (decision.status/reason set).
+  bool check_access(protocol::ConnectionId id, const protocol::HttpRequest& request, ChatAuthDecision& decision,
+                    std::string_view& subprotocol);
+  // Takes one handshake token for the peer of `id`; false when its address is over the rate.
+  bool take_handshake(protocol::ConnectionId id, uint64_t now, uint64_t& retry_after_ms);
+  // Takes one message token for `id`; false (after replying or closing) when over the rate.
+  bool take_message(protocol::ConnectionId id);
+  // False when `session` was granted rooms at the handshake and `room` is not among them.
+  bool room_allowed(uint32_t session, std::string_view room) const;
+  uint64_t monotonic_now() const;
+
   // The session of `id`, or kNoIndex before hello.
   uint32_t session_of(protocol::ConnectionId id) const;
   // Creates the identified session of `id` named `name` and sends welcome; false if taken.
@@ -192,6 +255,26 @@ class ChatApp final : public protocol::WsApplication {
   // Reads the "type" of messages the codec does not know (custom types); made on first use.
   std::unique_ptr<simdjson::dom::parser> custom_parser_;
   ChatStats stats_;
+  ChatAccessStats access_stats_;
+
+  // What a handshake granted an identified session; present for every session named at the
+  // handshake (token or hook), keyed by session index, erased before the session is released.
+  struct Grant {
+    bool restrict_rooms = false;
+    std::vector<std::string> rooms;
+  };
+  FlatMap<uint32_t, Grant> grants_;
+  // Per-connection message rate state, indexed by fd; reset in on_open. Empty when message
+  // rate limiting is off. 12 bytes per fd.
+  struct RateState {
+    TokenBucket bucket;
+    uint32_t violations = 0;  // consecutive over-limit messages
+  };
+  std::vector<RateState> rate_by_fd_;
+  std::optional<TokenBucketRate> message_rate_;
+  std::optional<TokenBucketRate> handshake_rate_;
+  // Handshake buckets by peer key; bounded by kMaxHandshakePeers (see take_handshake).
+  FlatMap<uint64_t, TokenBucket> handshake_buckets_;
 };
 
 }  // namespace chat

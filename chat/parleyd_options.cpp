@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <variant>
 
+#include "chat/origin_policy.h"
+
 namespace chat {
 
 namespace {
@@ -51,6 +53,10 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--history", &o.history_size, 0, 100000, false, "messages per room, 0 to 100000"},
       {"--max-text", &o.max_text_bytes, 1, 64u << 20, true, "bytes, 1 to 64M, e.g. 4096 or 16K"},
       {"--max-rooms-per-connection", &o.max_rooms_per_connection, 1, 65536, false, "1 to 65536"},
+      {"--rate-limit", &o.rate_limit, 0, 1000000, false, "messages per second, 0 (off) to 1000000"},
+      {"--rate-burst", &o.rate_burst, 1, 4294, false, "messages, 1 to 4294"},
+      {"--handshake-rate", &o.handshake_rate, 0, 4294, false, "handshakes per second, 0 (off) to 4294"},
+      {"--max-room-members", &o.max_room_members, 0, UINT32_MAX, false, "0 (unlimited) or more"},
   };
 }
 
@@ -91,6 +97,28 @@ std::string parleyd_usage() {
          "  --history N                chat messages kept per room and sent on join, 0 to 100000 (default 50)\n"
          "  --max-text BYTES           longest chat message text, K/M suffixes (default 4096)\n"
          "  --max-rooms-per-connection N  rooms one connection may join, 1 to 65536 (default 32)\n"
+         "\n"
+         "Access control and abuse limits (on /chat and the page's WebSocket; /echo, a conformance and\n"
+         "benchmark endpoint, is not covered):\n"
+         "  --auth-secret FILE         require an HS256 token (see parley-token) signed with the secret in\n"
+         "                             FILE (at least 32 bytes); sent as Authorization: Bearer, as\n"
+         "                             Sec-WebSocket-Protocol parley.token.<token> (echoed in the 101), or\n"
+         "                             as ?token=; missing/invalid/expired -> HTTP 401. The user is the\n"
+         "                             token's sub (welcome at open, no hello needed) and its rooms claim,\n"
+         "                             if any, limits joins (error rejected, reason forbidden_room: ...)\n"
+         "  --allow-origin LIST        comma-separated browser origins allowed on /chat: exact\n"
+         "                             (https://chat.example.com) or https://*.example.com; others -> 403.\n"
+         "                             List the page's own origin too. Default: any Origin (warned at start)\n"
+         "  --deny-missing-origin      refuse /chat upgrades with no Origin header (403)\n"
+         "  --rate-limit N             chat messages per second per connection, 0 = off (default 20);\n"
+         "                             over it: error rejected (reason rate_limited: ...), message dropped;\n"
+         "                             20 in a row: close 1008\n"
+         "  --rate-burst B             messages a connection may send at once, 1 to 4294 (default 40)\n"
+         "  --handshake-rate N         /chat upgrades per second per source address (IPv6: per /64),\n"
+         "                             burst N; over it -> HTTP 429, 0 = off (default 0)\n"
+         "  --max-room-members N       members per room, 0 = unlimited (default 10000); more joins get\n"
+         "                             error rejected (reason room_full: ...)\n"
+         "\n"
          "  --help                     print this help\n"
          "  --version                  print the version\n"
          "\n"
@@ -114,7 +142,12 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
       parsed.reuse_port = true;
       continue;
     }
-    bool takes_value = arg == "--listen" || arg == "--slow-consumer";
+    if (arg == "--deny-missing-origin") {
+      parsed.deny_missing_origin = true;
+      continue;
+    }
+    bool takes_value = arg == "--listen" || arg == "--slow-consumer" || arg == "--auth-secret" ||
+                       arg == "--allow-origin";
     const ValueOption* option = nullptr;
     for (const ValueOption& candidate : table) {
       if (arg == candidate.name) option = &candidate;
@@ -130,6 +163,25 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
     const std::string& value = args[++i];
     if (arg == "--listen") {
       parsed.listen = value;
+    } else if (arg == "--auth-secret") {
+      if (value.empty()) {
+        error = "option --auth-secret needs a file name";
+        return false;
+      }
+      parsed.auth_secret_file = value;
+    } else if (arg == "--allow-origin") {
+      OriginPolicy policy;
+      std::string why;
+      if (!policy.parse(value, why)) {
+        error = "invalid --allow-origin: " + why;
+        return false;
+      }
+      if (policy.empty()) {
+        error = "invalid --allow-origin '" + value + "' (no origin listed)";
+        return false;
+      }
+      // Repeated flags add to the list.
+      parsed.allow_origin = parsed.allow_origin.empty() ? value : parsed.allow_origin + "," + value;
     } else if (arg == "--slow-consumer") {
       if (value != "close" && value != "drop") {
         error = "invalid --slow-consumer '" + value + "' (close or drop)";

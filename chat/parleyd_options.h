@@ -26,6 +26,15 @@ struct ParleydOptions {
   uint32_t history_size = 50;              // chat: messages kept per room (0: none)
   uint64_t max_text_bytes = 4096;          // chat: longer msg/dm text -> error text_too_long
   uint32_t max_rooms_per_connection = 32;  // chat: more joins -> error too_many_rooms
+  // Access control and abuse limits on /chat (issue 7; /echo is a conformance and benchmark
+  // endpoint and stays open).
+  std::string auth_secret_file;            // set: /chat requires a token signed with this secret
+  std::string allow_origin;                // --allow-origin list (origin_policy.h); empty: any Origin
+  bool deny_missing_origin = false;        // refuse /chat upgrades without an Origin header
+  uint32_t rate_limit = 20;                // chat messages per second per connection; 0: off
+  uint32_t rate_burst = 40;                // bucket size for rate_limit
+  uint32_t handshake_rate = 0;             // /chat upgrades per second per address; 0: off
+  uint32_t max_room_members = 10000;       // 0: unlimited
   bool show_help = false;
   bool show_version = false;
 };

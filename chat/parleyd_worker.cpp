@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "chat/auth_token.h"
 #include "chat/chat_app.h"
 #include "chat/server_metrics.h"
 #include "chat/web_routes.h"
@@ -16,8 +17,54 @@ namespace chat {
 
 uint64_t chat_message_limit(uint64_t max_text_bytes) { return 6 * max_text_bytes + 16 * 1024; }
 
+namespace {
+
+// Turns the access-control and limit options into ChatConfig fields: reads the token secret,
+// builds the Origin policy, and warns once per process when any Origin may connect. False
+// (after one line on stderr) on a start-up error.
+bool configure_chat_access(const ParleydOptions& options, ChatConfig& config) {
+  if (!options.auth_secret_file.empty()) {
+    std::string error;
+    if (!read_token_secret(options.auth_secret_file.c_str(), config.token_secret, error)) {
+      std::fprintf(stderr, "parleyd: %s\n", error.c_str());
+      return false;
+    }
+  }
+  if (!options.allow_origin.empty() || options.deny_missing_origin) {
+    OriginPolicy policy;
+    std::string error;
+    if (!policy.parse(options.allow_origin.empty() ? std::string_view("*") : std::string_view(options.allow_origin),
+                      error)) {
+      std::fprintf(stderr, "parleyd: invalid --allow-origin: %s\n", error.c_str());
+      return false;
+    }
+    policy.set_missing_origin(options.deny_missing_origin ? OriginPolicy::MissingOrigin::kDeny
+                                                          : OriginPolicy::MissingOrigin::kAllow);
+    config.origins = std::move(policy);
+  }
+  if (options.allow_origin.empty()) {
+    std::fprintf(stderr,
+                 "parleyd: WARNING: any Origin may connect (development default); use --allow-origin in "
+                 "production\n");
+  }
+  config.message_rate = options.rate_limit;
+  config.message_burst = options.rate_burst;
+  config.handshake_rate = options.handshake_rate;
+  config.handshake_burst = options.handshake_rate == 0 ? 1 : options.handshake_rate;
+  config.max_room_members = options.max_room_members;
+  return true;
+}
+
+}  // namespace
+
 int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
                        const std::function<void(const reactor::SocketAddress&)>& on_listening) {
+  ChatConfig chat_config;
+  chat_config.history_size = options.history_size;
+  chat_config.max_text_bytes = options.max_text_bytes;
+  chat_config.max_rooms_per_connection = options.max_rooms_per_connection;
+  if (!configure_chat_access(options, chat_config)) return 1;
+
   reactor::EventLoop loop;
   if (int rc = loop.open(); rc != 0) {
     std::fprintf(stderr, "parleyd: cannot create the event loop: %s\n", std::strerror(-rc));
@@ -40,10 +87,6 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   protocol::EchoApp echo(server);
   server.add_websocket_route("/echo", &echo);
   WsServerTransport chat_transport(server);
-  ChatConfig chat_config;
-  chat_config.history_size = options.history_size;
-  chat_config.max_text_bytes = options.max_text_bytes;
-  chat_config.max_rooms_per_connection = options.max_rooms_per_connection;
   ChatApp chat_app(chat_transport, chat_config);
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
   server.add_websocket_route("/chat", &chat_app, chat_message_limit(options.max_text_bytes));

@@ -228,4 +228,42 @@ TEST(ParleydOptionsTest, AFailedParseLeavesTheOptionsUntouched) {
   EXPECT_EQ(options.max_text_bytes, ParleydOptions().max_text_bytes);
 }
 
+TEST(ParleydOptionsTest, AccessControlAndLimits) {
+  Parsed defaults = parse({});
+  ASSERT_TRUE(defaults.ok);
+  EXPECT_TRUE(defaults.options.auth_secret_file.empty());
+  EXPECT_TRUE(defaults.options.allow_origin.empty());
+  EXPECT_FALSE(defaults.options.deny_missing_origin);
+  EXPECT_EQ(defaults.options.rate_limit, 20u);
+  EXPECT_EQ(defaults.options.rate_burst, 40u);
+  EXPECT_EQ(defaults.options.handshake_rate, 0u);
+  EXPECT_EQ(defaults.options.max_room_members, 10000u);
+
+  Parsed result = parse({"--auth-secret", "/etc/parley/secret", "--allow-origin", "https://chat.example.com",
+                         "--allow-origin", "https://*.example.org", "--deny-missing-origin", "--rate-limit", "0",
+                         "--rate-burst", "5", "--handshake-rate", "10", "--max-room-members", "0"});
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(result.options.auth_secret_file, "/etc/parley/secret");
+  EXPECT_EQ(result.options.allow_origin, "https://chat.example.com,https://*.example.org");
+  EXPECT_TRUE(result.options.deny_missing_origin);
+  EXPECT_EQ(result.options.rate_limit, 0u);
+  EXPECT_EQ(result.options.rate_burst, 5u);
+  EXPECT_EQ(result.options.handshake_rate, 10u);
+  EXPECT_EQ(result.options.max_room_members, 0u);
+
+  expect_error_naming({"--allow-origin", "not an origin"}, "--allow-origin");
+  expect_error_naming({"--allow-origin", ""}, "--allow-origin");
+  expect_error_naming({"--auth-secret", ""}, "--auth-secret");
+  expect_error_naming({"--auth-secret"}, "--auth-secret");
+  expect_error_naming({"--rate-burst", "0"}, "--rate-burst");
+  expect_error_naming({"--rate-burst", "5000"}, "--rate-burst");
+  expect_error_naming({"--handshake-rate", "-1"}, "--handshake-rate");
+  expect_error_naming({"--rate-limit", "x"}, "--rate-limit");
+  std::string usage = chat::parleyd_usage();
+  for (const char* flag : {"--auth-secret", "--allow-origin", "--deny-missing-origin", "--rate-limit", "--rate-burst",
+                           "--handshake-rate", "--max-room-members"}) {
+    EXPECT_NE(usage.find(flag), std::string::npos) << flag;
+  }
+}
+
 }  // namespace
