@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "chat/auth_token.h"
 #include "chat/chat_app.h"
@@ -55,6 +56,25 @@ bool configure_chat_access(const ParleydOptions& options, ChatConfig& config) {
   return true;
 }
 
+// The /chat access-control counters (ChatAccessStats) in the Prometheus text format.
+std::string render_access_metrics(const ChatAccessStats& stats) {
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  counter("parley_chat_unauthorized_total", "/chat upgrades refused 401 (missing or invalid token)",
+          stats.unauthorized);
+  counter("parley_chat_forbidden_origin_total", "/chat upgrades refused 403 (Origin)", stats.forbidden_origins);
+  counter("parley_chat_handshake_limited_total", "/chat upgrades refused 429 (--handshake-rate)",
+          stats.handshakes_limited);
+  counter("parley_chat_rate_limited_total", "chat messages dropped by --rate-limit", stats.rate_limited);
+  counter("parley_chat_rate_closed_total", "connections closed 1008 for flooding", stats.rate_closed);
+  counter("parley_chat_forbidden_room_total", "joins outside a token's rooms claim", stats.forbidden_rooms);
+  counter("parley_chat_room_full_total", "joins refused by --max-room-members", stats.rooms_full);
+  return out;
+}
+
 }  // namespace
 
 int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
@@ -97,6 +117,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   server.add_http_route("/metrics", [&](const protocol::HttpRequest&, protocol::HttpReply& reply) {
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply.body = render_metrics(server.stats(), loop.iterations());
+    reply.body += render_access_metrics(chat_app.access_stats());
   });
 
   reactor::ListenOptions listen_options;
