@@ -6,8 +6,9 @@
 # H = ceil(N / 19,500) parley-idle holders, each spreading its source addresses over its own
 # 250 addresses of 127.0.0.0/8 (127.<h+1>.0.1 ..). The script raises the sysctls that can be
 # raised (and restores them), starts the workers, ramps the holders up at --rate connections per
-# second in total, holds for --hold seconds with parleyd's default heartbeat (a ping every 30 s,
-# a 10 s pong deadline), and prints:
+# second in total, holds for --hold seconds with heartbeats on (parleyd's defaults unless
+# --ping-interval/--pong-timeout say otherwise: a ping every 30 s, a 10 s pong deadline), and
+# prints:
 #   - connections held (and, when it could not reach N, the highest count and why),
 #   - connections lost (must be 0) and reconnected, failed connection attempts,
 #   - pings answered by the holders (parleyd's own counters sit behind the shared port, where
@@ -39,6 +40,9 @@
 #   --nice NICE          run workers and holders at this niceness (default 0; negative needs
 #                        root): on a shared machine the heartbeats must not starve behind
 #                        other work, or parleyd closes connections that miss the pong deadline
+#   --ping-interval MS   parleyd's heartbeat period (default 30000, parleyd's default); the
+#                        idle CPU is almost all heartbeat, so it scales with 1 / MS
+#   --pong-timeout MS    parleyd's pong deadline (default 10000, parleyd's default)
 #   --keep-logs          keep the per-process logs (they are kept anyway when the run fails)
 # Exit status: 0 when N connections were held and none was lost, 1 otherwise, 2 on bad usage.
 set -uo pipefail
@@ -56,7 +60,7 @@ count() {  # 1000000, 1M, 50k -> integer
 }
 
 N=1000000 HOLD=300 RATE=20000 WORKERS=0 PER_HOLDER=19500 CPU_WINDOW=30 MIN_AVAIL_MIB=2048
-RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0
+RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000
 while [ $# -gt 0 ]; do
   case "$1" in
     --hold) HOLD=$(count "$2"); shift 2 ;;
@@ -67,6 +71,8 @@ while [ $# -gt 0 ]; do
     --min-available-mib) MIN_AVAIL_MIB=$(count "$2"); shift 2 ;;
     --ramp-timeout) RAMP_TIMEOUT=$(count "$2"); shift 2 ;;
     --keep-logs) KEEP_LOGS=1; shift ;;
+    --ping-interval) PING_MS=$(count "$2"); shift 2 ;;
+    --pong-timeout) PONG_MS=$(count "$2"); shift 2 ;;
     --nice) NICE=$2; [[ "$NICE" =~ ^-?[0-9]+$ ]] || die "--nice takes an integer"; shift 2 ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -200,7 +206,8 @@ holders_alive() { local p n=0; for p in "${holder_pids[@]}"; do alive "$p" && n=
 
 T0=$(now_s)
 echo "== parley million-connection test: N=$N, $WORKERS parleyd workers, $HOLDERS holders (<= $PER_HOLDER each),"
-echo "   ramp at $RATE/s (timeout ${RAMP_TIMEOUT}s), hold ${HOLD}s, idle-CPU window ${CPU_WINDOW}s, niceness $NICE; $(nproc) cores,"
+echo "   ramp at $RATE/s (timeout ${RAMP_TIMEOUT}s), hold ${HOLD}s, idle-CPU window ${CPU_WINDOW}s, niceness $NICE,"
+echo "   parleyd heartbeat: ping every ${PING_MS} ms, pong deadline ${PONG_MS} ms; $(nproc) cores,"
 echo "   $(( $(meminfo MemTotal) / 1024 )) MiB RAM, fd limit per process $(ulimit -Hn); logs in $LOGS"
 
 echo "raising system limits:"
@@ -222,7 +229,8 @@ fi
 # --- workers -------------------------------------------------------------------------------
 mem_before_workers=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
 start_worker() {  # index listen-address
-  nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport >"$LOGS/worker-$1.log" 2>&1 &
+  nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport \
+    --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" >"$LOGS/worker-$1.log" 2>&1 &
   wrapper_pids+=("$!")
 }
 wait_listening() {  # index -> port on stdout, or nothing after 10 s
@@ -411,7 +419,7 @@ row "connections held (all open, start of hold):" "$held"
 row "connections open at the end of the hold:" "$open_end (peak $final_peak)"
 [ -n "$stop_reason" ] && row "could not reach N because:" "$stop_reason (highest held: $best)"
 row "ramp:" "$(calc "int($ramp_s * 10) / 10") s; $attempts connection attempts, $failed failed (and retried)"
-row "hold:" "$(calc "int($hold_s * 10) / 10") s, heartbeats on (parleyd default: ping every 30 s, pong deadline 10 s)"
+row "hold:" "$(calc "int($hold_s * 10) / 10") s, heartbeats on (a ping every $(calc "$PING_MS / 1000") s, pong deadline $(calc "$PONG_MS / 1000") s)"
 row "connections lost (must be 0):" "$lost ($lost_in_hold during the hold); $reconnected reconnected"
 row "pings answered by the holders (= pongs):" "$pings in total; $pings_hold during the hold ($pings_rate/s)"
 row "server user-space memory per connection:" "$server_anon_bytes bytes private (RssAnon $((anon_workers_base / 1024)) -> $((anon_workers_held / 1024)) MiB; target < 100)$caveat;"

@@ -1,8 +1,8 @@
 // parley-idle's engine (tools/idle_holder.h): option parsing and the summary line; against a
 // scripted fake server (source spread, pong payloads, oversized frames skipped, a refused
-// upgrade retried); against a forked WsServer with a 100 ms heartbeat (pongs keep every
-// connection); against real parleyd processes (N held, and a server killed and restarted on
-// the same port is reconnected to); and the parley-idle binary's exit code and summary.
+// upgrade retried); against a forked WsServer and a parleyd with a 100 ms heartbeat (pongs keep
+// every connection); against real parleyd processes (N held, and a server killed and restarted
+// on the same port is reconnected to); and the parley-idle binary's exit code and summary.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -381,6 +381,22 @@ TEST(IdleHolderParleyd, HoldsAllAndReconnectsAfterARestartOnTheSamePort) {
   EXPECT_EQ(r.counters.lost, kConnections);
   EXPECT_EQ(r.counters.reconnected, kConnections);
   EXPECT_EQ(r.counters.attempts, 2 * kConnections + r.counters.failed);
+}
+
+// parleyd's own heartbeat flags: with a ping every 100 ms and a 700 ms pong deadline, only
+// answered pings keep the connections.
+TEST(IdleHolderParleyd, AnswersParleydHeartbeats) {
+  ParleydProcess server({"--ping-interval", "100", "--pong-timeout", "700"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  IdleOptions o = options_for(server.port(), 100);
+  o.duration_s = 2;
+  IdleHolder holder(o);
+  std::string error;
+  ASSERT_EQ(holder.start(error), 0) << error;
+  const IdleReport r = holder.run({});
+  EXPECT_EQ(r.counters.open, 100u);
+  EXPECT_EQ(r.counters.lost, 0u);
+  EXPECT_GE(r.counters.pings, 100u * 2);
 }
 
 struct BinaryRun {
