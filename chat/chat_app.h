@@ -111,7 +111,9 @@ struct ChatMessageEvent {
 struct ChatAuthDecision {
   int status = 101;     // anything else rejects the upgrade with that HTTP status
   std::string reason;   // rejection body
-  std::string user;     // when set, the connection is identified as this user (no hello)
+  // When set, the connection is identified as this user at open (welcome, no hello needed); a
+  // later hello with this name gets the welcome again, with another name already_identified.
+  std::string user;
   // With restrict_rooms, the connection may join only these rooms (names without '#'; "general"
   // allows "general" and "#general"); an empty list then allows no room at all.
   bool restrict_rooms = false;
