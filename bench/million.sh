@@ -305,8 +305,11 @@ ramp_s=$(since "$ramp_start")
 holder_stats
 held=$h_open
 if [ -n "$stop_reason" ]; then
-  log "ramp stopped at $held of $N connections: $stop_reason"
-  for f in "$LOGS"/worker-*.log; do grep -v '^listening on' "$f" | tail -3 | sed "s|^|  $(basename "$f"): |"; done
+  log "ramp stopped at $held of $N connections: $stop_reason; skipping the hold"
+  HOLD=0  # holding a collapsing system would only load the shared machine for nothing
+  for f in "$LOGS"/worker-*.log; do
+    grep -Ev '^listening on|WARNING: any Origin' "$f" | tail -3 | sed "s|^|  $(basename "$f"): |"
+  done
 else
   log "ramp done: $held connections in $(calc "int($ramp_s * 10) / 10") s ($(calc "int($held / $ramp_s)") per second)"
 fi
@@ -403,7 +406,8 @@ if [ -n "$cpu_window_s" ]; then
 else
   cpu_pct="n/a" cpu_holders_pct="n/a"
 fi
-pings_rate=$(calc "int($pings_hold / ($hold_s > 0 ? $hold_s : 1))")
+pings_rate="n/a "
+check "$hold_s >= 1" && pings_rate=$(calc "int($pings_hold / $hold_s)")
 # Memory is not given back when connections go (the connection table keeps its pages, malloc
 # its arenas, slab its caches): after losses the per-connection figures divide a peak by less.
 caveat=""
