@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "chat/chat_codec.h"
 #include "protocol/frame_header.h"
 #include "protocol/handshake.h"
 #include "protocol/http_request.h"
+#include "tools/load_chat.h"
 
 namespace tools {
 namespace {
@@ -486,6 +488,145 @@ TEST_F(LoadClientTest, OnlyMessagesSentInTheWindowAreMeasured) {
   EXPECT_EQ(result_.counters.received, 3u);
   EXPECT_EQ(result_.message_latency.count(), 3u);
   EXPECT_EQ(result_.message_latency.max(), 200u);  // from the intended time 100
+}
+
+// ---- chat roles (broadcast) ----
+
+class ChatClientTest : public LoadClientTest {
+ protected:
+  // Upgrades the client as `role`, says hello and answers it, and answers the join; checks each
+  // message the client writes on the way.
+  void join_as(ChatRole role) {
+    context_.room = "lobby";
+    context_.text_size = 30;
+    client_.set_chat_role(role);
+    const std::string head = start_and_answer(0);
+    ByteBuffer out;
+    ASSERT_TRUE(feed_text(head, out).upgraded);
+    client_.send_hello(context_, "s0_1", out);
+    EXPECT_EQ(written(out), std::vector<std::string>{"{\"type\":\"hello\",\"name\":\"s0_1\"}"});
+    std::string welcome;
+    chat::write_welcome(welcome, "s0_1");
+    EXPECT_FALSE(feed_message(welcome, 5, out).joined);
+    EXPECT_EQ(written(out), std::vector<std::string>{"{\"type\":\"join\",\"room\":\"lobby\"}"});
+    EXPECT_FALSE(client_.chat_joined());
+    // A history whose items carry stamps too: the answer to the join, not deliveries.
+    std::string history;
+    chat::write_history_begin(history, "lobby");
+    chat::write_history_item(history, "p0_old", "t=5;xx", 1, 1, true);
+    chat::write_history_end(history);
+    EXPECT_TRUE(feed_message(history, 6, out).joined);
+    EXPECT_TRUE(client_.chat_joined());
+    EXPECT_EQ(result_.counters.deliveries, 0u);
+  }
+
+  LoadClient::Feed feed_text(const std::string& bytes, ByteBuffer& out, uint64_t now = 1) {
+    std::vector<uint8_t> data(bytes.begin(), bytes.end());
+    return client_.feed(context_, data, now, out);
+  }
+  LoadClient::Feed feed_message(const std::string& json, uint64_t now, ByteBuffer& out) {
+    const std::vector<uint8_t> frame = server_frame(Opcode::kText, json);
+    return feed_text(std::string(frame.begin(), frame.end()), out, now);
+  }
+  // The text messages in `out` (then cleared).
+  static std::vector<std::string> written(ByteBuffer& out) {
+    std::vector<std::string> texts;
+    for (const ClientFrame& f : parse_client_frames(out.data(), out.size())) {
+      EXPECT_EQ(f.opcode, Opcode::kText);
+      texts.emplace_back(f.payload.begin(), f.payload.end());
+    }
+    out.clear();
+    return texts;
+  }
+};
+
+TEST_F(ChatClientTest, SubscriberRecordsStampedDeliveries) {
+  join_as(ChatRole::kSubscriber);
+  EXPECT_EQ(result_.counters.subscribers_joined, 1u);
+  ByteBuffer out;
+  std::string presence;
+  chat::write_presence(presence, true, "lobby", "s0_2");
+  feed_message(presence, 7, out);
+  // Two deliveries in one read: latency from each stamp to the read's time.
+  std::string msg;
+  chat::write_msg(msg, "lobby", "p0_x", "t=1000;xxxx", 1732190000000, 7);
+  std::vector<uint8_t> two = server_frame(Opcode::kText, msg);
+  msg.clear();
+  chat::write_msg(msg, "lobby", "p0_x", "t=1200;", 1732190000000, 8);
+  append(two, server_frame(Opcode::kText, msg));
+  const LoadClient::Feed f = feed_text(std::string(two.begin(), two.end()), out, 1500);
+  EXPECT_EQ(f.status, LoadClient::Status::kOk);
+  EXPECT_EQ(result_.counters.deliveries, 2u);
+  EXPECT_EQ(result_.message_latency.min(), 300u);
+  EXPECT_EQ(result_.message_latency.max(), 500u);
+  EXPECT_EQ(context_.last_delivery_ns, 1500u);
+  // A msg someone else sent without a stamp is counted as a mismatch, not a delivery.
+  msg.clear();
+  chat::write_msg(msg, "lobby", "bob", "hi", 1732190000000, 9);
+  feed_message(msg, 1600, out);
+  EXPECT_EQ(result_.counters.deliveries, 2u);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kMismatch)], 1u);
+  EXPECT_TRUE(written(out).empty());
+}
+
+TEST_F(ChatClientTest, PublisherWritesValidMsgAndCountsAcks) {
+  join_as(ChatRole::kPublisher);
+  EXPECT_EQ(result_.counters.subscribers_joined, 0u);
+  ByteBuffer out;
+  client_.send_publish(context_, 2000, out);
+  client_.send_publish(context_, 123456789012345, out);
+  EXPECT_EQ(result_.counters.published, 2u);
+  EXPECT_EQ(client_.in_flight(), 2u);
+  const std::vector<std::string> texts = written(out);
+  ASSERT_EQ(texts.size(), 2u);
+  chat::ChatParser parser;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    chat::ClientMessage message;
+    ASSERT_EQ(parser.parse(texts[i], 4096, message).error, chat::ChatError::kNone) << texts[i];
+    EXPECT_EQ(message.type, chat::ClientType::kMsg);
+    EXPECT_EQ(message.room, "lobby");
+    EXPECT_EQ(message.text.size(), 30u);
+    uint64_t stamp = 0;
+    ASSERT_TRUE(parse_stamp(message.text, stamp));
+    EXPECT_EQ(stamp, i == 0 ? 2000u : 123456789012345u);
+  }
+  std::string ack;
+  chat::write_ack(ack, "", 1, 1732190000000);
+  EXPECT_EQ(feed_message(ack, 3000, out).acks, 1u);
+  EXPECT_EQ(client_.in_flight(), 1u);
+  // Another publisher's msg is no delivery for a publisher.
+  std::string msg;
+  chat::write_msg(msg, "lobby", "p1_x", "t=2500;", 1732190000000, 2);
+  feed_message(msg, 3000, out);
+  EXPECT_EQ(result_.counters.deliveries, 0u);
+  ack.clear();
+  chat::write_ack(ack, "", 2, 1732190000000);
+  feed_message(ack, 3100, out);
+  EXPECT_EQ(result_.counters.acked, 2u);
+  feed_message(ack, 3200, out);  // one more than was sent
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kMismatch)], 1u);
+  // A refusal answers the oldest msg in flight, as an ack would.
+  client_.send_publish(context_, 4000, out);
+  std::string error;
+  chat::write_error(error, chat::ChatError::kRejected, "rate_limited: slow down", "");
+  EXPECT_EQ(feed_message(error, 4100, out).acks, 1u);
+  EXPECT_EQ(result_.counters.refused, 1u);
+  EXPECT_EQ(client_.in_flight(), 0u);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kChat)], 1u);
+}
+
+TEST_F(ChatClientTest, RefusedHelloFailsTheClient) {
+  context_.room = "lobby";
+  client_.set_chat_role(ChatRole::kSubscriber);
+  ByteBuffer out;
+  ASSERT_TRUE(feed_text(start_and_answer(0), out).upgraded);
+  client_.send_hello(context_, "s0_1", out);
+  out.clear();
+  std::string error;
+  chat::write_error(error, chat::ChatError::kNameTaken, "name taken", "");
+  EXPECT_EQ(feed_message(error, 5, out).status, LoadClient::Status::kFailed);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kChat)], 1u);
+  EXPECT_FALSE(client_.chat_joined());
 }
 
 // ---- ByteBuffer ----

@@ -1,6 +1,7 @@
-// parley-load against a real parleyd: echo (closed and open loop, one and two processes) and
-// connect (TCP close and close frame) for about a second each, checking through --json that the
-// counts add up and nothing failed; and that failures are reported as such.
+// parley-load against a real parleyd: echo (closed and open loop, one and two processes),
+// connect (TCP close and close frame) and broadcast (open and closed loop, one and two processes)
+// for about a second each, checking through --json that the counts add up and nothing failed;
+// and that failures are reported as such.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -170,6 +171,64 @@ TEST_F(LoadIntegration, UnknownPathIsAHandshakeError) {
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_EQ(json_number(run.json, "handshake"), 3) << run.output;
   EXPECT_EQ(json_number(run.json, "messages_sent"), 0);
+}
+
+// parleyd limits chat messages per connection by default; a benchmark turns that off.
+class BroadcastIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.ok()) << server_.error(); }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(server_.port()) + "/chat"; }
+
+  ParleydProcess server_{{"--rate-limit", "0"}};
+};
+
+TEST_F(BroadcastIntegration, OpenLoopEverySubscriberGetsEveryMessage) {
+  const LoadRun run = run_load({"broadcast", "--url", url(), "-c", "5", "--rate", "300", "--duration", "1",
+                                "--server-pid", std::to_string(server_.pid())});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double published = json_number(run.json, "published");
+  EXPECT_NEAR(published + json_number(run.json, "messages_unsent"), 300, 3) << run.output;
+  EXPECT_EQ(json_number(run.json, "acked"), published);
+  EXPECT_EQ(json_number(run.json, "subscribers_joined"), 5);
+  EXPECT_EQ(json_number(run.json, "deliveries_expected"), published * 5);
+  EXPECT_EQ(json_number(run.json, "deliveries"), published * 5) << run.output;
+  EXPECT_EQ(json_number(run.json, "deliveries_missing"), 0);
+  EXPECT_EQ(json_number(run.json, "count"), published * 5);  // one latency sample per delivery
+  EXPECT_EQ(json_number(run.json, "upgrades"), 6);           // and the publisher
+  EXPECT_GT(json_number(run.json, "server_cpu_window_s"), 0.5);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;  // errors
+  EXPECT_NE(run.output.find("deliveries/s"), std::string::npos) << run.output;  // progress line
+}
+
+TEST_F(BroadcastIntegration, ClosedLoopAcrossTwoProcesses) {
+  const LoadRun run = run_load({"broadcast", "--url", url(), "-c", "7", "-j", "2", "--publishers", "2", "--pipeline",
+                                "4", "--size", "1024", "--duration", "1", "--warmup", "0.2", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double published = json_number(run.json, "published");
+  EXPECT_GT(published, 50) << run.output;
+  EXPECT_EQ(json_number(run.json, "acked"), published);
+  EXPECT_EQ(json_number(run.json, "processes"), 2);
+  EXPECT_EQ(json_number(run.json, "subscribers_joined"), 7);
+  EXPECT_EQ(json_number(run.json, "deliveries"), published * 7) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+TEST(BroadcastIntegrationLimited, ServerRefusalsAreChatErrors) {
+  // parleyd's default per-connection message limit (20/s, bursts of 40) refuses some of 100/s
+  // (never 20 in a row, which would close the publisher).
+  ParleydProcess server;
+  ASSERT_TRUE(server.ok()) << server.error();
+  const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/chat";
+  const LoadRun run = run_load({"broadcast", "--url", url, "-c", "2", "--rate", "100", "--duration", "0.6", "--quiet"});
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  const double refused = json_number(run.json, "refused");
+  EXPECT_GT(refused, 0) << run.output;
+  EXPECT_EQ(json_number(run.json, "chat"), refused) << run.output;
+  EXPECT_NE(run.output.find("rate_limited"), std::string::npos) << run.output;
+  // A refused msg is no missing delivery: the others all arrive.
+  EXPECT_EQ(json_number(run.json, "deliveries"), (json_number(run.json, "published") - refused) * 2) << run.output;
+  EXPECT_EQ(json_number(run.json, "deliveries_missing"), 0) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), refused) << run.output;  // no other error
 }
 
 TEST(LoadIntegrationNoServer, RefusedConnectionsAreConnectErrors) {

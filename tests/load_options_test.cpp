@@ -79,6 +79,39 @@ TEST(LoadOptions, BadUsageExitsTwo) {
   }
 }
 
+TEST(LoadOptions, Broadcast) {
+  LoadOptions o;
+  ASSERT_EQ(parse({"broadcast", "-c", "10k", "--publishers", "3", "--rate", "500", "--room", "#bench.1",
+                   "--server-pid", "4242"},
+                  o),
+            kOptionsOk);
+  EXPECT_EQ(o.scenario, Scenario::kBroadcast);
+  EXPECT_EQ(o.url.path, "/chat");  // the chat endpoint unless --url says otherwise
+  EXPECT_EQ(o.connections, 10'000u);
+  EXPECT_EQ(o.publishers, 3u);
+  EXPECT_EQ(o.room, "#bench.1");
+  EXPECT_EQ(o.server_pid, 4242);
+  EXPECT_STREQ(scenario_name(o.scenario), "broadcast");
+  LoadOptions url;
+  ASSERT_EQ(parse({"broadcast", "--url", "ws://127.0.0.1:1/other"}, url), kOptionsOk);
+  EXPECT_EQ(url.url.path, "/other");
+  LoadOptions rate;  // the whole rate goes to the first worker, so it need not cover -j
+  EXPECT_EQ(parse({"broadcast", "-c", "8", "-j", "4", "--rate", "1"}, rate), kOptionsOk);
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"broadcast", "--publishers", "0"},
+           {"broadcast", "--publishers", "1001"},
+           {"broadcast", "--room", "no spaces"},
+           {"broadcast", "--room", ""},
+           {"broadcast", "--server-pid", "0"},
+           {"broadcast", "-c", "19000"},  // plus the publisher: over the first worker's budget
+       }) {
+    LoadOptions o2;
+    EXPECT_EQ(parse(bad, o2), 2) << bad[1] << " " << bad[2];
+  }
+  LoadOptions fits;
+  EXPECT_EQ(parse({"broadcast", "-c", "18999"}, fits), kOptionsOk);
+}
+
 TEST(LoadOptions, ProcessesSplitTheFdBudget) {
   LoadOptions o;
   EXPECT_EQ(parse({"-c", "38000", "-j", "2"}, o), kOptionsOk);

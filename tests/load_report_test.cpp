@@ -102,6 +102,69 @@ TEST(LoadReport, SummaryNamesTheErrorsAndTheShortfall) {
   EXPECT_NE(connect.find("300 connect-upgrade-close cycles, 100 handshakes/s"), std::string::npos) << connect;
 }
 
+LoadResult broadcast_result() {
+  LoadResult r;
+  r.counters.upgrades = 101;
+  r.counters.subscribers_measured = 100;
+  r.counters.published = 50;
+  r.counters.acked = 50;
+  r.counters.deliveries = 4990;
+  r.counters.server_cpu_ns = 499'000'000;
+  r.counters.server_cpu_window_ns = 1'996'000'000;
+  for (uint64_t v = 1; v <= 4990; ++v) r.message_latency.record(v * 100);
+  r.measured_s = 2.0;
+  r.join_s = 0.5;
+  r.delivery_span_s = 2.5;
+  return r;
+}
+
+TEST(LoadReport, BroadcastCountsMissingDeliveries) {
+  LoadResult r = broadcast_result();
+  EXPECT_EQ(r.expected_deliveries(), 5000u);
+  EXPECT_EQ(r.missing_deliveries(), 10u);
+  r.count_missing_deliveries();
+  EXPECT_EQ(r.counters.errors[static_cast<size_t>(ErrorKind::kMissing)], 10u);
+
+  std::string bytes;
+  r.serialize(bytes);
+  LoadResult copy;
+  ASSERT_TRUE(copy.deserialize(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+  EXPECT_DOUBLE_EQ(copy.join_s, 0.5);
+  EXPECT_DOUBLE_EQ(copy.delivery_span_s, 2.5);
+  EXPECT_EQ(copy.counters.deliveries, 4990u);
+  LoadResult other;
+  other.join_s = 0.7;
+  other.counters.subscribers_measured = 20;
+  copy.merge(other);
+  EXPECT_DOUBLE_EQ(copy.join_s, 0.7);
+  EXPECT_DOUBLE_EQ(copy.delivery_span_s, 2.5);
+  EXPECT_EQ(copy.expected_deliveries(), 6000u);
+}
+
+TEST(LoadReport, BroadcastJsonAndSummary) {
+  LoadOptions options;
+  options.scenario = Scenario::kBroadcast;
+  options.connections = 100;
+  options.rate = 25;
+  LoadResult r = broadcast_result();
+  r.count_missing_deliveries();
+  const std::string json = format_json(options, r);
+  EXPECT_NE(json.find("\"scenario\": \"broadcast\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"deliveries\": 4990,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"deliveries_expected\": 5000,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"deliveries_missing\": 10,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"deliveries_per_s\": 1996.0,"), std::string::npos) << json;  // over the 2.5 s span
+  EXPECT_NE(json.find("\"server_cpu_percent\": 25.0,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"missing\": 10"), std::string::npos) << json;
+  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 4);
+  const std::string summary = format_summary(options, r);
+  EXPECT_NE(summary.find("100 subscribers"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("open loop at 25 msg/s"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("4,990 of 5,000 expected, 10 missing"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("100.000 us per delivery"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("errors     10  missing 10"), std::string::npos) << summary;
+}
+
 TEST(LoadReport, ErrorKindNamesAreDistinct) {
   for (size_t i = 0; i < static_cast<size_t>(ErrorKind::kCount); ++i) {
     for (size_t j = i + 1; j < static_cast<size_t>(ErrorKind::kCount); ++j) {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "protocol/handshake.h"
+#include "tools/load_chat.h"
 
 namespace tools {
 namespace {
@@ -316,6 +317,7 @@ void ClientContext::count_error(ErrorKind kind, std::string_view detail) {
 void LoadClient::start(ClientContext& context, uint64_t now_ns, ByteBuffer& out) {
   abandon(context);
   send_seq_ = receive_seq_ = 0;
+  chat_step_ = ChatStep::kNone;
   connect_start_ns_ = now_ns;
   phase_ = ClientPhase::kHandshake;
   ++context.result->counters.connects_started;
@@ -436,14 +438,11 @@ LoadClient::Status LoadClient::handle_frame(ClientContext& context, const FrameH
         context.count_error(ErrorKind::kProtocol, "new data frame inside a fragmented message");
         return Status::kFailed;
       }
-      if (header.fin) {
-        handle_message(context, header.opcode, payload, now_ns, feed);
-      } else {
-        gathering_ = true;
-        message_opcode_ = header.opcode;
-        message_.clear();
-        message_.append(payload.data(), payload.size());
-      }
+      if (header.fin) return handle_message(context, header.opcode, payload, now_ns, out, feed);
+      gathering_ = true;
+      message_opcode_ = header.opcode;
+      message_.clear();
+      message_.append(payload.data(), payload.size());
       return Status::kOk;
     case Opcode::kContinuation:
       if (!gathering_) {
@@ -453,9 +452,10 @@ LoadClient::Status LoadClient::handle_frame(ClientContext& context, const FrameH
       message_.append(payload.data(), payload.size());
       if (header.fin) {
         gathering_ = false;
-        handle_message(context, message_opcode_, std::span<const uint8_t>(message_.data(), message_.size()),
-                       now_ns, feed);
+        const Status status = handle_message(
+            context, message_opcode_, std::span<const uint8_t>(message_.data(), message_.size()), now_ns, out, feed);
         message_.release();
+        return status;
       }
       return Status::kOk;
     case Opcode::kPing:
@@ -488,12 +488,13 @@ LoadClient::Status LoadClient::handle_frame(ClientContext& context, const FrameH
   return Status::kFailed;
 }
 
-void LoadClient::handle_message(ClientContext& context, Opcode opcode, std::span<const uint8_t> payload,
-                                uint64_t now_ns, Feed& feed) {
+LoadClient::Status LoadClient::handle_message(ClientContext& context, Opcode opcode, std::span<const uint8_t> payload,
+                                              uint64_t now_ns, ByteBuffer& out, Feed& feed) {
+  if (role_ != ChatRole::kNone) return handle_chat(context, opcode, payload, now_ns, out, feed);
   LoadCounters& counters = context.result->counters;
   if (in_flight() == 0) {
     context.count_error(ErrorKind::kMismatch, "a message arrived with no echo outstanding");
-    return;
+    return Status::kOk;
   }
   const uint64_t seq = receive_seq_++;
   ++feed.echoes;
@@ -508,9 +509,77 @@ void LoadClient::handle_message(ClientContext& context, Opcode opcode, std::span
     context.count_error(ErrorKind::kMismatch, opcode != context.payload->opcode()
                                                   ? "echo came back with another opcode"
                                                   : "echo payload differs from the message sent");
-    return;
+    return Status::kOk;
   }
   if (measured) context.result->message_latency.record(now_ns > sent_at ? now_ns - sent_at : 0);
+  return Status::kOk;
+}
+
+LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode, std::span<const uint8_t> payload,
+                                           uint64_t now_ns, ByteBuffer& out, Feed& feed) {
+  LoadCounters& counters = context.result->counters;
+  if (opcode != Opcode::kText) {
+    context.count_error(ErrorKind::kProtocol, "a binary message on the chat protocol");
+    return Status::kOk;
+  }
+  const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+  switch (classify_server_message(text)) {
+    case ServerKind::kMsg: {
+      // Publishers hear each other's messages too; those are not deliveries.
+      if (role_ != ChatRole::kSubscriber) return Status::kOk;
+      uint64_t stamp_ns = 0;
+      if (!find_stamp(text, stamp_ns)) {
+        context.count_error(ErrorKind::kMismatch, "a msg whose text does not start with a t=<ns>; stamp");
+        return Status::kOk;
+      }
+      ++counters.deliveries;
+      context.last_delivery_ns = now_ns;
+      context.result->message_latency.record(now_ns > stamp_ns ? now_ns - stamp_ns : 0);
+      return Status::kOk;
+    }
+    case ServerKind::kAck:
+      if (in_flight() == 0) {
+        context.count_error(ErrorKind::kMismatch, "an ack with no msg outstanding");
+        return Status::kOk;
+      }
+      ++receive_seq_;
+      ++feed.acks;
+      ++counters.acked;
+      return Status::kOk;
+    case ServerKind::kWelcome:
+      if (chat_step_ == ChatStep::kHello) {
+        chat_step_ = ChatStep::kJoining;
+        std::string join;
+        append_join(join, context.room);
+        append_text(context, join, out);
+      }
+      return Status::kOk;
+    case ServerKind::kHistory:
+      // The join's answer; a history for anything else would come after it.
+      if (chat_step_ == ChatStep::kJoining) {
+        chat_step_ = ChatStep::kJoined;
+        feed.joined = true;
+        if (role_ == ChatRole::kSubscriber) ++counters.subscribers_joined;
+      }
+      return Status::kOk;
+    case ServerKind::kError: {
+      const std::string detail(text.substr(0, 200));
+      context.count_error(ErrorKind::kChat, detail);
+      // The server answers each msg with an ack or an error, in order: this one was refused.
+      if (role_ == ChatRole::kPublisher && chat_step_ == ChatStep::kJoined && in_flight() != 0) {
+        ++receive_seq_;
+        ++feed.acks;
+        ++counters.refused;
+      }
+      // A refused hello or join leaves a client that will never join: give up on it.
+      return chat_step_ == ChatStep::kJoined ? Status::kOk : Status::kFailed;
+    }
+    case ServerKind::kJoined:
+    case ServerKind::kLeft:
+    case ServerKind::kOther:
+      return Status::kOk;
+  }
+  return Status::kOk;
 }
 
 LoadClient::Status LoadClient::on_end_of_stream(ClientContext& context) {
@@ -544,6 +613,38 @@ void LoadClient::send_message(ClientContext& context, uint64_t intended_ns, Byte
   LoadCounters& counters = context.result->counters;
   ++counters.sent_total;
   if (context.in_window(intended_ns)) ++counters.sent;
+}
+
+void LoadClient::send_hello(ClientContext& context, std::string_view name, ByteBuffer& out) {
+  std::string hello;
+  append_hello(hello, name);
+  append_text(context, hello, out);
+  chat_step_ = ChatStep::kHello;
+}
+
+void LoadClient::send_publish(ClientContext& context, uint64_t stamp_ns, ByteBuffer& out) {
+  const size_t length = publish_length(context.room, stamp_ns, context.text_size);
+  uint8_t key[4];
+  mask_key_from(context.rng->next(), key);
+  uint8_t* frame = out.prepare(protocol::kMaxFrameHeaderLength + length);
+  const size_t header = protocol::encode_masked_frame_header(frame, Opcode::kText, length, key);
+  uint8_t* body = frame + header;
+  write_publish(context.room, stamp_ns, context.text_size, reinterpret_cast<char*>(body));
+  protocol::unmask(body, length, key, 0);  // masking and unmasking are the same XOR
+  out.commit(header + length);
+  ring_[send_seq_ & ring_mask_] = stamp_ns;
+  ++send_seq_;
+  ++context.result->counters.published;
+}
+
+void LoadClient::append_text(ClientContext& context, std::string_view text, ByteBuffer& out) {
+  uint8_t key[4];
+  mask_key_from(context.rng->next(), key);
+  uint8_t* frame = out.prepare(protocol::kMaxFrameHeaderLength + text.size());
+  const size_t header = protocol::encode_masked_frame_header(frame, Opcode::kText, text.size(), key);
+  std::memcpy(frame + header, text.data(), text.size());
+  protocol::unmask(frame + header, text.size(), key, 0);
+  out.commit(header + text.size());
 }
 
 void LoadClient::send_close(ClientContext& context, ByteBuffer& out) {

@@ -149,6 +149,9 @@ struct ClientContext {
   uint64_t window_start_ns = 0;  // messages / connects whose start falls in
   uint64_t window_end_ns = UINT64_MAX;  // [window_start, window_end) are measured
   bool all_connects = false;     // record connect latency for every connect, not just the window's
+  std::string room;              // broadcast: the room chat clients join and publish to
+  uint64_t text_size = 0;        // broadcast: bytes of a published text (at least the stamp)
+  uint64_t last_delivery_ns = 0; // broadcast: when the latest delivery was read
   bool quiet = false;            // do not print the first error of each kind to stderr
   uint32_t error_printed = 0;    // bit per ErrorKind already printed
 
@@ -165,6 +168,13 @@ enum class ClientPhase : uint8_t {
   kClosed,     // the close handshake finished; waiting for the server's end of stream
 };
 
+// What a connection does on /chat in the broadcast scenario; kNone is an echo connection.
+enum class ChatRole : uint8_t {
+  kNone,
+  kSubscriber,  // hello, join, then record each stamped msg event as a delivery
+  kPublisher,   // hello, join, then send stamped msg and count their acks
+};
+
 class LoadClient {
  public:
   enum class Status : uint8_t {
@@ -176,6 +186,8 @@ class LoadClient {
     Status status = Status::kOk;
     bool upgraded = false;  // the 101 arrived in this call
     uint32_t echoes = 0;    // echo messages consumed in this call (matched or not)
+    bool joined = false;    // chat: the answer to our join (history) arrived in this call
+    uint32_t acks = 0;      // chat: answers (ack or error) to our msg consumed in this call
   };
 
   // `ring` holds send times of messages in flight, indexed by sequence & ring_mask; its size
@@ -198,6 +210,18 @@ class LoadClient {
   // Appends a close frame (1000) and moves to kClosing. Requires kOpen.
   void send_close(ClientContext& context, ByteBuffer& out);
 
+  // Makes this a chat connection (or an echo one again, kNone); kept across start().
+  void set_chat_role(ChatRole role) { role_ = role; }
+  ChatRole chat_role() const { return role_; }
+  // Appends hello as `name`; the welcome that answers it makes the client join context.room.
+  // Requires kOpen and a chat role.
+  void send_hello(ClientContext& context, std::string_view name, ByteBuffer& out);
+  // Appends a msg to context.room whose text carries `stamp_ns` (broadcast: the publish time);
+  // counts it as published and in flight until its ack. Requires chat_joined() and can_send().
+  void send_publish(ClientContext& context, uint64_t stamp_ns, ByteBuffer& out);
+  // True once the server answered our join.
+  bool chat_joined() const { return chat_step_ == ChatStep::kJoined; }
+
   ClientPhase phase() const { return phase_; }
   bool can_send() const { return phase_ == ClientPhase::kOpen && in_flight() <= ring_mask_; }
   uint64_t in_flight() const { return send_seq_ - receive_seq_; }
@@ -209,10 +233,17 @@ class LoadClient {
   void abandon(ClientContext& context);
 
  private:
+  enum class ChatStep : uint8_t { kNone, kHello, kJoining, kJoined };
+
   Status handle_frame(ClientContext& context, const protocol::FrameHeader& header, std::span<uint8_t> payload,
                       uint64_t now_ns, ByteBuffer& out, Feed& feed);
-  void handle_message(ClientContext& context, protocol::Opcode opcode, std::span<const uint8_t> payload,
-                      uint64_t now_ns, Feed& feed);
+  Status handle_message(ClientContext& context, protocol::Opcode opcode, std::span<const uint8_t> payload,
+                        uint64_t now_ns, ByteBuffer& out, Feed& feed);
+  // kFailed (counted) when the server refuses our hello or join: such a client never joins.
+  Status handle_chat(ClientContext& context, protocol::Opcode opcode, std::span<const uint8_t> payload,
+                     uint64_t now_ns, ByteBuffer& out, Feed& feed);
+  // Appends `text` as one masked text frame.
+  void append_text(ClientContext& context, std::string_view text, ByteBuffer& out);
   Status finish_handshake(ClientContext& context, std::string_view head, uint64_t now_ns, Feed& feed);
   void append_control(ClientContext& context, protocol::Opcode opcode, const uint8_t* payload, size_t length,
                       ByteBuffer& out);
@@ -226,6 +257,8 @@ class LoadClient {
   uint64_t connect_start_ns_ = 0;
   uint32_t ring_mask_ = 0;
   ClientPhase phase_ = ClientPhase::kIdle;
+  ChatRole role_ = ChatRole::kNone;
+  ChatStep chat_step_ = ChatStep::kNone;
   protocol::Opcode message_opcode_ = protocol::Opcode::kContinuation;  // of message_ when gathering
   bool gathering_ = false;
   bool server_closed_ = false;  // the server sent a close frame first

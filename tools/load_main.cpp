@@ -55,11 +55,12 @@ bool write_record(int fd, RecordType type, const void* data, size_t length) {
   return write_all(fd, &header, sizeof header) && write_all(fd, data, length);
 }
 
-[[noreturn]] void run_child(const LoadOptions& options, uint32_t index, uint64_t start_ns, int pipe_fd) {
+[[noreturn]] void run_child(const LoadOptions& options, uint32_t index, uint64_t start_ns,
+                            tools::BroadcastShared* shared, int pipe_fd) {
   g_stop = 0;
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the parent
-  const tools::WorkerPlan plan =
-      tools::plan_worker(options, index, static_cast<uint32_t>(options.processes), start_ns);
+  tools::WorkerPlan plan = tools::plan_worker(options, index, static_cast<uint32_t>(options.processes), start_ns);
+  plan.shared = shared;
   auto progress = [pipe_fd](const LoadCounters& counters) {
     write_record(pipe_fd, RecordType::kProgress, &counters, sizeof counters);
   };
@@ -104,7 +105,12 @@ void take_records(WorkerState& worker) {
 
 void print_progress(const LoadOptions& options, uint64_t second, const LoadCounters& now, const LoadCounters& before) {
   const char* stage = static_cast<double>(second) <= options.warmup_s ? " warmup" : "";
-  if (options.scenario == tools::Scenario::kEcho) {
+  if (options.scenario == tools::Scenario::kBroadcast) {
+    std::printf("[%4" PRIu64 "s] subscribers joined %" PRIu64 "/%" PRIu64 " | %" PRIu64 " published/s | %" PRIu64
+                " deliveries/s | errors %" PRIu64 "\n",
+                second, now.subscribers_joined, options.connections, now.published - before.published,
+                now.deliveries - before.deliveries, now.error_total());
+  } else if (options.scenario == tools::Scenario::kEcho) {
     std::printf("[%4" PRIu64 "s%s] connections %" PRIu64 " open | %" PRIu64 " msg/s | %" PRIu64
                 " upgrades/s | errors %" PRIu64 "\n",
                 second, stage, now.open_connections, now.received_total - before.received_total,
@@ -132,6 +138,14 @@ int main(int argc, char** argv) {
 
   // A common start a little ahead, so every worker's schedule and window line up.
   const uint64_t start_ns = tools::monotonic_ns() + 20'000'000;
+  tools::BroadcastShared* shared = nullptr;
+  if (options.scenario == tools::Scenario::kBroadcast) {
+    shared = tools::map_broadcast_shared();
+    if (shared == nullptr) {
+      std::fprintf(stderr, "parley-load: mmap: %s\n", std::strerror(errno));
+      return 1;
+    }
+  }
   std::vector<WorkerState> workers(options.processes);
   std::fflush(stdout);
   std::fflush(stderr);
@@ -149,7 +163,7 @@ int main(int argc, char** argv) {
     if (pid == 0) {
       close(fds[0]);
       for (uint32_t other = 0; other < w; ++other) close(workers[other].fd);
-      run_child(options, w, start_ns, fds[1]);
+      run_child(options, w, start_ns, shared, fds[1]);
     }
     close(fds[1]);
     workers[w].pid = pid;
@@ -217,6 +231,7 @@ int main(int argc, char** argv) {
     }
     merged.merge(worker.result);
   }
+  if (options.scenario == tools::Scenario::kBroadcast) merged.count_missing_deliveries();
 
   const std::string summary = tools::format_summary(options, merged);
   std::fputs(summary.c_str(), options.json_path == "-" ? stderr : stdout);

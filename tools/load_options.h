@@ -10,6 +10,7 @@ namespace tools {
 enum class Scenario : uint8_t {
   kEcho,     // N connections exchanging echo messages, closed or open loop
   kConnect,  // handshakes per second: connect, upgrade, close, repeat
+  kBroadcast,  // chat fan-out: subscribers in one room, publishers sending msg, publish-to-receipt latency
 };
 
 // The per-process file-descriptor limit here is 20,000 and cannot be raised; leave headroom for
@@ -18,20 +19,23 @@ inline constexpr uint64_t kMaxConnectionsPerProcess = 19'000;
 
 struct LoadOptions {
   Scenario scenario = Scenario::kEcho;
-  std::string url_text = "ws://127.0.0.1:8080/echo";
+  std::string url_text = "ws://127.0.0.1:8080/echo";  // broadcast: .../chat unless --url is given
   WsUrl url;
-  uint64_t connections = 100;  // echo: connections held; connect: concurrent connectors
-  uint64_t rate = 0;           // echo: messages/s in total (0 = closed loop)
+  uint64_t connections = 100;  // echo: connections held; connect: concurrent connectors; broadcast: subscribers
+  uint64_t rate = 0;           // echo, broadcast: messages/s in total (0 = closed loop)
   double duration_s = 5;       // measured time, after the warmup
   double warmup_s = 0;         // excluded from the statistics
   uint64_t size = 20;          // payload bytes per message
   bool binary = false;         // binary frames (default text)
-  uint64_t pipeline = 1;       // closed loop: messages in flight per connection
+  uint64_t pipeline = 1;       // closed loop: messages in flight per connection (broadcast: per publisher)
   uint64_t max_in_flight = 64; // open loop: per-connection cap; sends past it wait (and count)
   uint64_t ramp = 0;           // new connections per second in total (0 = as fast as possible)
   uint64_t sources = 64;       // 127.0.0.x source addresses when the target is loopback
   uint64_t processes = 1;      // -j: worker processes
   bool close_handshake = false;  // connect: send a close frame and wait for the server's
+  uint64_t publishers = 1;     // broadcast: publishing connections, all in worker 0
+  std::string room;            // broadcast: the room; empty = "load-<run tag>", fresh each run
+  int server_pid = 0;          // sample this process's CPU time over the measurement (0 = none)
   bool progress = true;        // a progress line every second
   std::string json_path;       // --json FILE ("-" = stdout)
 };
@@ -46,7 +50,10 @@ int parse_load_options(int argc, char** argv, LoadOptions& out);
 // Prints the usage text to stdout.
 void print_load_usage();
 
-// "echo" / "connect".
+// The longest room name docs/protocol.md allows.
+inline constexpr size_t kMaxRoomName = 64;
+
+// "echo" / "connect" / "broadcast".
 const char* scenario_name(Scenario scenario);
 
 }  // namespace tools

@@ -74,7 +74,32 @@ std::string json_escape(std::string_view text) {
 
 double per_second(uint64_t count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
 
+// Deliveries go on after the last publish while the server works through its fan-out, so the
+// rate is over the longer of the window and first-publish-to-last-delivery.
+double deliveries_per_second(const LoadResult& r) {
+  return per_second(r.counters.deliveries, std::max(r.measured_s, r.delivery_span_s));
+}
+
+const char* connection_noun(Scenario scenario) {
+  switch (scenario) {
+    case Scenario::kEcho: return "connections";
+    case Scenario::kConnect: return "concurrent connectors";
+    case Scenario::kBroadcast: return "subscribers";
+  }
+  return "connections";
+}
+
+// The server's CPU over the measurement as a percentage of one core; 0 when not sampled.
+double server_cpu_percent(const LoadCounters& c) {
+  return c.server_cpu_window_ns != 0 ? 100.0 * c.server_cpu_ns / c.server_cpu_window_ns : 0.0;
+}
+
 std::string mode_text(const LoadOptions& o) {
+  if (o.scenario == Scenario::kBroadcast) {
+    const std::string who = grouped(o.publishers) + (o.publishers == 1 ? " publisher" : " publishers");
+    if (o.rate != 0) return who + ", open loop at " + grouped(o.rate) + " msg/s, in-flight cap " + grouped(o.max_in_flight);
+    return who + ", closed loop, pipeline " + grouped(o.pipeline);
+  }
   if (o.scenario == Scenario::kConnect) {
     return o.close_handshake ? "close frame, then wait for the server's" : "plain TCP close";
   }
@@ -94,6 +119,8 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::kMismatch: return "mismatch";
     case ErrorKind::kClosed: return "closed";
     case ErrorKind::kUnanswered: return "unanswered";
+    case ErrorKind::kChat: return "chat";
+    case ErrorKind::kMissing: return "missing";
     case ErrorKind::kCount: break;
   }
   return "unknown";
@@ -118,6 +145,14 @@ void LoadCounters::add(const LoadCounters& o) {
   received += o.received;
   payload_bytes_received += o.payload_bytes_received;
   unsent += o.unsent;
+  subscribers_joined += o.subscribers_joined;
+  subscribers_measured += o.subscribers_measured;
+  published += o.published;
+  acked += o.acked;
+  refused += o.refused;
+  deliveries += o.deliveries;
+  server_cpu_ns += o.server_cpu_ns;
+  server_cpu_window_ns += o.server_cpu_window_ns;
   for (size_t i = 0; i < kErrorKinds; ++i) errors[i] += o.errors[i];
 }
 
@@ -126,6 +161,12 @@ void LoadResult::merge(const LoadResult& other) {
   message_latency.merge(other.message_latency);
   connect_latency.merge(other.connect_latency);
   measured_s = std::max(measured_s, other.measured_s);
+  join_s = std::max(join_s, other.join_s);
+  delivery_span_s = std::max(delivery_span_s, other.delivery_span_s);
+}
+
+void LoadResult::count_missing_deliveries() {
+  counters.errors[static_cast<size_t>(ErrorKind::kMissing)] += missing_deliveries();
 }
 
 void LoadResult::serialize(std::string& out) const {
@@ -133,13 +174,15 @@ void LoadResult::serialize(std::string& out) const {
   out.append(reinterpret_cast<const char*>(&kResultMagic), sizeof kResultMagic);
   out.append(reinterpret_cast<const char*>(&counters), sizeof counters);
   out.append(reinterpret_cast<const char*>(&measured_s), sizeof measured_s);
+  out.append(reinterpret_cast<const char*>(&join_s), sizeof join_s);
+  out.append(reinterpret_cast<const char*>(&delivery_span_s), sizeof delivery_span_s);
   message_latency.serialize(out);
   connect_latency.serialize(out);
 }
 
 bool LoadResult::deserialize(std::span<const uint8_t> in) {
   uint32_t magic = 0;
-  if (in.size() < sizeof magic + sizeof counters + sizeof measured_s) return false;
+  if (in.size() < sizeof magic + sizeof counters + 3 * sizeof(double)) return false;
   std::memcpy(&magic, in.data(), sizeof magic);
   if (magic != kResultMagic) return false;
   in = in.subspan(sizeof magic);
@@ -147,6 +190,10 @@ bool LoadResult::deserialize(std::span<const uint8_t> in) {
   in = in.subspan(sizeof counters);
   std::memcpy(&measured_s, in.data(), sizeof measured_s);
   in = in.subspan(sizeof measured_s);
+  std::memcpy(&join_s, in.data(), sizeof join_s);
+  in = in.subspan(sizeof join_s);
+  std::memcpy(&delivery_span_s, in.data(), sizeof delivery_span_s);
+  in = in.subspan(sizeof delivery_span_s);
   return message_latency.deserialize(in) && connect_latency.deserialize(in) && in.empty();
 }
 
@@ -154,13 +201,37 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
   const LoadCounters& c = r.counters;
   std::string out;
   out += printf_string("parley-load %s %s: %s %s, %" PRIu64 " process%s, %s\n", scenario_name(o.scenario),
-                       o.url_text.c_str(), grouped(o.connections).c_str(),
-                       o.scenario == Scenario::kEcho ? "connections" : "concurrent connectors", o.processes,
-                       o.processes == 1 ? "" : "es", mode_text(o).c_str());
+                       o.url_text.c_str(), grouped(o.connections).c_str(), connection_noun(o.scenario),
+                       o.processes, o.processes == 1 ? "" : "es", mode_text(o).c_str());
   out += printf_string("  measured   %.2f s", r.measured_s);
-  if (o.warmup_s > 0) out += printf_string(" after %.2f s of warmup", o.warmup_s);
+  if (o.scenario == Scenario::kBroadcast) {
+    out += printf_string(" of publishing, which began %.2f s after the start (%s of %s subscribers joined",
+                         r.join_s, grouped(c.subscribers_measured).c_str(), grouped(o.connections).c_str());
+    if (o.warmup_s > 0) out += printf_string(", then %.2f s of warmup", o.warmup_s);
+    out += ")";
+  } else if (o.warmup_s > 0) {
+    out += printf_string(" after %.2f s of warmup", o.warmup_s);
+  }
   out += "\n";
-  if (o.scenario == Scenario::kEcho) {
+  if (o.scenario == Scenario::kBroadcast) {
+    out += printf_string("  published  %s msg (%" PRIu64 "-byte text), %s acked, %s refused\n",
+                         grouped(c.published).c_str(), o.size, grouped(c.acked).c_str(), grouped(c.refused).c_str());
+    if (c.unsent != 0) {
+      out += printf_string("  behind     %s messages due in the window were never sent: the in-flight cap (%" PRIu64
+                           ") held them back, or their publisher had closed\n",
+                           grouped(c.unsent).c_str(), o.max_in_flight);
+    }
+    out += printf_string("  deliveries %s of %s expected, %s missing, %s deliveries/s over %.2f s\n",
+                         grouped(c.deliveries).c_str(), grouped(r.expected_deliveries()).c_str(),
+                         grouped(r.missing_deliveries()).c_str(),
+                         grouped(static_cast<uint64_t>(deliveries_per_second(r))).c_str(),
+                         std::max(r.measured_s, r.delivery_span_s));
+    out += "  latency    " + latency_line(r.message_latency) + " (publish to receipt)\n";
+    out += printf_string("  upgrades   %s of %s", grouped(c.upgrades).c_str(),
+                         grouped(o.connections + o.publishers).c_str());
+    if (r.connect_latency.count() != 0) out += ", connect to 101: " + latency_line(r.connect_latency);
+    out += "\n";
+  } else if (o.scenario == Scenario::kEcho) {
     out += printf_string("  messages   %s sent, %s echoed, %s msg/s (%" PRIu64 "-byte %s payloads, %.1f MB/s)\n",
                          grouped(c.sent).c_str(), grouped(c.received).c_str(),
                          grouped(static_cast<uint64_t>(per_second(c.received, r.measured_s))).c_str(), o.size,
@@ -186,6 +257,17 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
                                            : "");
     out += "  handshake  " + latency_line(r.connect_latency) + "\n";
   }
+  if (c.server_cpu_window_ns != 0) {
+    const uint64_t operations = o.scenario == Scenario::kBroadcast ? c.deliveries
+                                : o.scenario == Scenario::kEcho    ? c.received
+                                                                   : c.cycles_measured;
+    out += printf_string("  server     %.2f s of CPU over %.2f s (%.1f%% of a core), %.3f us per %s\n",
+                         c.server_cpu_ns / 1e9, c.server_cpu_window_ns / 1e9, server_cpu_percent(c),
+                         operations != 0 ? c.server_cpu_ns / 1e3 / operations : 0.0,
+                         o.scenario == Scenario::kBroadcast ? "delivery"
+                         : o.scenario == Scenario::kEcho    ? "echo"
+                                                            : "handshake");
+  }
   out += printf_string("  errors     %s", grouped(c.error_total()).c_str());
   for (size_t i = 0; i < kErrorKinds; ++i) {
     if (c.errors[i] != 0) {
@@ -207,6 +289,18 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
                        o.scenario == Scenario::kConnect ? (o.close_handshake ? "close-frame" : "tcp-close")
                        : o.rate != 0                    ? "open-loop"
                                                         : "closed-loop");
+  if (o.scenario == Scenario::kBroadcast) {
+    out += printf_string("  \"publishers\": %" PRIu64 ",\n  \"subscribers_joined\": %" PRIu64 ",\n", o.publishers,
+                         c.subscribers_measured);
+    out += printf_string("  \"join_s\": %.3f,\n", r.join_s);
+    out += printf_string("  \"published\": %" PRIu64 ",\n  \"acked\": %" PRIu64 ",\n  \"refused\": %" PRIu64 ",\n",
+                         c.published, c.acked, c.refused);
+    out += printf_string("  \"deliveries\": %" PRIu64 ",\n  \"deliveries_expected\": %" PRIu64
+                         ",\n  \"deliveries_missing\": %" PRIu64 ",\n",
+                         c.deliveries, r.expected_deliveries(), r.missing_deliveries());
+    out += printf_string("  \"deliveries_per_s\": %.1f,\n  \"delivery_span_s\": %.3f,\n", deliveries_per_second(r),
+                         r.delivery_span_s);
+  }
   out += printf_string("  \"pipeline\": %" PRIu64 ",\n  \"rate\": %" PRIu64 ",\n  \"size\": %" PRIu64 ",\n",
                        o.pipeline, o.rate, o.size);
   out += printf_string("  \"binary\": %s,\n", o.binary ? "true" : "false");
@@ -224,6 +318,8 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
   out += printf_string("  \"messages_per_s\": %.1f,\n", per_second(c.received, r.measured_s));
   out += printf_string("  \"payload_bytes_received\": %" PRIu64 ",\n", c.payload_bytes_received);
   out += printf_string("  \"messages_unsent\": %" PRIu64 ",\n", c.unsent);
+  out += printf_string("  \"server_cpu_s\": %.3f,\n  \"server_cpu_window_s\": %.3f,\n  \"server_cpu_percent\": %.1f,\n",
+                       c.server_cpu_ns / 1e9, c.server_cpu_window_ns / 1e9, server_cpu_percent(c));
   out += "  \"latency_us\": " + latency_json(r.message_latency) + ",\n";
   out += "  \"connect_latency_us\": " + latency_json(r.connect_latency) + ",\n";
   out += printf_string("  \"errors\": {\"total\": %" PRIu64, c.error_total());

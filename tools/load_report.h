@@ -2,6 +2,7 @@
 // What a parley-load run measured: counters, error kinds and latency histograms; how workers
 // ship them to the parent (binary, over a pipe), how they merge, and how they are reported
 // (a human summary and JSON).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -20,7 +21,9 @@ enum class ErrorKind : uint8_t {
   kProtocol,    // the server sent a malformed frame or an unexpected one
   kMismatch,    // an echo came back with another opcode, sequence number or payload
   kClosed,      // the server closed or reset an upgraded connection we did not close
-  kUnanswered,  // messages sent during the measurement that never got their echo
+  kUnanswered,  // messages sent during the measurement that never got their echo (broadcast: ack)
+  kChat,        // broadcast: the chat server answered with an error message (name_taken, ...)
+  kMissing,     // broadcast: deliveries expected (published x joined subscribers) that never came
   kCount,
 };
 
@@ -43,6 +46,14 @@ struct LoadCounters {
   uint64_t received = 0;               // their echoes
   uint64_t payload_bytes_received = 0; // of measured echoes
   uint64_t unsent = 0;                 // open loop: due in the window, held back by the in-flight cap
+  uint64_t subscribers_joined = 0;     // broadcast: subscribers whose join was answered, all time
+  uint64_t subscribers_measured = 0;   // broadcast: subscribers joined when publishing began
+  uint64_t published = 0;              // broadcast: msg sent by the publishers (all in the window)
+  uint64_t acked = 0;                  // broadcast: acks for them
+  uint64_t refused = 0;                // broadcast: msg the server answered with an error instead
+  uint64_t deliveries = 0;             // broadcast: stamped msg events the subscribers received
+  uint64_t server_cpu_ns = 0;          // --server-pid: the server's user + system CPU time ...
+  uint64_t server_cpu_window_ns = 0;   // ... over this much wall time (the measurement)
   uint64_t errors[static_cast<size_t>(ErrorKind::kCount)] = {};
 
   uint64_t error_total() const;
@@ -54,9 +65,21 @@ struct LoadResult {
   LatencyHistogram message_latency;  // ns, echo round trip from the intended send time
   LatencyHistogram connect_latency;  // ns, connect() to a verified 101 (echo: every connection)
   double measured_s = 0;             // length of the measurement window
+  double join_s = 0;                 // broadcast: start to publishing (every subscriber joined)
+  double delivery_span_s = 0;        // broadcast: first publish to the last delivery received
 
-  // Adds another worker's result (counters, histograms; the window is the longest).
+  // Adds another worker's result (counters, histograms; the windows and spans are the longest).
   void merge(const LoadResult& other);
+  // Broadcast: every subscriber joined when publishing began should get every message the server
+  // accepted (every msg not refused).
+  uint64_t expected_deliveries() const {
+    return (counters.published - std::min(counters.refused, counters.published)) * counters.subscribers_measured;
+  }
+  uint64_t missing_deliveries() const {
+    return counters.deliveries < expected_deliveries() ? expected_deliveries() - counters.deliveries : 0;
+  }
+  // Broadcast, once every worker's result is merged: counts the missing deliveries as errors.
+  void count_missing_deliveries();
   // Binary form for the worker-to-parent pipe (same binary on both ends).
   void serialize(std::string& out) const;
   // Reads what serialize() wrote; false when malformed.

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -16,129 +17,26 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "reactor/socket_ops.h"
-#include "tools/load_client.h"
-#include "tools/rate_limiter.h"
+#include "tools/load_worker_internal.h"
+#include "tools/process_cpu.h"
 
 namespace tools {
-namespace {
+namespace load_detail {
 
-constexpr uint64_t kMs = 1'000'000;
-constexpr uint64_t kSecond = 1'000'000'000;
-constexpr size_t kReadBufferSize = 512 * 1024;  // one per loop (DESIGN.md "The hot path")
-constexpr int kReadRounds = 4;                   // full reads per event before yielding to others
-constexpr int kMaxEvents = 512;
-constexpr uint64_t kHandshakeTimeout = 5 * kSecond;
-constexpr uint64_t kCloseTimeout = 2 * kSecond;
-constexpr uint64_t kDrainTime = 2 * kSecond;   // for echoes still in flight after the measurement
-constexpr uint64_t kTickInterval = 100 * kMs;  // timeout scans
-constexpr uint64_t kMaxConnecting = 1000;      // handshakes in progress when --ramp is unlimited
-constexpr uint64_t kRetryDelay = 100 * kMs;    // before reusing a connector whose socket() failed
-
-enum class RunPhase : uint8_t {
-  kRunning,   // ramping and sending until the end of the measurement window
-  kDraining,  // no new messages or connections; waiting for what is in flight
-  kClosing,   // echo: close frames sent, waiting for the server's
-  kDone,
-};
-
-// Slots are never freed while the worker runs: closing one bumps its generation and sets fd to
-// -1, so a slot closed inside its own event handling is safe, and stale events are dropped.
-struct Slot {
-  LoadClient client;
-  ByteBuffer backlog;  // bytes the kernel did not take yet (always written before new ones)
-  OpenLoopPacer pacer;
-  uint64_t deadline_ns = 0;  // handshake or close deadline; 0 = none
-  int fd = -1;
-  uint32_t generation = 0;  // in every epoll event, so events for an earlier socket are dropped
-  bool connecting = false;  // TCP connect not known to have completed
-  bool handshaking = false; // counted in connecting_
-  bool in_ready = false;
-  bool in_dirty = false;
-};
-
-class Worker {
- public:
-  Worker(const LoadOptions& options, const WorkerPlan& plan,
-         const std::function<void(const LoadCounters&)>& on_progress, const volatile std::sig_atomic_t* stop)
-      : options_(options),
-        plan_(plan),
-        on_progress_(on_progress),
-        stop_(stop),
-        payload_(options.size, options.binary),
-        rng_(0x9E3779B97F4A7C15ULL ^ (uint64_t{plan.index} << 32) ^ plan.start_ns),
-        read_buffer_(new uint8_t[kReadBufferSize]) {}
-
-  LoadResult run();
-
- private:
-  bool setup();
-  void start_connections();
-  void open_slot(uint32_t index);
-  void close_slot(uint32_t index);
-  void dispatch(uint32_t index, uint32_t events);
-  void on_readable(uint32_t index, bool until_again);
-  void on_upgraded(uint32_t index);
-  void finish_cycle(uint32_t index);
-  void send_out(uint32_t index);
-  void flush_backlog(uint32_t index);
-  void write_failed(uint32_t index, int error);
-  void pump(uint32_t index);
-  void schedule_due();
-  void flush_dirty();
-  void tick();
-  void advance_phase();
-  uint64_t next_wakeup() const;
-  uint64_t outstanding() const {
-    const LoadCounters& c = result_.counters;
-    return c.sent_total - c.received_total - lost_;
-  }
-  bool echo() const { return options_.scenario == Scenario::kEcho; }
-  bool open_loop() const { return echo() && plan_.rate != 0; }
-
-  const LoadOptions& options_;
-  const WorkerPlan plan_;
-  const std::function<void(const LoadCounters&)>& on_progress_;
-  const volatile std::sig_atomic_t* stop_;
-
-  EchoPayload payload_;
-  FastRng rng_;
-  LoadResult result_;
-  ClientContext context_;
-  reactor::SocketAddress server_;
-  bool spread_sources_ = false;
-  uint32_t source_base_ = 0;  // host order, 127.0.0.2
-
-  int epoll_fd_ = -1;
-  std::unique_ptr<uint8_t[]> read_buffer_;
-  ByteBuffer out_;  // frames built for one connection, written once per event
-  std::vector<Slot> slots_;
-  std::vector<uint64_t> rings_;
-  std::vector<uint32_t> ready_;    // read budget ran out: the kernel will not report them again
-  std::vector<uint32_t> dirty_;    // open loop: messages due
-  std::vector<uint32_t> restart_;  // connect: connectors to start again
-  std::vector<std::pair<uint64_t, uint32_t>> retry_;  // connectors waiting after a local failure
-
-  RunPhase phase_ = RunPhase::kRunning;
-  uint64_t now_ = 0;
-  uint64_t window_start_ = 0;
-  uint64_t window_end_ = 0;
-  uint64_t phase_deadline_ = 0;
-  uint64_t next_tick_ = 0;
-  uint64_t next_progress_ = 0;
-  uint64_t attempts_ = 0;  // connection attempts, for spreading source addresses
-  uint64_t started_ = 0;   // slots started by the ramp
-  uint64_t connecting_ = 0;
-  uint64_t active_ = 0;    // slots with a socket
-  uint64_t lost_ = 0;      // echoes in flight on connections that went away
-  uint32_t ring_size_ = 1;
-  OpenLoopPacer ramp_pacer_;
-  OpenLoopPacer message_pacer_;  // the worker's whole schedule; message m goes to slot m % n
-  uint64_t cursor_ = 0;          // next message_pacer_ index to hand to its slot
-};
+Worker::Worker(const LoadOptions& options, const WorkerPlan& plan,
+               const std::function<void(const LoadCounters&)>& on_progress, const volatile std::sig_atomic_t* stop)
+    : options_(options),
+      plan_(plan),
+      on_progress_(on_progress),
+      stop_(stop),
+      payload_(options.size, options.binary),
+      rng_(0x9E3779B97F4A7C15ULL ^ (uint64_t{plan.index} << 32) ^ plan.start_ns),
+      read_buffer_(new uint8_t[kReadBufferSize]) {}
 
 bool Worker::setup() {
   // Timer slack defaults to 50 us, which would show up in open-loop latency as our own lateness.
@@ -179,16 +77,20 @@ bool Worker::setup() {
   if (options_.url.port != 80) context_.host += ":" + std::to_string(options_.url.port);
   context_.window_start_ns = window_start_;
   context_.window_end_ns = window_end_;
-  // Echo runs usually ramp during the warmup; their connect latency is worth seeing anyway.
-  context_.all_connects = echo();
+  // Echo and broadcast runs usually ramp during the warmup; their connect latency is worth seeing anyway.
+  context_.all_connects = !connect_scenario();
 
   const uint64_t n = plan_.connections;
-  if (echo()) ring_size_ = std::bit_ceil(static_cast<uint32_t>(open_loop() ? options_.max_in_flight : options_.pipeline));
   slots_ = std::vector<Slot>(n);
-  rings_.assign(n * ring_size_, 0);
-  for (uint64_t i = 0; i < n; ++i) {
-    slots_[i].client.attach_ring(&rings_[i * ring_size_], ring_size_ - 1);
-    if (open_loop()) slots_[i].pacer = OpenLoopPacer(start, plan_.rate, n, i);
+  if (broadcast()) {
+    setup_broadcast();
+  } else {
+    if (echo()) ring_size_ = std::bit_ceil(static_cast<uint32_t>(open_loop() ? options_.max_in_flight : options_.pipeline));
+    rings_.assign(n * ring_size_, 0);
+    for (uint64_t i = 0; i < n; ++i) {
+      slots_[i].client.attach_ring(&rings_[i * ring_size_], ring_size_ - 1);
+      if (open_loop()) slots_[i].pacer = OpenLoopPacer(start, plan_.rate, n, i);
+    }
   }
   if (open_loop()) message_pacer_ = OpenLoopPacer(start, plan_.rate);
   if (plan_.ramp != 0) ramp_pacer_ = OpenLoopPacer(start, plan_.ramp);
@@ -197,7 +99,7 @@ bool Worker::setup() {
 }
 
 void Worker::start_connections() {
-  if (phase_ != RunPhase::kRunning) return;
+  if (phase_ != RunPhase::kRunning || window_open_) return;
   const uint64_t n = plan_.connections;
   const uint64_t target = plan_.ramp != 0 ? std::min(n, ramp_pacer_.due(now_)) : n;
   while (started_ < target && (plan_.ramp != 0 || connecting_ < kMaxConnecting)) open_slot(static_cast<uint32_t>(started_++));
@@ -220,7 +122,8 @@ void Worker::open_slot(uint32_t index) {
   const int fd = socket(server_.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     context_.count_error(ErrorKind::kSocket, std::string("socket: ") + std::strerror(errno));
-    if (!echo()) retry_.push_back({now_ + kRetryDelay, index});
+    if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
+    if (broadcast()) on_subscriber_lost(index);
     return;
   }
   reactor::set_no_delay(fd);
@@ -236,7 +139,8 @@ void Worker::open_slot(uint32_t index) {
     if (bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) != 0) {
       context_.count_error(ErrorKind::kSocket, std::string("bind: ") + std::strerror(errno));
       ::close(fd);
-      if (!echo()) retry_.push_back({now_ + kRetryDelay, index});
+      if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
+      if (broadcast()) on_subscriber_lost(index);
       return;
     }
   }
@@ -247,7 +151,8 @@ void Worker::open_slot(uint32_t index) {
     context_.count_error(error == EADDRNOTAVAIL ? ErrorKind::kSocket : ErrorKind::kConnect,
                          std::string("connect: ") + std::strerror(error));
     ::close(fd);
-    if (!echo()) retry_.push_back({now_ + kRetryDelay, index});
+    if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
+    if (broadcast()) on_subscriber_lost(index);
     return;
   }
   epoll_event event{};
@@ -256,6 +161,7 @@ void Worker::open_slot(uint32_t index) {
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
     context_.count_error(ErrorKind::kSocket, std::string("epoll_ctl: ") + std::strerror(errno));
     ::close(fd);
+    if (broadcast()) on_subscriber_lost(index);
     return;
   }
   slot.fd = fd;
@@ -273,6 +179,7 @@ void Worker::open_slot(uint32_t index) {
 void Worker::close_slot(uint32_t index) {
   Slot& slot = slots_[index];
   if (slot.fd < 0) return;
+  if (broadcast() && !slot.client.chat_joined()) on_subscriber_lost(index);
   lost_ += slot.client.in_flight();
   slot.client.abandon(context_);
   ::close(slot.fd);  // also removes it from the epoll set
@@ -286,7 +193,7 @@ void Worker::close_slot(uint32_t index) {
     --connecting_;
   }
   --active_;
-  if (!echo() && phase_ == RunPhase::kRunning) restart_.push_back(index);
+  if (connect_scenario() && phase_ == RunPhase::kRunning) restart_.push_back(index);
 }
 
 void Worker::write_failed(uint32_t index, int error) {
@@ -395,6 +302,7 @@ void Worker::on_readable(uint32_t index, bool until_again) {
         on_upgraded(index);
         if (slot.fd < 0) return;
       }
+      if (feed.joined || feed.acks != 0) on_chat_feed(index, feed);
       if (feed.echoes != 0 && phase_ == RunPhase::kRunning) {
         if (open_loop()) {
           pump(index);
@@ -439,6 +347,10 @@ void Worker::on_upgraded(uint32_t index) {
   slot.handshaking = false;
   --connecting_;
   slot.deadline_ns = 0;
+  if (broadcast()) {
+    on_chat_upgraded(index);
+    return;
+  }
   if (echo()) {
     if (phase_ != RunPhase::kRunning) return;
     if (open_loop()) {
@@ -460,7 +372,7 @@ void Worker::on_upgraded(uint32_t index) {
 
 void Worker::finish_cycle(uint32_t index) {
   Slot& slot = slots_[index];
-  if (!echo() && context_.in_window(slot.client.connect_start_ns())) ++result_.counters.cycles_measured;
+  if (connect_scenario() && context_.in_window(slot.client.connect_start_ns())) ++result_.counters.cycles_measured;
   close_slot(index);
 }
 
@@ -501,6 +413,26 @@ void Worker::flush_dirty() {
   dirty_.clear();
 }
 
+void Worker::sample_server_cpu_begin() {
+  if (plan_.index != 0 || options_.server_pid == 0 || server_cpu_started_) return;
+  server_cpu_started_ = true;
+  if (!process_cpu_ns(options_.server_pid, server_cpu_begin_ns_)) {
+    std::fprintf(stderr, "parley-load: cannot read /proc/%d/stat: no server CPU figures\n", options_.server_pid);
+    server_cpu_done_ = true;
+    return;
+  }
+  server_cpu_begin_wall_ = monotonic_ns();
+}
+
+void Worker::sample_server_cpu_end() {
+  if (!server_cpu_started_ || server_cpu_done_) return;
+  server_cpu_done_ = true;
+  uint64_t cpu_ns = 0;
+  if (!process_cpu_ns(options_.server_pid, cpu_ns)) return;
+  result_.counters.server_cpu_ns = cpu_ns > server_cpu_begin_ns_ ? cpu_ns - server_cpu_begin_ns_ : 0;
+  result_.counters.server_cpu_window_ns = monotonic_ns() - server_cpu_begin_wall_;
+}
+
 void Worker::tick() {
   if (now_ >= next_tick_) {
     next_tick_ = now_ + kTickInterval;
@@ -520,11 +452,17 @@ void Worker::tick() {
 }
 
 void Worker::advance_phase() {
+  if (broadcast()) {
+    advance_broadcast();
+    return;
+  }
+  if (phase_ == RunPhase::kRunning && now_ >= window_start_) sample_server_cpu_begin();
   if (phase_ == RunPhase::kRunning && stop_ != nullptr && *stop_ != 0 && now_ < window_end_) {
     window_end_ = std::max(now_, window_start_);
     context_.window_end_ns = window_end_;
   }
   if (phase_ == RunPhase::kRunning && now_ >= window_end_) {
+    sample_server_cpu_end();
     phase_ = RunPhase::kDraining;
     phase_deadline_ = now_ + kDrainTime;
     for (Slot& slot : slots_) slot.in_dirty = false;
@@ -556,6 +494,7 @@ void Worker::advance_phase() {
 uint64_t Worker::next_wakeup() const {
   if (!ready_.empty() || !restart_.empty()) return now_;
   uint64_t at = std::min(next_tick_, next_progress_);
+  if (broadcast()) return std::min(at, next_broadcast_wakeup());
   if (phase_ == RunPhase::kRunning) {
     at = std::min(at, window_end_);
     if (open_loop()) at = std::min(at, message_pacer_.intended(cursor_));
@@ -641,6 +580,8 @@ LoadResult Worker::run() {
   for (uint32_t i = 0; i < slots_.size(); ++i) {
     Slot& slot = slots_[i];
     if (slot.fd < 0) continue;
+    // Broadcast ends with a plain TCP close: every close makes the server tell the remaining
+    // members (O(N^2) `left` deliveries), and waiting on that is no part of the measurement.
     if (echo()) {
       context_.count_error(ErrorKind::kTimeout, slot.client.phase() == ClientPhase::kHandshake
                                                     ? "still no 101 at the end of the run"
@@ -653,16 +594,26 @@ LoadResult Worker::run() {
   if (counters.sent > counters.received) {
     counters.errors[static_cast<size_t>(ErrorKind::kUnanswered)] += counters.sent - counters.received;
   }
-  result_.measured_s = static_cast<double>(window_end_ - window_start_) / kSecond;
+  if (counters.published > counters.acked + counters.refused) {
+    counters.errors[static_cast<size_t>(ErrorKind::kUnanswered)] += counters.published - counters.acked - counters.refused;
+  }
+  if (broadcast()) {
+    result_.measured_s = window_open_ ? static_cast<double>(window_end_ - window_start_) / kSecond : 0;
+    if (window_open_ && context_.last_delivery_ns > window_start_) {
+      result_.delivery_span_s = static_cast<double>(context_.last_delivery_ns - window_start_) / kSecond;
+    }
+  } else {
+    result_.measured_s = static_cast<double>(window_end_ - window_start_) / kSecond;
+  }
   return std::move(result_);
 }
 
-}  // namespace
+}  // namespace load_detail
 
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * kSecond + static_cast<uint64_t>(ts.tv_nsec);
+  return static_cast<uint64_t>(ts.tv_sec) * load_detail::kSecond + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 WorkerPlan plan_worker(const LoadOptions& options, uint32_t index, uint32_t count, uint64_t start_ns) {
@@ -674,13 +625,25 @@ WorkerPlan plan_worker(const LoadOptions& options, uint32_t index, uint32_t coun
   plan.rate = options.rate != 0 ? std::max<uint64_t>(share(options.rate), 1) : 0;
   plan.ramp = options.ramp != 0 ? std::max<uint64_t>(share(options.ramp), 1) : 0;
   plan.start_ns = start_ns;
+  if (options.scenario == Scenario::kBroadcast) {
+    plan.subscribers = plan.connections;
+    plan.publishers = index == 0 ? options.publishers : 0;
+    plan.connections = plan.subscribers + plan.publishers;
+    plan.rate = index == 0 ? options.rate : 0;
+  }
   return plan;
+}
+
+BroadcastShared* map_broadcast_shared() {
+  void* memory = mmap(nullptr, sizeof(BroadcastShared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  return new (memory) BroadcastShared();
 }
 
 LoadResult run_load_worker(const LoadOptions& options, const WorkerPlan& plan,
                            const std::function<void(const LoadCounters&)>& on_progress,
                            const volatile std::sig_atomic_t* stop) {
-  auto worker = std::make_unique<Worker>(options, plan, on_progress, stop);
+  auto worker = std::make_unique<load_detail::Worker>(options, plan, on_progress, stop);
   return worker->run();
 }
 

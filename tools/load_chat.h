@@ -1,0 +1,49 @@
+#pragma once
+// parley-load's side of the chat protocol (docs/protocol.md) for the broadcast scenario: the
+// publish-time stamp a message's text carries, the client messages a load connection sends, and
+// a cheap look at a server message's "type" and text. A load generator must not spend its core
+// on JSON, so nothing here parses JSON in full: parleyd writes compact JSON with "type" first,
+// and the look-ups fall back to a key search for servers that format differently.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tools {
+
+// The stamp is "t=" + the publisher's monotonic send time in decimal nanoseconds + ";".
+inline constexpr size_t kMaxStampLength = 2 + 20 + 1;
+// Filler after the stamp up to the requested text size: plain ASCII, never escaped in JSON.
+inline constexpr char kTextFiller = 'x';
+
+// Length of the text write_stamped_text() writes: `size`, or the stamp's length when longer.
+size_t stamped_text_length(uint64_t stamp_ns, size_t size);
+// Writes the stamp for `stamp_ns`, then kTextFiller up to `size` bytes, to `out` (which holds
+// stamped_text_length() bytes). Returns the length written.
+size_t write_stamped_text(uint64_t stamp_ns, size_t size, char* out);
+// Reads the stamp at the front of `text` into `stamp_ns`. False unless `text` starts with
+// "t=", one or more digits and ";", and the number fits 64 bits.
+bool parse_stamp(std::string_view text, uint64_t& stamp_ns);
+
+// What a server message is, judged by its "type" alone.
+enum class ServerKind : uint8_t { kWelcome, kHistory, kJoined, kLeft, kMsg, kAck, kError, kOther };
+// The kind of `message` (one JSON object); kOther for a type not listed or no readable "type".
+ServerKind classify_server_message(std::string_view message);
+// The raw (still escaped) value of the top-level-looking string field `key` in `message`, from
+// just after its opening quote to the end of `message`; empty when there is no such field.
+// Matches `"key"` followed by ':' only, so a value equal to the key's name is skipped.
+std::string_view string_field_tail(std::string_view message, std::string_view key);
+// Reads the stamp at the front of a `msg` message's "text". False when it has none.
+bool find_stamp(std::string_view message, uint64_t& stamp_ns);
+
+// {"type":"hello","name":...} and {"type":"join","room":...}, appended to `out`.
+void append_hello(std::string& out, std::string_view name);
+void append_join(std::string& out, std::string_view room);
+// Length of the publish message write_publish() writes.
+size_t publish_length(std::string_view room, uint64_t stamp_ns, size_t text_size);
+// Writes {"type":"msg","room":<room>,"text":<stamped text>} to `out` (publish_length() bytes)
+// and returns its length. `room` must be a valid room name (docs/protocol.md "Names"), which
+// needs no escaping.
+size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size, char* out);
+
+}  // namespace tools

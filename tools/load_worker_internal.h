@@ -1,0 +1,177 @@
+#pragma once
+// parley-load's worker loop, shared by its two source files: load_worker.cpp (the epoll loop,
+// connections, echo and connect) and load_broadcast.cpp (the broadcast scenario). Not an API:
+// only those two include it.
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "reactor/socket_ops.h"
+#include "tools/load_client.h"
+#include "tools/load_worker.h"
+#include "tools/rate_limiter.h"
+
+namespace tools::load_detail {
+
+inline constexpr uint64_t kMs = 1'000'000;
+inline constexpr uint64_t kSecond = 1'000'000'000;
+inline constexpr size_t kReadBufferSize = 512 * 1024;  // one per loop (DESIGN.md "The hot path")
+inline constexpr int kReadRounds = 4;                   // full reads per event before yielding to others
+inline constexpr int kMaxEvents = 512;
+inline constexpr uint64_t kHandshakeTimeout = 5 * kSecond;
+inline constexpr uint64_t kCloseTimeout = 2 * kSecond;
+inline constexpr uint64_t kDrainTime = 2 * kSecond;   // for echoes still in flight after the measurement
+inline constexpr uint64_t kTickInterval = 100 * kMs;  // timeout scans
+inline constexpr uint64_t kMaxConnecting = 1000;      // handshakes in progress when --ramp is unlimited
+inline constexpr uint64_t kRetryDelay = 100 * kMs;    // before reusing a connector whose socket() failed
+// Broadcast: how long every subscriber may take to connect and join. Each join is announced to
+// every member already in the room, so joining N subscribers costs the server O(N^2) deliveries.
+inline constexpr uint64_t kJoinTimeout = 90 * kSecond;
+// Broadcast: deliveries still arriving after the last publish (the server's fan-out backlog).
+inline constexpr uint64_t kBroadcastDrainTime = 5 * kSecond;
+// Broadcast: how often a worker looks at the shared barrier while nothing else wakes it.
+inline constexpr uint64_t kBarrierPoll = 5 * kMs;
+
+enum class RunPhase : uint8_t {
+  kRunning,   // ramping and sending until the end of the measurement window
+  kDraining,  // no new messages or connections; waiting for what is in flight
+  kClosing,   // echo: close frames sent, waiting for the server's
+  kDone,
+};
+
+// Slots are never freed while the worker runs: closing one bumps its generation and sets fd to
+// -1, so a slot closed inside its own event handling is safe, and stale events are dropped.
+struct Slot {
+  LoadClient client;
+  ByteBuffer backlog;  // bytes the kernel did not take yet (always written before new ones)
+  OpenLoopPacer pacer;
+  uint64_t deadline_ns = 0;  // handshake or close deadline; 0 = none
+  int fd = -1;
+  uint32_t generation = 0;  // in every epoll event, so events for an earlier socket are dropped
+  bool connecting = false;  // TCP connect not known to have completed
+  bool handshaking = false; // counted in connecting_
+  bool in_ready = false;
+  bool in_dirty = false;
+};
+
+class Worker {
+ public:
+  Worker(const LoadOptions& options, const WorkerPlan& plan,
+         const std::function<void(const LoadCounters&)>& on_progress, const volatile std::sig_atomic_t* stop);
+
+  // Runs the whole scenario; see run_load_worker().
+  LoadResult run();
+
+ private:
+  bool setup();
+  void start_connections();
+  void open_slot(uint32_t index);
+  void close_slot(uint32_t index);
+  void dispatch(uint32_t index, uint32_t events);
+  void on_readable(uint32_t index, bool until_again);
+  void on_upgraded(uint32_t index);
+  void finish_cycle(uint32_t index);
+  void send_out(uint32_t index);
+  void flush_backlog(uint32_t index);
+  void write_failed(uint32_t index, int error);
+  void pump(uint32_t index);
+  void schedule_due();
+  void flush_dirty();
+  void tick();
+  void advance_phase();
+  uint64_t next_wakeup() const;
+  uint64_t outstanding() const {
+    const LoadCounters& c = result_.counters;
+    return c.sent_total - c.received_total - lost_;
+  }
+  bool echo() const { return options_.scenario == Scenario::kEcho; }
+  bool connect_scenario() const { return options_.scenario == Scenario::kConnect; }
+  bool broadcast() const { return options_.scenario == Scenario::kBroadcast; }
+  bool open_loop() const { return echo() && plan_.rate != 0; }
+  // --server-pid: the server's CPU time at the start of the measurement, then the difference.
+  void sample_server_cpu_begin();
+  void sample_server_cpu_end();
+
+  // ---- broadcast (load_broadcast.cpp) ----
+  // Roles and names for the slots; the room and text size for the clients.
+  void setup_broadcast();
+  bool is_publisher(uint32_t index) const { return index < plan_.publishers; }
+  // Sends hello as this slot's unique name.
+  void on_chat_upgraded(uint32_t index);
+  // Acts on what a read brought a chat client: a finished join, acks for a publisher.
+  void on_chat_feed(uint32_t index, const LoadClient::Feed& feed);
+  // A subscriber closed, or failed to open, before it joined: the barrier stops waiting for it.
+  void on_subscriber_lost(uint32_t index);
+  // The barrier (worker 0 opens it), the publishing window and the drain.
+  void advance_broadcast();
+  // Worker 0: opens the publishing window at `start_ns` for every worker.
+  void open_window(uint64_t start_ns);
+  // Every worker, on seeing the window: fixes its joined subscribers and gives up on the rest.
+  void enter_window(uint64_t start_ns);
+  // Publisher `index` sends what is due (open loop) or refills its pipeline (closed loop).
+  void publish(uint32_t index);
+  // Every open publisher has had an answer (ack or refusal) to each msg it sent.
+  bool publishers_answered() const;
+  // Worker 0 posted its count, and this worker's subscribers got all of it (and, in worker 0,
+  // every publisher has its answers).
+  bool broadcast_drained() const;
+  uint64_t next_broadcast_wakeup() const;
+  // Writes name of slot `index` ("p3_tag", "s1_42_tag") to `out`; returns its length (< 32).
+  size_t chat_name(uint32_t index, char* out) const;
+
+  const LoadOptions& options_;
+  const WorkerPlan plan_;
+  const std::function<void(const LoadCounters&)>& on_progress_;
+  const volatile std::sig_atomic_t* stop_;
+
+  EchoPayload payload_;
+  FastRng rng_;
+  LoadResult result_;
+  ClientContext context_;
+  reactor::SocketAddress server_;
+  bool spread_sources_ = false;
+  uint32_t source_base_ = 0;  // host order, 127.0.0.2
+
+  int epoll_fd_ = -1;
+  std::unique_ptr<uint8_t[]> read_buffer_;
+  ByteBuffer out_;  // frames built for one connection, written once per event
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> rings_;
+  std::vector<uint32_t> ready_;    // read budget ran out: the kernel will not report them again
+  std::vector<uint32_t> dirty_;    // open loop: messages due
+  std::vector<uint32_t> restart_;  // connect: connectors to start again
+  std::vector<std::pair<uint64_t, uint32_t>> retry_;  // connectors waiting after a local failure
+
+  RunPhase phase_ = RunPhase::kRunning;
+  uint64_t now_ = 0;
+  uint64_t window_start_ = 0;
+  uint64_t window_end_ = 0;
+  uint64_t phase_deadline_ = 0;
+  uint64_t next_tick_ = 0;
+  uint64_t next_progress_ = 0;
+  uint64_t attempts_ = 0;  // connection attempts, for spreading source addresses
+  uint64_t started_ = 0;   // slots started by the ramp
+  uint64_t connecting_ = 0;
+  uint64_t active_ = 0;    // slots with a socket
+  uint64_t lost_ = 0;      // echoes in flight on connections that went away
+  uint32_t ring_size_ = 1;
+  OpenLoopPacer ramp_pacer_;
+  OpenLoopPacer message_pacer_;  // the worker's whole schedule; message m goes to slot m % n
+  uint64_t cursor_ = 0;          // next message_pacer_ index to hand to its slot
+
+  bool server_cpu_started_ = false;
+  bool server_cpu_done_ = false;
+  uint64_t server_cpu_begin_ns_ = 0;   // the server's CPU time at the start
+  uint64_t server_cpu_begin_wall_ = 0;
+
+  // Broadcast state. window_start_/window_end_ stay at UINT64_MAX until the window opens.
+  bool window_open_ = false;      // this worker has seen the window
+  uint64_t published_final_ = 0;  // every publisher's msg count, once worker 0 stopped publishing
+  bool publishing_done_ = false;  // published_final_ is known
+  char run_tag_[8] = {};          // in every chat name, so runs against one server never collide
+};
+
+}  // namespace tools::load_detail
