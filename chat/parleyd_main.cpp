@@ -7,12 +7,14 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "chat/parleyd_options.h"
 #include "chat/parleyd_worker.h"
 #include "reactor/socket_ops.h"
+#include "reactor/tls_context.h"
 
 namespace {
 
@@ -23,7 +25,8 @@ void print_listening(const reactor::SocketAddress& address) {
 
 // Forks the workers and supervises them: prints the listening line once every worker listens,
 // forwards SIGINT/SIGTERM, and exits when all workers have (0 only if all exited 0).
-int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress address) {
+int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress address,
+                   const reactor::TlsContext* tls) {
   // A probe socket in the same SO_REUSEPORT group resolves port 0 before the workers bind.
   reactor::ListenOptions probe_options;
   probe_options.reuse_port = true;
@@ -50,7 +53,7 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
         char byte = 1;
         if (write(ready[1], &byte, 1) != 1) _exit(1);
         close(ready[1]);
-      });
+      }, tls);
       _exit(rc);
     }
     if (pid < 0) {
@@ -124,6 +127,16 @@ int main(int argc, char** argv) {
   // A dead peer must give EPIPE, not kill the daemon (the library already uses MSG_NOSIGNAL;
   // this covers any other write).
   signal(SIGPIPE, SIG_IGN);
-  if (options.workers > 1) return run_supervisor(options, address);
-  return chat::run_parleyd_worker(options, address, options.reuse_port, print_listening);
+  // Loaded once, before the workers fork: a bad file is one error line, and the workers share
+  // the session-ticket keys, so a client resumes with whichever worker the kernel picks.
+  std::unique_ptr<reactor::TlsContext> tls;
+  if (!options.tls_cert_file.empty()) {
+    tls = reactor::TlsContext::create(options.tls_cert_file, options.tls_key_file, error);
+    if (tls == nullptr) {
+      std::fprintf(stderr, "parleyd: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  if (options.workers > 1) return run_supervisor(options, address, tls.get());
+  return chat::run_parleyd_worker(options, address, options.reuse_port, print_listening, tls.get());
 }

@@ -119,6 +119,11 @@ std::string parleyd_usage() {
          "  --max-room-members N       members per room, 0 = unlimited (default 10000); more joins get\n"
          "                             error rejected (reason room_full: ...)\n"
          "\n"
+         "TLS (wss:// and https on the same port; TLS 1.2 and 1.3, ALPN http/1.1, session tickets):\n"
+         "  --tls-cert FILE            PEM certificate chain (with --tls-key); `make certs` makes a\n"
+         "                             self-signed pair for local use in build/certs/\n"
+         "  --tls-key FILE             PEM private key for --tls-cert\n"
+         "\n"
          "  --help                     print this help\n"
          "  --version                  print the version\n"
          "\n"
@@ -147,7 +152,7 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
       continue;
     }
     bool takes_value = arg == "--listen" || arg == "--slow-consumer" || arg == "--auth-secret" ||
-                       arg == "--allow-origin";
+                       arg == "--allow-origin" || arg == "--tls-cert" || arg == "--tls-key";
     const ValueOption* option = nullptr;
     for (const ValueOption& candidate : table) {
       if (arg == candidate.name) option = &candidate;
@@ -169,6 +174,12 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
         return false;
       }
       parsed.auth_secret_file = value;
+    } else if (arg == "--tls-cert" || arg == "--tls-key") {
+      if (value.empty()) {
+        error = "option " + arg + " needs a file name";
+        return false;
+      }
+      (arg == "--tls-cert" ? parsed.tls_cert_file : parsed.tls_key_file) = value;
     } else if (arg == "--allow-origin") {
       OriginPolicy policy;
       std::string why;
@@ -192,6 +203,10 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
       error = "invalid " + arg + " '" + value + "' (" + option->expected + ")";
       return false;
     }
+  }
+  if (parsed.tls_cert_file.empty() != parsed.tls_key_file.empty()) {
+    error = "--tls-cert and --tls-key must be given together";
+    return false;
   }
   out = parsed;
   return true;

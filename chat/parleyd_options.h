@@ -35,6 +35,9 @@ struct ParleydOptions {
   uint32_t rate_burst = 40;                // bucket size for rate_limit
   uint32_t handshake_rate = 0;             // /chat upgrades per second per address; 0: off
   uint32_t max_room_members = 10000;       // 0: unlimited
+  // TLS (wss://, https): both set or both empty.
+  std::string tls_cert_file;               // PEM certificate chain
+  std::string tls_key_file;                // PEM private key
   bool show_help = false;
   bool show_version = false;
 };

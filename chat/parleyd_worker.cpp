@@ -78,7 +78,8 @@ std::string render_access_metrics(const ChatAccessStats& stats) {
 }  // namespace
 
 int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
-                       const std::function<void(const reactor::SocketAddress&)>& on_listening) {
+                       const std::function<void(const reactor::SocketAddress&)>& on_listening,
+                       const reactor::TlsContext* tls) {
   ChatConfig chat_config;
   chat_config.history_size = options.history_size;
   chat_config.max_text_bytes = options.max_text_bytes;
@@ -103,6 +104,12 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   config.max_connections = options.max_connections;
   config.max_connections_per_ip = options.max_connections_per_ip;
   protocol::WsServer server(loop, config);
+  if (tls != nullptr) {
+    if (int rc = server.use_tls(tls); rc != 0) {
+      std::fprintf(stderr, "parleyd: cannot set up TLS: %s\n", std::strerror(-rc));
+      return 1;
+    }
+  }
 
   protocol::EchoApp echo(server);
   server.add_websocket_route("/echo", &echo);

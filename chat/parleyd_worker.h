@@ -6,14 +6,19 @@
 #include "chat/parleyd_options.h"
 #include "reactor/socket_ops.h"
 
+namespace reactor {
+class TlsContext;
+}
+
 namespace chat {
 
 // Serves `address` until SIGTERM/SIGINT (first: drain with close 1001 for drain_timeout_ms;
 // second: stop at once). `on_listening` runs once the socket listens, with the bound address.
 // Returns the process exit status: 0 after a clean stop, 1 on a start-up error (reported on
-// stderr in one line).
+// stderr in one line). With `tls` (not owned), every connection speaks TLS (wss://, https).
 int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
-                       const std::function<void(const reactor::SocketAddress&)>& on_listening);
+                       const std::function<void(const reactor::SocketAddress&)>& on_listening,
+                       const reactor::TlsContext* tls = nullptr);
 
 // The WebSocket limits a --max-text setting implies for /chat: room for the text escaped as
 // JSON (up to 6 bytes per byte) plus the envelope, so no legitimate message is refused.

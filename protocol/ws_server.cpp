@@ -17,6 +17,7 @@
 #include "protocol/ws_connection.h"
 #include "protocol/ws_server_internal.h"
 #include "reactor/socket_ops.h"
+#include "reactor/tls_stream.h"
 
 namespace protocol {
 
@@ -136,6 +137,7 @@ WsServer::~WsServer() {
       Connection& c = table_[fd];
       if (c.state == ConnectionState::kFree) continue;
       wheel_.cancel(&c.timer);
+      end_tls(static_cast<int>(fd));
       delete c.out;
       delete c.extra;
       ::close(static_cast<int>(fd));
@@ -143,6 +145,7 @@ WsServer::~WsServer() {
     }
     munmap(table_, capacity_ * sizeof(Connection));
   }
+  if (tls_streams_ != nullptr) munmap(tls_streams_, capacity_ * sizeof(reactor::TlsStream));
   for (ConnectionExtra* extra : spare_extras_) delete extra;
   for (reactor::WriteQueue* queue : spare_queues_) delete queue;
   if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -219,6 +222,7 @@ void WsServer::on_event(int fd, uint32_t tag, uint32_t events) {
   Connection& c = table_[fd];
   // Stale-event guard: the event was for an earlier connection on this fd.
   if (c.generation != tag || c.state == ConnectionState::kFree || c.state == ConnectionState::kClosed) return;
+  if (tls_streams_ != nullptr) events = tls_events(fd, events);
   if (events & EPOLLOUT) on_writable(c);
   if (c.state == ConnectionState::kClosed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(c, events);
@@ -259,7 +263,7 @@ void WsServer::accept_ready() {
     ++stats_.connections;
     // Over a limit: still read the request, then answer 503 (a reset would lose the reason).
     bool admitted = admit(fd, peer);
-    if (loop_.watch(fd, handler_id_, generation) != 0) {
+    if (loop_.watch(fd, handler_id_, generation) != 0 || (tls_ != nullptr && !start_tls(fd))) {
       destroy(c, kCloseAbnormal);
       continue;
     }
@@ -290,7 +294,7 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
   size_t total = 0;
   corked_ = &c;
   for (;;) {
-    reactor::IoResult r = reactor::read_some(fd, buffer.data(), buffer.size());
+    reactor::IoResult r = read_input(c, buffer.data(), buffer.size());
     if (r.status == reactor::IoStatus::kAgain) break;
     if (r.status != reactor::IoStatus::kOk) {
       uncork();
@@ -324,7 +328,7 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
 
 void WsServer::on_writable(Connection& c) {
   if (c.out == nullptr) return;
-  reactor::IoResult r = c.out->flush(fd_of(c));
+  reactor::IoResult r = flush_output(c);
   stats_.bytes_out += r.bytes;
   if (r.status == reactor::IoStatus::kError) {
     destroy(c, kCloseAbnormal);

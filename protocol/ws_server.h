@@ -20,6 +20,11 @@
 #include "reactor/timer_wheel.h"
 #include "reactor/write_queue.h"
 
+namespace reactor {
+class TlsContext;
+class TlsStream;
+}  // namespace reactor
+
 namespace protocol {
 
 struct Connection;
@@ -122,6 +127,9 @@ class WsServer : public reactor::EventHandler {
   int listen(const reactor::SocketAddress& address, const reactor::ListenOptions& options = {});
   // The bound address (with the real port when 0 was asked for).
   const reactor::SocketAddress& address() const { return bound_; }
+  // Serves TLS (wss://, https) with `context` (not owned, must outlive the server) on every
+  // connection accepted from now on; call before listen(). 0, or -ENOMEM.
+  int use_tls(const reactor::TlsContext* context);
 
   // Serves WebSocket upgrades on `path` with `app` (not owned, must outlive the server).
   // `max_message_size` overrides the server-wide limit for this path (0: the server's).
@@ -213,6 +221,15 @@ class WsServer : public reactor::EventHandler {
   bool admit(int fd, const reactor::SocketAddress& peer);
   void forget_peer(int fd);
 
+  // Transport (ws_server_tls.cpp): the socket itself, or TLS over it when use_tls() was called.
+  reactor::IoResult read_input(Connection& c, uint8_t* buffer, size_t capacity);
+  reactor::IoResult write_output(Connection& c, const iovec* iov, int count);
+  reactor::IoResult flush_output(Connection& c);
+  void shutdown_output(Connection& c);
+  bool start_tls(int fd);
+  void end_tls(int fd);
+  uint32_t tls_events(int fd, uint32_t events);
+
   reactor::EventLoop& loop_;
   WsServerConfig config_;
   ReaderLimits limits_;
@@ -254,6 +271,11 @@ class WsServer : public reactor::EventHandler {
   reactor::TimerNode drain_timer_;
   std::function<void()> on_drained_;
   uint64_t random_state_ = 0x853c49e6748fea9bull;  // spreads first pings over the interval
+
+  // TLS: per-fd streams in a side table (like table_), so plain connections stay as small as
+  // they were; both null without TLS.
+  const reactor::TlsContext* tls_ = nullptr;
+  reactor::TlsStream* tls_streams_ = nullptr;
 
   ReaderState scratch_reader_;  // reader state for connections that had none (the usual case)
   WsServerStats stats_;

@@ -75,6 +75,7 @@ void WsServer::free_closed() {
       new (c) Connection();
       c->generation = generation;
       forget_peer(fd);
+      end_tls(fd);
       ::close(fd);
       --stats_.connections;
     }

@@ -102,7 +102,7 @@ SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_lengt
     }
   }
   iovec iov[2] = {{const_cast<uint8_t*>(a), a_length}, {const_cast<uint8_t*>(b), b_length}};
-  reactor::IoResult r = reactor::write_vector(fd_of(c), iov, b_length == 0 ? 1 : 2);
+  reactor::IoResult r = write_output(c, iov, b_length == 0 ? 1 : 2);
   if (r.status == reactor::IoStatus::kError) {
     destroy(c, kCloseAbnormal);
     return SendResult::kDropped;
@@ -190,7 +190,7 @@ void WsServer::maybe_shutdown(Connection& c) {
   if ((c.flags & kBoth) != kBoth || (c.flags & kShutdownSent) || c.out != nullptr) return;
   if (corked_ == &c && cork_length_ != 0) return;  // uncork() calls back here
   c.flags |= kShutdownSent;
-  ::shutdown(fd_of(c), SHUT_WR);
+  shutdown_output(c);
   wheel_.schedule(&c.timer, config_.close_timeout_ms);
   c.timer_purpose = TimerPurpose::kClose;
 }

@@ -43,6 +43,13 @@ bool WriteQueue::push_copy(const void* data, size_t length) {
 }
 
 IoResult WriteQueue::flush(int fd) {
+  auto write_fd = [](void* context, const iovec* iov, int count) {
+    return write_vector(*static_cast<int*>(context), iov, count);
+  };
+  return flush(write_fd, &fd);
+}
+
+IoResult WriteQueue::flush(VectorWriter write, void* context) {
   size_t written_total = 0;
   while (head_ < slices_.size()) {
     iovec iov[kMaxIov];
@@ -53,7 +60,7 @@ IoResult WriteQueue::flush(int fd) {
       iov[count].iov_len = slices_[i].length;
       requested += slices_[i].length;
     }
-    IoResult result = write_vector(fd, iov, count);
+    IoResult result = write(context, iov, count);
     if (result.status != IoStatus::kOk) {
       compact();
       result.bytes = written_total;

@@ -30,6 +30,10 @@ class WriteQueue {
   // writev()s queued bytes until the queue is empty (kOk), the kernel is full (kAgain) or the
   // socket fails (kError). IoResult::bytes is what was written.
   IoResult flush(int fd);
+  // Writes one gathered batch (as write_vector does) for flush(); a short write means "full".
+  using VectorWriter = IoResult (*)(void* context, const iovec* iov, int count);
+  // flush() through `write` (e.g. a TLS stream) instead of writev on a socket.
+  IoResult flush(VectorWriter write, void* context);
   // Drops everything queued, releasing the buffers.
   void clear();
   // Slices the internal array can hold without reallocating (for pooling decisions).

@@ -168,6 +168,7 @@ WsTestClient::~WsTestClient() { disconnect(); }
 void WsTestClient::disconnect() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
+  tls_.reset();
 }
 
 bool WsTestClient::connect_tcp(const std::string& host, uint16_t port, milliseconds timeout) {
@@ -277,6 +278,7 @@ bool WsTestClient::connect(const std::string& host, uint16_t port, std::string_v
 
 WsTestClient::Fill WsTestClient::drain_nonblocking() {
   if (fd_ < 0) return Fill::kError;
+  if (tls_ != nullptr) return drain_tls_nonblocking();
   bool got = false;
   for (;;) {
     if (rx_.size() - rx_end_ < kReadChunk) {
@@ -337,6 +339,11 @@ void WsTestClient::consume(size_t n) {
 }
 
 bool WsTestClient::send_raw(std::string_view bytes, milliseconds timeout) {
+  if (tls_ != nullptr) return send_wire(tls_->encrypt(bytes), timeout);
+  return send_wire(bytes, timeout);
+}
+
+bool WsTestClient::send_wire(std::string_view bytes, milliseconds timeout) {
   if (fd_ < 0) {
     error_ = "not connected";
     return false;
@@ -606,6 +613,105 @@ HttpResponse WsTestClient::read_http_response(milliseconds timeout) {
   response.complete = length ? take == want : (peer_eof_ || peer_reset_);
   if (!response.complete) response.error = "incomplete body: " + std::to_string(take) + " bytes";
   return response;
+}
+
+bool WsTestClient::start_tls(const TlsClientOptions& options, milliseconds timeout) {
+  if (fd_ < 0) {
+    error_ = "not connected";
+    return false;
+  }
+  const auto deadline = Clock::now() + timeout;
+  tls_ = std::make_unique<TlsClientSession>();
+  if (!tls_->start(options)) {
+    error_ = tls_->error();
+    tls_.reset();
+    return false;
+  }
+  // From here on everything read is fed to the session (the server's tickets may arrive while
+  // our Finished is being sent).
+  for (;;) {
+    int step = tls_->handshake();
+    std::string out = tls_->take_output();
+    if (!out.empty() && !send_wire(out, milliseconds(remaining_ms(deadline)))) break;
+    if (step == 1) return true;
+    if (step < 0) {
+      error_ = tls_->error();
+      break;
+    }
+    if (tls_->has_input()) continue;  // the server's flight arrived while we were sending
+    Fill f = fill(deadline);
+    if (f == Fill::kData) continue;
+    error_ = f == Fill::kTimeout ? "TLS handshake timed out" : "connection closed during the TLS handshake";
+    break;
+  }
+  tls_.reset();
+  return false;
+}
+
+bool WsTestClient::connect_tls(const std::string& host, uint16_t port, std::string_view path,
+                               const TlsClientOptions& options, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  return connect_tcp(host, port, timeout) && start_tls(options, milliseconds(remaining_ms(deadline))) &&
+         upgrade(path, {}, 0, milliseconds(0), milliseconds(remaining_ms(deadline)));
+}
+
+bool WsTestClient::send_tls_split(std::string_view bytes, size_t record_size, size_t chop, milliseconds delay,
+                                  milliseconds timeout) {
+  if (tls_ == nullptr) {
+    error_ = "TLS not started";
+    return false;
+  }
+  const auto deadline = Clock::now() + timeout;
+  const std::string wire = tls_->encrypt(bytes, record_size);
+  if (chop == 0) chop = wire.size();
+  for (size_t at = 0; at < wire.size(); at += chop) {
+    if (at > 0 && delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (!send_wire(std::string_view(wire).substr(at, chop), milliseconds(remaining_ms(deadline)))) return false;
+  }
+  return true;
+}
+
+WsTestClient::Fill WsTestClient::drain_tls_nonblocking() {
+  Fill raw = Fill::kTimeout;
+  char buffer[64 * 1024];
+  for (;;) {
+    ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+    if (n > 0) {
+      tls_->feed(buffer, static_cast<size_t>(n));
+      // During the handshake, ciphertext is progress even though no plaintext comes of it.
+      if (!tls_->established()) raw = Fill::kData;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      peer_eof_ = true;
+      raw = Fill::kEof;
+    } else if (errno == ECONNRESET) {
+      peer_reset_ = true;
+      raw = Fill::kReset;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      error_ = std::string("recv: ") + std::strerror(errno);
+      raw = Fill::kError;
+    }
+    break;
+  }
+  std::string plain;
+  if (!tls_->decrypt(plain)) {
+    error_ = tls_->error();
+    return Fill::kError;
+  }
+  if (plain.empty()) return raw;
+  if (rx_.size() - rx_end_ < plain.size()) {
+    if (rx_begin_ > 0) {
+      std::memmove(rx_.data(), rx_.data() + rx_begin_, buffered());
+      rx_end_ -= rx_begin_;
+      rx_begin_ = 0;
+    }
+    if (rx_.size() - rx_end_ < plain.size()) rx_.resize(rx_end_ + plain.size() + kReadChunk);
+  }
+  std::memcpy(rx_.data() + rx_end_, plain.data(), plain.size());
+  rx_end_ += plain.size();
+  return Fill::kData;
 }
 
 HttpResponse http_request(const std::string& host, uint16_t port, std::string_view request, milliseconds timeout) {

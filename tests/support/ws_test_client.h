@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "protocol/frame_header.h"
+#include "tests/support/tls_client.h"
 
 namespace parley_test {
 
@@ -110,6 +112,19 @@ class WsTestClient {
   // Closes the socket; later calls fail. Safe to call twice.
   void disconnect();
 
+  // Runs a TLS handshake over the connected socket; from then on everything sent and received
+  // goes through TLS. False on failure (error()).
+  bool start_tls(const TlsClientOptions& options = {}, milliseconds timeout = kDefaultTimeout);
+  // connect_tcp + start_tls + upgrade (wss://).
+  bool connect_tls(const std::string& host, uint16_t port, std::string_view path = "/echo",
+                   const TlsClientOptions& options = {}, milliseconds timeout = kDefaultTimeout);
+  // The TLS session after start_tls(), else nullptr.
+  TlsClientSession* tls() const { return tls_.get(); }
+  // Encrypts `bytes` in records of `record_size` plaintext bytes and sends the ciphertext in
+  // chops of `chop` bytes, `delay` apart, so records arrive split at arbitrary points.
+  bool send_tls_split(std::string_view bytes, size_t record_size, size_t chop, milliseconds delay,
+                      milliseconds timeout = kDefaultTimeout);
+
   // Why the last failing call failed.
   const std::string& error() const { return error_; }
   // The response to the last upgrade(), whatever its status.
@@ -151,8 +166,13 @@ class WsTestClient {
   size_t buffered() const { return rx_end_ - rx_begin_; }
   const uint8_t* rx_data() const { return rx_.data() + rx_begin_; }
   void consume(size_t n);
+  // Writes bytes to the socket as they are (ciphertext once TLS is on); see send_raw.
+  bool send_wire(std::string_view bytes, milliseconds timeout);
+  // drain_nonblocking() under TLS: reads ciphertext and decrypts it into rx_.
+  Fill drain_tls_nonblocking();
 
   int fd_ = -1;
+  std::unique_ptr<TlsClientSession> tls_;
   std::vector<uint8_t> rx_;
   size_t rx_begin_ = 0;
   size_t rx_end_ = 0;
