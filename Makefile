@@ -12,6 +12,7 @@
 # make asan       same as make test SAN=1
 # make bench      run the micro-benchmarks
 # make fuzz       build the fuzz targets and run each for FUZZ_SECONDS (default 60)
+# make certs      a self-signed pair for local TLS: build/certs/cert.pem and build/certs/key.pem
 
 SHELL := /bin/bash
 # Build in parallel on every core unless the caller chose a -j.
@@ -20,7 +21,7 @@ MAKEFLAGS += -j$(shell nproc)
 endif
 
 # Debian packages we build against; `make deps` installs whichever are missing.
-DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev libxxhash-dev libgtest-dev \
+DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev openssl libxxhash-dev libgtest-dev \
                 libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev
 
 SAN ?= 0
@@ -62,7 +63,7 @@ TESTS    := $(BUILD)/parley_tests
 BENCH    := $(BUILD)/parley_bench
 EXAMPLES := $(patsubst chat/examples/%.cpp,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
-.PHONY: all deps run test asan bench fuzz clean
+.PHONY: all deps run test asan bench fuzz clean certs
 .DEFAULT_GOAL := all
 # Objects are never intermediate: keep them for incremental builds.
 .SECONDARY:
@@ -151,6 +152,16 @@ fuzz: deps $(FUZZERS)
 	  echo "== fuzzing $$name for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus $$seeds || exit 1; \
 	done
+
+# ECDSA P-256 (cheap handshakes), CN and subjectAltName localhost/127.0.0.1, valid a year. For
+# local use only: browsers and clients must be told to trust it (or skip verification).
+certs: build/certs/cert.pem
+build/certs/cert.pem:
+	@mkdir -p $(dir $@)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+	  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	  -keyout build/certs/key.pem -out $@
+	@echo "run: build/parleyd --tls-cert build/certs/cert.pem --tls-key build/certs/key.pem"
 
 clean:
 	rm -rf build

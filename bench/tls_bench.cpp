@@ -42,11 +42,21 @@ Fixture& fixture() {
   return f;
 }
 
-// One handshake; the server's calls timed, the client's not. Returns the client's session
-// (with the tickets read) when `keep_session`, else nullptr. False in `ok` on failure.
-SSL_SESSION* handshake(benchmark::State& state, int version, SSL_SESSION* resume, bool keep_session, bool& ok) {
+// Pauses the benchmark's clock while the client (not the server under test) works; a no-op
+// outside the timed loop.
+void pause(benchmark::State* state) {
+  if (state != nullptr) state->PauseTiming();
+}
+void resume_timing(benchmark::State* state) {
+  if (state != nullptr) state->ResumeTiming();
+}
+
+// One handshake; the server's calls timed (when `state` is given), the client's not. Returns
+// the client's session (with the tickets read) when `keep_session`, else nullptr. False in
+// `ok` on failure.
+SSL_SESSION* handshake(benchmark::State* state, int version, SSL_SESSION* resume, bool keep_session, bool& ok) {
   Fixture& f = fixture();
-  state.PauseTiming();
+  pause(state);
   SSL* client = SSL_new(f.client);
   SSL_set_min_proto_version(client, version);
   SSL_set_max_proto_version(client, version);
@@ -64,18 +74,20 @@ SSL_SESSION* handshake(benchmark::State& state, int version, SSL_SESSION* resume
   ok = true;
   for (int round = 0; round < 16 && !(client_done && server_done); ++round) {
     if (!client_done) client_done = SSL_do_handshake(client) == 1;
-    state.ResumeTiming();
+    resume_timing(state);
     if (!server_done) server_done = SSL_do_handshake(server) == 1;
-    state.PauseTiming();
+    pause(state);
   }
   // TLS 1.3 tickets follow the handshake: reading processes them.
   char byte;
   SSL_read(client, &byte, 1);
   if (!client_done || !server_done || (resume != nullptr && !SSL_session_reused(client))) ok = false;
   SSL_SESSION* session = keep_session ? SSL_get1_session(client) : nullptr;
+  // An SSL freed without a shutdown marks its session not resumable.
+  SSL_set_shutdown(client, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   SSL_free(client);
   SSL_free(server);
-  state.ResumeTiming();
+  resume_timing(state);
   return session;
 }
 
@@ -87,9 +99,9 @@ void BM_TlsHandshake(benchmark::State& state) {
     return;
   }
   bool ok = true;
-  SSL_SESSION* session = resumed ? handshake(state, version, nullptr, true, ok) : nullptr;
+  SSL_SESSION* session = resumed ? handshake(nullptr, version, nullptr, true, ok) : nullptr;
   for (auto _ : state) {
-    handshake(state, version, session, false, ok);
+    handshake(&state, version, session, false, ok);
     if (!ok) {
       state.SkipWithError(resumed ? "not resumed" : "handshake failed");
       break;
