@@ -4,13 +4,15 @@
 // of the opening handshake (RFC 6455 4.2).
 //
 // Each suite starts one real parleyd (build/parleyd, or $PARLEY_BUILD_DIR/parleyd) on a free
-// port and talks to it over TCP with WsTestClient. Every case asserts what comes back: the echoed
+// port and talks to it over TCP with WsTestClient. With PARLEY_ECHO_OVER_TLS=1 in the environment
+// the WebSocket cases (1.* to 10.*) run over wss:// instead (tests/tls_conformance_test.cpp). Every case asserts what comes back: the echoed
 // payload byte for byte, the exact close code, and that the server then closes TCP.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/tls_test_certs.h"
 #include "tests/support/ws_test_client.h"
 
 namespace parley_test {
@@ -210,8 +213,20 @@ enum class TcpEnd : uint8_t { kFin, kFinOrReset };
 
 class EchoServer : public ::testing::Test {
  public:
-  static void SetUpTestSuite() { server_ = std::make_unique<ParleydProcess>(); }
+  static void SetUpTestSuite() {
+    if (!over_tls()) {
+      server_ = std::make_unique<ParleydProcess>();
+      return;
+    }
+    static TestCertificate cert;
+    server_ = std::make_unique<ParleydProcess>(
+        std::vector<std::string>{"--tls-cert", cert.cert_path(), "--tls-key", cert.key_path()});
+  }
   static void TearDownTestSuite() { server_.reset(); }
+  static bool over_tls() {
+    const char* value = std::getenv("PARLEY_ECHO_OVER_TLS");
+    return value != nullptr && std::string_view(value) == "1";
+  }
 
  protected:
   void SetUp() override {
@@ -233,6 +248,10 @@ class EchoServer : public ::testing::Test {
 
   // Use as ASSERT_NO_FATAL_FAILURE(connect(client)).
   static void connect(WsTestClient& client, std::string_view path = "/echo") {
+    if (over_tls()) {
+      ASSERT_TRUE(client.connect_tls(kHost, port(), path, {}, kTimeout)) << client.error();
+      return;
+    }
     ASSERT_TRUE(client.connect(kHost, port(), path, {}, kTimeout)) << client.error();
   }
 
@@ -1273,6 +1292,11 @@ TEST_F(EchoConformanceLimits, FragmentedMessageOver16MiBFails1009) {
 
 class EchoConformanceHttp : public EchoServer {
  protected:
+  void SetUp() override {
+    // These speak plain HTTP by hand; tls_server_test.cpp covers https.
+    if (over_tls()) GTEST_SKIP() << "plain HTTP cases";
+    EchoServer::SetUp();
+  }
   static std::string host_header() { return "Host: " + kHost + ":" + std::to_string(port()) + "\r\n"; }
 
   // An upgrade request; `version` empty omits Sec-WebSocket-Version, !with_key omits the key.
