@@ -187,7 +187,7 @@ TEST(ParleydOptionsTest, FlagsTakeNoValue) {
 TEST(ParleydOptionsTest, UsageMentionsEveryOption) {
   const std::string usage = chat::parleyd_usage();
   for (const char* option : {"--listen", "--reuseport", "--max-message-size", "--handshake-timeout",
-                             "--close-timeout", "--help", "--version"}) {
+                             "--close-timeout", "--tls-cert", "--tls-key", "--help", "--version"}) {
     EXPECT_NE(usage.find(option), std::string::npos) << option;
   }
   EXPECT_EQ(usage.rfind("usage: parleyd", 0), 0u);
@@ -264,6 +264,18 @@ TEST(ParleydOptionsTest, AccessControlAndLimits) {
                            "--handshake-rate", "--max-room-members"}) {
     EXPECT_NE(usage.find(flag), std::string::npos) << flag;
   }
+}
+
+TEST(ParleydOptionsTest, TlsCertificateAndKeyGoTogether) {
+  Parsed result = parse({"--tls-cert", "c.pem", "--tls-key", "k.pem"});
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(result.options.tls_cert_file, "c.pem");
+  EXPECT_EQ(result.options.tls_key_file, "k.pem");
+  EXPECT_TRUE(parse({}).options.tls_cert_file.empty());
+  expect_error_naming({"--tls-cert", "c.pem"}, "--tls-key");
+  expect_error_naming({"--tls-key", "k.pem"}, "--tls-cert");
+  expect_error_naming({"--tls-cert", ""}, "--tls-cert");
+  expect_error_naming({"--tls-key"}, "--tls-key");
 }
 
 }  // namespace

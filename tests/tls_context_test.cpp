@@ -25,6 +25,7 @@ TEST(TlsContext, LoadsAMatchingPairWithTls12To13AndSmallIdleBuffers) {
   EXPECT_TRUE(SSL_CTX_get_mode(context->native()) & SSL_MODE_RELEASE_BUFFERS);
   EXPECT_EQ(SSL_CTX_get_session_cache_mode(context->native()), SSL_SESS_CACHE_OFF);
   EXPECT_FALSE(SSL_CTX_get_options(context->native()) & SSL_OP_NO_TICKET);
+  EXPECT_EQ(SSL_CTX_get_num_tickets(context->native()), 1u);
 }
 
 TEST(TlsContext, MissingFileNamesTheFileAndTheReason) {
