@@ -25,6 +25,10 @@ using namespace ws_internal;
 
 namespace {
 
+// The answer to a connection over max_connections / max_connections_per_ip.
+constexpr std::string_view kBusyBody = "server busy: connection limit reached\n";
+constexpr std::string_view kBusyHeaders = "Retry-After: 5\r\n";
+
 size_t table_capacity() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
@@ -271,7 +275,9 @@ void WsServer::accept_ready() {
       // Refused at once, so an address over its limit holds fds for about a second, not for
       // the handshake timeout.
       ++stats_.busy_rejected;
-      respond_http(c, 503, "text/plain", "server busy: connection limit reached\n", "Retry-After: 5\r\n");
+      // Under TLS the 503 can only go out inside the session: it is sent on the first input.
+      if (tls_ != nullptr) c.flags2 |= kRejectBusy;
+      else respond_http(c, 503, "text/plain", kBusyBody, kBusyHeaders);
       if (c.state != ConnectionState::kClosed) wheel_.schedule(&c.timer, kRejectLingerMs);
     }
   }
@@ -351,6 +357,10 @@ void WsServer::on_writable(Connection& c) {
 void WsServer::process_input(Connection& c, uint8_t* data, size_t length) {
   switch (c.state) {
     case ConnectionState::kHandshake:
+      if (c.flags2 & kRejectBusy) {
+        respond_http(c, 503, "text/plain", kBusyBody, kBusyHeaders);
+        break;
+      }
       process_request_head(c, data, length);
       break;
     case ConnectionState::kOpen:

@@ -258,6 +258,27 @@ TEST_F(TlsServer, SessionResumptionWithTickets) {
   expect_resumption(port(), TLS1_2_VERSION);
 }
 
+class TlsServerOneConnection : public TlsServer {
+ protected:
+  std::vector<std::string> extra_args() override { return {"--max-connections", "1"}; }
+};
+
+TEST_F(TlsServerOneConnection, ConnectionOverTheLimitGets503InsideTls) {
+  WsTestClient first;
+  ASSERT_TRUE(first.connect_tls(kHost, port())) << first.error();
+  WsTestClient second;
+  ASSERT_TRUE(second.connect_tcp(kHost, port()));
+  ASSERT_TRUE(second.start_tls()) << second.error();
+  ASSERT_TRUE(second.send_raw("GET /echo HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  parley_test::HttpResponse response = second.read_http_response();
+  ASSERT_TRUE(response.complete) << response.error;
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(response.header("Retry-After").value_or(""), "5");
+  EXPECT_TRUE(second.wait_tcp_closed(3s));
+  // The admitted one is unaffected.
+  expect_echo(first, parley_test::kOpText, "still here");
+}
+
 class TlsServerWorkers : public TlsServer {
  protected:
   std::vector<std::string> extra_args() override { return {"--workers", "2"}; }
