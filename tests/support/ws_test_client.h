@@ -124,6 +124,11 @@ class WsTestClient {
   // chops of `chop` bytes, `delay` apart, so records arrive split at arbitrary points.
   bool send_tls_split(std::string_view bytes, size_t record_size, size_t chop, milliseconds delay,
                       milliseconds timeout = kDefaultTimeout);
+  // Sends `bytes` as they are even under TLS (ciphertext made with tls()->encrypt, or garbage),
+  // reading meanwhile as send_raw does.
+  bool send_unencrypted(std::string_view bytes, milliseconds timeout = kDefaultTimeout) {
+    return send_wire(bytes, timeout);
+  }
 
   // Why the last failing call failed.
   const std::string& error() const { return error_; }
