@@ -22,7 +22,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";  // RFC 6455 1.3
-constexpr size_t kReadChunk = 256 * 1024;
+// The receive buffer starts at kReadChunk and doubles whenever less than kMinReadRoom is free:
+// small, because tests hold thousands of clients at once (and a resize zero-fills), and
+// doubling, so a 16 MiB message still arrives in few reads.
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kMinReadRoom = 4 * 1024;
 // Larger sends are cut so that reading what the server echoes interleaves with writing.
 constexpr size_t kSendSlice = 64 * 1024;
 constexpr size_t kMaxHttpHead = 64 * 1024;
@@ -279,14 +283,14 @@ WsTestClient::Fill WsTestClient::drain_nonblocking() {
   if (fd_ < 0) return Fill::kError;
   bool got = false;
   for (;;) {
-    if (rx_.size() - rx_end_ < kReadChunk) {
+    if (rx_.size() - rx_end_ < kMinReadRoom) {
       // Compact first; grow only when the unread bytes really need the room.
       if (rx_begin_ > 0) {
         std::memmove(rx_.data(), rx_.data() + rx_begin_, buffered());
         rx_end_ -= rx_begin_;
         rx_begin_ = 0;
       }
-      if (rx_.size() - rx_end_ < kReadChunk) rx_.resize(std::max(rx_.size() * 2, rx_end_ + kReadChunk));
+      if (rx_.size() - rx_end_ < kMinReadRoom) rx_.resize(std::max(rx_.size() * 2, kReadChunk));
     }
     ssize_t n = recv(fd_, rx_.data() + rx_end_, rx_.size() - rx_end_, 0);
     if (n > 0) {
