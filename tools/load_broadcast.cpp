@@ -108,14 +108,8 @@ void Worker::publish(uint32_t index) {
   if (slot.fd < 0 || !slot.client.chat_joined() || now_ < window_start_ || now_ >= window_end_) return;
   if (plan_.rate != 0) {
     // Open loop: the stamp is the intended time, so a late send shows as latency.
-    uint64_t owed = slot.pacer.owed(now_);
-    while (owed != 0 && slot.client.can_send() && slot.client.in_flight() < options_.max_in_flight) {
-      const uint64_t intended = slot.pacer.next_intended();
-      if (intended >= window_end_) break;
-      slot.pacer.take();
-      slot.client.send_publish(context_, intended, out_);
-      --owed;
-    }
+    uint64_t intended = 0;
+    while (take_due(slot, intended)) slot.client.send_publish(context_, intended, out_);
     return;
   }
   while (slot.client.in_flight() < options_.pipeline) slot.client.send_publish(context_, now_, out_);
@@ -160,15 +154,15 @@ void Worker::advance_broadcast() {
       return;
     }
   }
+  if (phase_ == RunPhase::kRunning && window_open_ && stopping && now_ < window_end_) {
+    window_end_ = std::max(now_, window_start_);
+    context_.window_end_ns = window_end_;
+  }
   if (chat()) {
     if (window_open_) advance_chat();
     return;
   }
   if (phase_ == RunPhase::kRunning && window_open_) {
-    if (stopping && now_ < window_end_) {
-      window_end_ = std::max(now_, window_start_);
-      context_.window_end_ns = window_end_;
-    }
     if (plan_.index == 0 && now_ >= window_start_) {
       sample_server_cpu_begin();
       for (uint32_t i = 0; i < plan_.publishers; ++i) {

@@ -51,12 +51,8 @@ void Worker::talk(uint32_t index) {
   // A user away (reconnecting) owes nothing: on_user_joined() skips what fell due meanwhile.
   // Messages due before the window's end still go when handled just after it.
   if (slot.fd < 0 || !slot.client.chat_joined() || now_ < window_start_) return;
-  uint64_t owed = slot.pacer.owed(now_);
-  while (owed != 0 && slot.client.can_send() && slot.client.in_flight() < options_.max_in_flight) {
-    const uint64_t intended = slot.pacer.next_intended();
-    if (intended >= window_end_) break;
-    slot.pacer.take();
-    --owed;
+  uint64_t intended = 0;
+  while (take_due(slot, intended)) {
     const uint64_t second = (intended - window_start_) / kSecond;
     if (chat_user_idle(plan_.start_ns, plan_.first_user + index, second, options_.idle_share)) {
       ++result_.counters.idle_skipped;
@@ -89,12 +85,7 @@ void Worker::restart_reconnect(uint32_t index) {
 
 void Worker::advance_chat() {
   BroadcastShared& shared = *plan_.shared;
-  const bool stopping = stop_ != nullptr && *stop_ != 0;
   if (phase_ == RunPhase::kRunning) {
-    if (stopping && now_ < window_end_) {
-      window_end_ = std::max(now_, window_start_);
-      context_.window_end_ns = window_end_;
-    }
     if (now_ >= window_start_) {
       sample_server_cpu_begin();
       schedule_due();

@@ -383,14 +383,18 @@ void Worker::pump(uint32_t index) {
     return;
   }
   Slot& slot = slots_[index];
-  uint64_t owed = slot.pacer.owed(now_);
-  while (owed != 0 && slot.client.can_send() && slot.client.in_flight() < options_.max_in_flight) {
-    const uint64_t intended = slot.pacer.next_intended();
-    if (intended >= window_end_) break;
-    slot.pacer.take();
-    slot.client.send_message(context_, intended, out_);
-    --owed;
+  uint64_t intended = 0;
+  while (take_due(slot, intended)) slot.client.send_message(context_, intended, out_);
+}
+
+bool Worker::take_due(Slot& slot, uint64_t& intended) {
+  if (slot.pacer.owed(now_) == 0 || !slot.client.can_send() || slot.client.in_flight() >= options_.max_in_flight) {
+    return false;
   }
+  intended = slot.pacer.next_intended();
+  if (intended >= window_end_) return false;
+  slot.pacer.take();
+  return true;
 }
 
 void Worker::schedule_due() {

@@ -86,6 +86,10 @@ class Worker {
   void flush_backlog(uint32_t index);
   void write_failed(uint32_t index, int error);
   void pump(uint32_t index);
+  // Open loop: takes the next message `slot`'s schedule has due by now into `intended`; false
+  // when none is due, the in-flight cap or the connection's state holds it back, or it falls
+  // after the window.
+  bool take_due(Slot& slot, uint64_t& intended);
   void schedule_due();
   void flush_dirty();
   void tick();
@@ -144,7 +148,8 @@ class Worker {
   void on_user_joined(uint32_t index);
   // A planned reconnect's close finished: open the slot again.
   void restart_reconnect(uint32_t index);
-  // While talking: what is due now (messages, planned reconnects); then the drain.
+  // While talking (advance_broadcast() has seen the window and any stop signal): what is due now
+  // (messages, planned reconnects); then the drain.
   void advance_chat();
   uint64_t next_chat_wakeup() const;
 
