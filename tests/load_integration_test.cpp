@@ -236,6 +236,8 @@ TEST_F(ChatIntegration, EveryMessageReachesEveryOtherMemberExactly) {
   EXPECT_EQ(json_number(run.json, "deliveries"), published * 11) << run.output;
   EXPECT_EQ(json_number(run.json, "count"), published * 11);  // one latency sample per delivery
   EXPECT_EQ(json_number(run.json, "upgrades"), 16);
+  // Each join was announced to the members already in: 12 x 11 / 2 joined events per room.
+  EXPECT_EQ(json_number(run.json, "presence_events"), 4 * 66) << run.output;
   EXPECT_GT(json_number(run.json, "server_cpu_window_s"), 0.5);
   EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;  // errors: no own msg back, no stray room
   EXPECT_NE(run.output.find("deliveries/s"), std::string::npos) << run.output;  // progress line
