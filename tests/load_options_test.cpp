@@ -161,6 +161,8 @@ TEST(LoadOptions, Chat) {
            {"echo", "--idle-share", "0.5"},
            {"broadcast", "--reconnect-share", "0.5"},
            {"echo", "--user-rate", "2"},
+           {"broadcast", "--rooms", "2"},
+           {"echo", "--rooms-per-user", "1"},
        }) {
     LoadOptions o2;
     EXPECT_EQ(parse(bad, o2), 2) << bad[0] << " " << bad[1] << " " << bad[2];

@@ -129,6 +129,7 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
   bool url_set = false;
   bool pipeline_set = false;
   double user_rate = -1;  // --user-rate; negative = not given
+  bool rooms_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     std::string_view value;
@@ -212,8 +213,10 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       o.room = std::string(v);
     } else if (arg == "--rooms") {
       ok = count(o.rooms);
+      rooms_set = true;
     } else if (arg == "--rooms-per-user") {
       ok = count(o.rooms_per_user);
+      rooms_set = true;
     } else if (arg == "--user-rate") {
       ok = seconds(user_rate) && user_rate > 0;
     } else if (arg == "--idle-share") {
@@ -265,8 +268,8 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       const double total = (user_rate >= 0 ? user_rate : 1.0) * static_cast<double>(o.connections);
       o.rate = std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(total)));
     }
-  } else if (user_rate >= 0 || o.idle_share != 0 || o.reconnect_share != 0) {
-    return fail("--user-rate, --idle-share and --reconnect-share are for the chat scenario");
+  } else if (rooms_set || user_rate >= 0 || o.idle_share != 0 || o.reconnect_share != 0) {
+    return fail("--rooms, --rooms-per-user, --user-rate, --idle-share and --reconnect-share are for the chat scenario");
   }
   if (o.scenario == Scenario::kIdle && (rate_set || pipeline_set)) {
     return fail("idle sends no messages: no --rate or --pipeline (--ramp paces the connects)");
