@@ -98,7 +98,8 @@ double server_cpu_percent(const LoadCounters& c) {
 
 std::string mode_text(const LoadOptions& o) {
   if (o.scenario == Scenario::kChat) {
-    std::string text = grouped(o.rooms) + " rooms, " + grouped(o.rooms_per_user) + " per user, open loop at " +
+    std::string text = grouped(o.rooms) + (o.rooms == 1 ? " room, " : " rooms, ") + grouped(o.rooms_per_user) +
+                       " per user, open loop at " +
                        grouped(o.rate) + " msg/s, in-flight cap " + grouped(o.max_in_flight);
     if (o.idle_share > 0) text += printf_string(", idle %.0f%% of the time", 100 * o.idle_share);
     if (o.reconnect_share > 0) text += printf_string(", %.0f%% of users reconnect", 100 * o.reconnect_share);
