@@ -131,7 +131,9 @@ bench: all
 	$(BENCH) $(BENCH_ARGS)
 
 FUZZ_SECONDS ?= 60
-FUZZ_CXXFLAGS := -std=c++20 -O1 -g -I. -fsanitize=fuzzer,address,undefined -Wall -Wextra -Werror
+FUZZ_COMMON := -std=c++20 -O1 -g -I. -Wall -Wextra -Werror
+FUZZ_CXXFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined
+FUZZ_OBJFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_LIB_SRCS := $(filter protocol/%,$(LIB_SRCS)) $(filter reactor/%,$(LIB_SRCS)) $(filter chat/%,$(LIB_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%_fuzz.cpp,build/fuzz/%,$(FUZZ_SRCS))
 
@@ -140,9 +142,16 @@ build/fuzz/gen/web_assets.cpp: $(WEB_FILES) tools/embed_web_assets.sh
 	@mkdir -p $(dir $@)
 	bash tools/embed_web_assets.sh $@ $(WEB_FILES)
 
-build/fuzz/%: tests/fuzz/%_fuzz.cpp $(FUZZ_LIB_SRCS) $(FUZZ_WEB)
+# The library is compiled once for all targets (instrumented, without libFuzzer's main); each
+# target links its own entry point against those objects.
+FUZZ_LIB_OBJS := $(patsubst %.cpp,build/fuzz/obj/%.o,$(FUZZ_LIB_SRCS) $(FUZZ_WEB))
+build/fuzz/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	clang++ $(FUZZ_CXXFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_WEB) $(LIBS)
+	clang++ $(FUZZ_OBJFLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%_fuzz.cpp $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 
 fuzz: deps $(FUZZERS)
 	@for f in $(FUZZERS); do \
