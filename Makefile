@@ -21,7 +21,8 @@ endif
 
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev libxxhash-dev libgtest-dev \
-                libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets
+                libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
+                python3-autobahn
 
 SAN ?= 0
 ifeq ($(SAN),1)

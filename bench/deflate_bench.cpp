@@ -96,6 +96,24 @@ voidpf counting_alloc(voidpf opaque, uInt items, uInt size) {
 
 void counting_free(voidpf, voidpf address) { std::free(address); }
 
+// A stream whose allocations add up in `count`, and room for its output.
+struct CountedStream {
+  explicit CountedStream(AllocationCount& count) : out(4096, '\0') {
+    count.bytes = 0;
+    stream.zalloc = counting_alloc;
+    stream.zfree = counting_free;
+    stream.opaque = &count;
+  }
+  void set_io(const uint8_t* input, size_t length) {
+    stream.next_in = const_cast<uint8_t*>(input);
+    stream.avail_in = static_cast<uInt>(length);
+    stream.next_out = reinterpret_cast<Bytef*>(out.data());
+    stream.avail_out = static_cast<uInt>(out.size());
+  }
+  z_stream stream{};
+  std::string out;
+};
+
 // Bytes zlib allocates for one deflate stream (window_bits, mem_level) after compressing a
 // message: what a connection would carry if it kept its own compressor.
 void BM_DeflateStreamMemory(benchmark::State& state) {
@@ -104,19 +122,11 @@ void BM_DeflateStreamMemory(benchmark::State& state) {
   const std::string payload = chat_json(200, 3);
   AllocationCount count;
   for (auto _ : state) {
-    count.bytes = 0;
-    z_stream s{};
-    s.zalloc = counting_alloc;
-    s.zfree = counting_free;
-    s.opaque = &count;
-    deflateInit2(&s, kDefaultDeflateLevel, Z_DEFLATED, -window_bits, mem_level, Z_DEFAULT_STRATEGY);
-    std::string out(1024, '\0');
-    s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(payload.data()));
-    s.avail_in = static_cast<uInt>(payload.size());
-    s.next_out = reinterpret_cast<Bytef*>(out.data());
-    s.avail_out = static_cast<uInt>(out.size());
-    deflate(&s, Z_SYNC_FLUSH);
-    deflateEnd(&s);
+    CountedStream counted(count);
+    deflateInit2(&counted.stream, kDefaultDeflateLevel, Z_DEFLATED, -window_bits, mem_level, Z_DEFAULT_STRATEGY);
+    counted.set_io(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+    deflate(&counted.stream, Z_SYNC_FLUSH);
+    deflateEnd(&counted.stream);
   }
   state.counters["bytes"] = static_cast<double>(count.bytes);
 }
@@ -131,19 +141,11 @@ void BM_InflateStreamMemory(benchmark::State& state) {
   compressed.insert(compressed.end(), {0x00, 0x00, 0xff, 0xff});
   AllocationCount count;
   for (auto _ : state) {
-    count.bytes = 0;
-    z_stream s{};
-    s.zalloc = counting_alloc;
-    s.zfree = counting_free;
-    s.opaque = &count;
-    inflateInit2(&s, -window_bits);
-    std::string out(4096, '\0');
-    s.next_in = compressed.data();
-    s.avail_in = static_cast<uInt>(compressed.size());
-    s.next_out = reinterpret_cast<Bytef*>(out.data());
-    s.avail_out = static_cast<uInt>(out.size());
-    inflate(&s, Z_SYNC_FLUSH);
-    inflateEnd(&s);
+    CountedStream counted(count);
+    inflateInit2(&counted.stream, -window_bits);
+    counted.set_io(compressed.data(), compressed.size());
+    inflate(&counted.stream, Z_SYNC_FLUSH);
+    inflateEnd(&counted.stream);
   }
   state.counters["bytes"] = static_cast<double>(count.bytes);
 }

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "tests/support/zlib_peer.h"
 
 namespace protocol {
 namespace {
@@ -36,39 +39,16 @@ std::string random_bytes(size_t size, unsigned seed) {
   return s;
 }
 
-// Compresses as a foreign sender would (zlib directly, RFC 7692 7.2.1 tail removed), so the
-// inflater is not only tested against our own deflater.
-std::string zlib_raw_deflate(const std::string& input, int window_bits) {
-  z_stream s{};
-  EXPECT_EQ(deflateInit2(&s, 9, Z_DEFLATED, -window_bits, 9, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&s, input.size()) + 64, '\0');
-  s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-  s.avail_in = static_cast<uInt>(input.size());
-  s.next_out = reinterpret_cast<Bytef*>(out.data());
-  s.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&s, Z_SYNC_FLUSH), Z_OK);
-  out.resize(out.size() - s.avail_out);
-  deflateEnd(&s);
-  EXPECT_EQ(out.substr(out.size() - 4), std::string("\x00\x00\xff\xff", 4));
-  out.resize(out.size() - 4);
-  return out;
-}
+using parley_test::peer_deflate;
 
 // Inflates with a peer's window (as a client holding us to server_max_window_bits would).
 bool peer_inflate(const std::vector<uint8_t>& compressed, int window_bits, std::string& out) {
-  z_stream s{};
-  if (inflateInit2(&s, -window_bits) != Z_OK) return false;
-  std::string input(compressed.begin(), compressed.end());
-  input += std::string("\x00\x00\xff\xff", 4);
-  out.assign(1 << 20, '\0');
-  s.next_in = reinterpret_cast<Bytef*>(input.data());
-  s.avail_in = static_cast<uInt>(input.size());
-  s.next_out = reinterpret_cast<Bytef*>(out.data());
-  s.avail_out = static_cast<uInt>(out.size());
-  const int rc = inflate(&s, Z_SYNC_FLUSH);
-  out.resize(out.size() - s.avail_out);
-  inflateEnd(&s);
-  return rc == Z_OK || rc == Z_STREAM_END;
+  std::optional<std::string> inflated =
+      parley_test::peer_inflate(std::string_view(reinterpret_cast<const char*>(compressed.data()), compressed.size()),
+                                window_bits);
+  if (!inflated) return false;
+  out = std::move(*inflated);
+  return true;
 }
 
 TEST(DeflateCodec, RoundTripsManySizesAndKinds) {
@@ -108,7 +88,7 @@ TEST(DeflateCodec, InflatesForeignStreamsOfEveryWindow) {
   std::vector<uint8_t> out;
   for (int bits = 9; bits <= 15; ++bits) {
     const std::string input = chat_like(70000, static_cast<unsigned>(bits));
-    const std::string compressed = zlib_raw_deflate(input, bits);
+    const std::string compressed = peer_deflate(input, bits);
     ASSERT_EQ(inflater.inflate(bytes_of(compressed), input.size(), out), InflateResult::kOk) << bits;
     EXPECT_EQ(text_of(out), input);
   }
@@ -131,7 +111,7 @@ TEST(DeflateCodec, DeflaterStaysWithinTheNegotiatedWindow) {
 TEST(DeflateCodec, ZipBombStopsAtTheLimit) {
   // 16 MiB of zeros compress to ~16 KiB; with a 64 KiB limit the inflater must stop early.
   const std::string zeros(16u << 20, '\0');
-  const std::string bomb = zlib_raw_deflate(zeros, 15);
+  const std::string bomb = peer_deflate(zeros, 15);
   ASSERT_LT(bomb.size(), 20000u);
   MessageInflater inflater;
   std::vector<uint8_t> out;
@@ -139,7 +119,7 @@ TEST(DeflateCodec, ZipBombStopsAtTheLimit) {
   EXPECT_LE(out.capacity(), 4u * 65536);  // never allocated anywhere near 16 MiB
   // Exactly at the limit is fine; one byte less is not.
   const std::string exact(5000, 'x');
-  const std::string c = zlib_raw_deflate(exact, 15);
+  const std::string c = peer_deflate(exact, 15);
   EXPECT_EQ(inflater.inflate(bytes_of(c), 5000, out), InflateResult::kOk);
   EXPECT_EQ(out.size(), 5000u);
   EXPECT_EQ(inflater.inflate(bytes_of(c), 4999, out), InflateResult::kTooBig);
@@ -170,7 +150,7 @@ TEST(DeflateCodec, InvalidDataIsReported) {
   EXPECT_EQ(text_of(out), "hello");
   EXPECT_EQ(inflater.inflate(bytes_of(final_block + "junk"), 100, out), InflateResult::kInvalidData);
   // The inflater recovers for the next message.
-  const std::string ok = zlib_raw_deflate("fine", 15);
+  const std::string ok = peer_deflate("fine", 15);
   EXPECT_EQ(inflater.inflate(bytes_of(ok), 100, out), InflateResult::kOk);
   EXPECT_EQ(text_of(out), "fine");
 }

@@ -3,7 +3,6 @@
 // suite, checked against the window the server promised), plus the failure rules of RFC 7692
 // 6.1/7.2 (RSV1 placement, invalid data, zip bombs) and compress-once broadcast on /chat.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "protocol/deflate_codec.h"
 #include "tests/support/parleyd_process.h"
 #include "tests/support/ws_test_client.h"
+#include "tests/support/zlib_peer.h"
 
 namespace parley_test {
 namespace {
@@ -77,24 +77,6 @@ std::string frames_of(uint8_t opcode, const std::string& c, size_t frame_size = 
 
 std::string compressed_message(uint8_t opcode, std::string_view payload, size_t frame_size = 0) {
   return frames_of(opcode, compress(payload), frame_size);
-}
-
-// Inflates as a peer holding us to `window_bits` would (zlib directly, window 8 allowed).
-std::optional<std::string> inflate_with_window(std::string_view compressed, int window_bits) {
-  z_stream s{};
-  if (inflateInit2(&s, -window_bits) != Z_OK) return std::nullopt;
-  std::string input(compressed);
-  input += std::string("\x00\x00\xff\xff", 4);
-  std::string out(1 << 21, '\0');
-  s.next_in = reinterpret_cast<Bytef*>(input.data());
-  s.avail_in = static_cast<uInt>(input.size());
-  s.next_out = reinterpret_cast<Bytef*>(out.data());
-  s.avail_out = static_cast<uInt>(out.size());
-  const int rc = inflate(&s, Z_SYNC_FLUSH);
-  out.resize(out.size() - s.avail_out);
-  inflateEnd(&s);
-  if (rc != Z_OK && rc != Z_STREAM_END) return std::nullopt;
-  return out;
 }
 
 // Reads one message frame by frame (echoes may be fragmented); returns its raw (still
@@ -259,7 +241,7 @@ void expect_compressed_echo(WsTestClient& client, uint8_t opcode, const std::str
     return;
   }
   EXPECT_LT(m.payload.size(), payload.size()) << label;
-  const std::optional<std::string> inflated = inflate_with_window(m.payload, window);
+  const std::optional<std::string> inflated = peer_inflate(m.payload, window);
   ASSERT_TRUE(inflated.has_value()) << label << ": echo does not inflate with a " << window << "-bit window";
   EXPECT_TRUE(*inflated == payload) << label << ": inflated echo differs (" << inflated->size() << " bytes)";
 }
