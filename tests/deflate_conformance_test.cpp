@@ -14,6 +14,7 @@
 
 #include "protocol/deflate_codec.h"
 #include "tests/support/parleyd_process.h"
+#include "tests/support/parleyd_suite.h"
 #include "tests/support/ws_test_client.h"
 #include "tests/support/zlib_peer.h"
 
@@ -132,35 +133,19 @@ RawMessage recv_raw_message(WsTestClient& client, milliseconds timeout = kTimeou
 // ---------------------------------------------------------------------------------------------
 // Fixture: one parleyd (defaults: deflate on, threshold 64) per suite.
 
-class DeflateServer : public ::testing::Test {
- public:
-  static void SetUpTestSuite() { server_ = std::make_unique<ParleydProcess>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
+class DeflateServer : public ParleydSuite<DeflateServer> {
  protected:
-  void SetUp() override {
-    if (server_ == nullptr || (server_->ok() && !server_->running())) SetUpTestSuite();
-    ASSERT_TRUE(server_->ok()) << server_->error();
-  }
-  void TearDown() override {
-    if (server_ && server_->ok() && !server_->running()) {
-      ADD_FAILURE() << "parleyd " << server_->status_text() << "; stderr: " << server_->stderr_text();
-    }
-  }
-
   // Upgrades with `offer` (none when empty); returns the Sec-WebSocket-Extensions answer, if any.
   static std::optional<std::string> connect(WsTestClient& client, std::string_view offer = kDefaultOffer,
-                                            std::string_view path = "/echo", uint16_t port = 0) {
+                                            std::string_view path = "/echo") {
     std::vector<std::string> headers;
     if (!offer.empty()) headers.push_back("Sec-WebSocket-Extensions: " + std::string(offer));
-    const bool ok = client.connect(kHost, port == 0 ? server_->port() : port, path, headers, kTimeout);
+    const bool ok = client.connect(kHost, port(), path, headers, kTimeout);
     EXPECT_TRUE(ok) << client.error();
     std::optional<std::string> answer = client.handshake_response().header("Sec-WebSocket-Extensions");
     client.set_deflate(answer.has_value());
     return answer;
   }
-
-  static inline std::unique_ptr<ParleydProcess> server_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -376,7 +361,7 @@ TEST(DeflateLimits, ZipBombGets1009Quickly) {
   ParleydProcess server({"--max-message-size", "64K"});
   ASSERT_TRUE(server.ok()) << server.error();
   // 32 MiB of one byte deflate to ~32 KB: under the limit as sent, 512 times over it inflated.
-  const std::string bomb = compress(std::string(32u << 20, 'A'));
+  const std::string bomb = peer_deflate(std::string(32u << 20, 'A'));  // zlib level 9
   ASSERT_LT(bomb.size(), 65536u);
   for (size_t fragment : {0u, 4096u}) {
     WsTestClient client;
