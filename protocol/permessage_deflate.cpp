@@ -72,6 +72,11 @@ reactor::SharedBuffer* PermessageDeflate::compressed_frame(reactor::SharedBuffer
   return result;
 }
 
+void PermessageDeflate::release_large_buffers() {
+  if (inflated_.capacity() > kKeepScratchCapacity) std::vector<uint8_t>().swap(inflated_);
+  if (deflated_.capacity() > kKeepScratchCapacity) std::vector<uint8_t>().swap(deflated_);
+}
+
 void PermessageDeflate::forget_cached_frames() {
   for (reactor::SharedBuffer*& entry : cached_compressed_) {
     if (entry != nullptr) entry->release();

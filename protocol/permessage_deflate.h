@@ -52,6 +52,13 @@ class PermessageDeflate {
   // borrowed: valid until the next call with another frame; push() it to keep it.
   reactor::SharedBuffer* compressed_frame(reactor::SharedBuffer* frame, uint8_t window_class);
 
+  // Frees scratch buffers that one large message grew past kKeepScratchCapacity, so a single
+  // 16 MiB message does not pin 16 MiB for the life of the server. Invalidates inflate() views.
+  void release_large_buffers();
+  static constexpr size_t kKeepScratchCapacity = 1u << 20;
+  // Bytes the scratch buffers hold (their capacity).
+  size_t scratch_bytes() const { return inflated_.capacity() + deflated_.capacity(); }
+
  private:
   void forget_cached_frames();
 

@@ -126,6 +126,7 @@ class WsServer::Reader final : public MessageSink {
     ++server_.stats_.messages_in;
     c_.flags |= kDataSeen;
     if (app_ != nullptr) app_->on_message(server_.id_of(c_), opcode, payload);
+    if (compressed) server_.deflate_.release_large_buffers();
   }
 
   WsServer& server_;

@@ -119,5 +119,25 @@ TEST(PermessageDeflate, InflateLimitsAndViews) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(PermessageDeflate, LargeScratchBuffersAreReleased) {
+  PermessageDeflate deflate;
+  const std::string big(3u << 20, 'q');
+  std::span<const uint8_t> compressed;
+  ASSERT_TRUE(deflate.compress(0, {reinterpret_cast<const uint8_t*>(big.data()), big.size()}, compressed));
+  const std::vector<uint8_t> copy(compressed.begin(), compressed.end());
+  std::span<uint8_t> out;
+  ASSERT_EQ(deflate.inflate(copy, big.size(), out), InflateResult::kOk);
+  EXPECT_EQ(out.size(), big.size());
+  EXPECT_GT(deflate.scratch_bytes(), big.size());
+  deflate.release_large_buffers();
+  EXPECT_EQ(deflate.scratch_bytes(), 0u);
+  // Small messages still work afterwards (buffers regrow on demand).
+  const std::string small = chat_json(500);
+  ASSERT_TRUE(deflate.compress(0, {reinterpret_cast<const uint8_t*>(small.data()), small.size()}, compressed));
+  const std::vector<uint8_t> small_copy(compressed.begin(), compressed.end());
+  ASSERT_EQ(deflate.inflate(small_copy, small.size(), out), InflateResult::kOk);
+  EXPECT_EQ(std::string(out.begin(), out.end()), small);
+}
+
 }  // namespace
 }  // namespace protocol
