@@ -21,7 +21,8 @@ endif
 
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev libxxhash-dev libgtest-dev \
-                libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev
+                libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
+                python3-autobahn
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -37,7 +38,7 @@ endif
 CXX      ?= g++
 CXXFLAGS := -std=c++20 $(OPTFLAGS) $(SANFLAGS) -Wall -Wextra -Werror -pthread -I. -MMD -MP $(EXTRA_CXXFLAGS)
 LDFLAGS  := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
-LIBS     := -lssl -lcrypto -lxxhash -lsimdjson
+LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz
 
 LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp))
 TOOL_MAINS := $(wildcard tools/*_main.cpp)

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/parleyd_suite.h"
 #include "tests/support/ws_test_client.h"
 
 namespace parley_test {
@@ -208,29 +209,8 @@ enum class TcpEnd : uint8_t { kFin, kFinOrReset };
 // ---------------------------------------------------------------------------------------------
 // Fixture: one parleyd per test suite.
 
-class EchoServer : public ::testing::Test {
- public:
-  static void SetUpTestSuite() { server_ = std::make_unique<ParleydProcess>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
+class EchoServer : public ParleydSuite<EchoServer> {
  protected:
-  void SetUp() override {
-    // A server that crashed in an earlier case is restarted so that only that case fails
-    // (TearDown reported it); one that never started is not retried.
-    if (server_ == nullptr || (server_->ok() && !server_->running())) SetUpTestSuite();
-    ASSERT_TRUE(server_->ok()) << server_->error();
-  }
-
-  void TearDown() override {
-    if (server_ && server_->ok() && !server_->running()) {
-      std::string err = server_->stderr_text();
-      if (err.size() > 2000) err = "..." + err.substr(err.size() - 2000);
-      ADD_FAILURE() << "parleyd " << server_->status_text() << " during this test; stderr: " << err;
-    }
-  }
-
-  static uint16_t port() { return server_->port(); }
-
   // Use as ASSERT_NO_FATAL_FAILURE(connect(client)).
   static void connect(WsTestClient& client, std::string_view path = "/echo") {
     ASSERT_TRUE(client.connect(kHost, port(), path, {}, kTimeout)) << client.error();
@@ -250,8 +230,6 @@ class EchoServer : public ::testing::Test {
   static void send_octets_apart(WsTestClient& client, std::string_view bytes, milliseconds delay = kChopDelay) {
     ASSERT_TRUE(client.send_chopped(bytes, 1, delay, milliseconds(10000))) << client.error();
   }
-
-  static inline std::unique_ptr<ParleydProcess> server_;
 };
 
 std::string concat(const std::vector<std::string>& parts) {

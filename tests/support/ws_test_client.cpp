@@ -16,6 +16,8 @@
 #include <random>
 #include <thread>
 
+#include "protocol/deflate_codec.h"
+
 namespace parley_test {
 namespace {
 
@@ -405,7 +407,8 @@ Received WsTestClient::recv_frame(milliseconds timeout) {
   Received out;
   for (;;) {
     if (buffered() > 0) {
-      protocol::HeaderParse parse = protocol::parse_frame_header(rx_data(), buffered(), protocol::Sender::kServer);
+      protocol::HeaderParse parse = protocol::parse_frame_header(rx_data(), buffered(), protocol::Sender::kServer,
+                                                                 deflate_ ? protocol::kRsv1 : 0);
       if (parse.status == protocol::ParseStatus::kError) {
         out.status = RecvStatus::kError;
         char first[8];
@@ -426,6 +429,7 @@ Received WsTestClient::recv_frame(milliseconds timeout) {
           out.status = RecvStatus::kOk;
           out.opcode = static_cast<uint8_t>(h.opcode);
           out.fin = h.fin;
+          out.rsv1 = h.rsv1;
           out.payload.assign(reinterpret_cast<const char*>(rx_data()) + h.header_length,
                              static_cast<size_t>(h.payload_length));
           consume(total);
@@ -482,9 +486,22 @@ Received WsTestClient::recv_message(milliseconds timeout) {
       }
       open = true;
       message.opcode = f.opcode;
+      message.rsv1 = f.rsv1;
       message.payload = std::move(f.payload);
     }
     if (f.fin) {
+      if (message.rsv1) {
+        // RFC 7692 7.2.2: a compressed message is inflated whole, with 00 00 ff ff appended.
+        protocol::MessageInflater inflater;
+        std::vector<uint8_t> inflated;
+        const auto* bytes = reinterpret_cast<const uint8_t*>(message.payload.data());
+        if (inflater.inflate({bytes, message.payload.size()}, kMaxServerFrame, inflated) != protocol::InflateResult::kOk) {
+          message.status = RecvStatus::kError;
+          message.error = "server sent a compressed message that does not inflate";
+          return message;
+        }
+        message.payload.assign(inflated.begin(), inflated.end());
+      }
       message.status = RecvStatus::kOk;
       message.fin = true;
       return message;
