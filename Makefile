@@ -133,8 +133,9 @@ bench: all
 
 FUZZ_SECONDS ?= 60
 FUZZ_COMMON := -std=c++20 -O1 -g -I. -Wall -Wextra -Werror
-FUZZ_CXXFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined
-FUZZ_OBJFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined
+# UBSan findings abort the run (a crash libFuzzer keeps), rather than scrolling past.
+FUZZ_CXXFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_SRCS := $(filter protocol/%,$(LIB_SRCS)) $(filter reactor/%,$(LIB_SRCS)) $(filter chat/%,$(LIB_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%_fuzz.cpp,build/fuzz/%,$(FUZZ_SRCS))
 
