@@ -22,7 +22,8 @@ endif
 
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev openssl libxxhash-dev libgtest-dev \
-                libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev
+                libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
+                python3-autobahn
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -38,7 +39,7 @@ endif
 CXX      ?= g++
 CXXFLAGS := -std=c++20 $(OPTFLAGS) $(SANFLAGS) -Wall -Wextra -Werror -pthread -I. -MMD -MP $(EXTRA_CXXFLAGS)
 LDFLAGS  := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
-LIBS     := -lssl -lcrypto -lxxhash -lsimdjson
+LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz
 
 LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp))
 TOOL_MAINS := $(wildcard tools/*_main.cpp)
@@ -132,7 +133,10 @@ bench: all
 	$(BENCH) $(BENCH_ARGS)
 
 FUZZ_SECONDS ?= 60
-FUZZ_CXXFLAGS := -std=c++20 -O1 -g -I. -fsanitize=fuzzer,address,undefined -Wall -Wextra -Werror
+FUZZ_COMMON := -std=c++20 -O1 -g -I. -Wall -Wextra -Werror
+# UBSan findings abort the run (a crash libFuzzer keeps), rather than scrolling past.
+FUZZ_CXXFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_SRCS := $(filter protocol/%,$(LIB_SRCS)) $(filter reactor/%,$(LIB_SRCS)) $(filter chat/%,$(LIB_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%_fuzz.cpp,build/fuzz/%,$(FUZZ_SRCS))
 
@@ -141,9 +145,16 @@ build/fuzz/gen/web_assets.cpp: $(WEB_FILES) tools/embed_web_assets.sh
 	@mkdir -p $(dir $@)
 	bash tools/embed_web_assets.sh $@ $(WEB_FILES)
 
-build/fuzz/%: tests/fuzz/%_fuzz.cpp $(FUZZ_LIB_SRCS) $(FUZZ_WEB)
+# The library is compiled once for all targets (instrumented, without libFuzzer's main); each
+# target links its own entry point against those objects.
+FUZZ_LIB_OBJS := $(patsubst %.cpp,build/fuzz/obj/%.o,$(FUZZ_LIB_SRCS) $(FUZZ_WEB))
+build/fuzz/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	clang++ $(FUZZ_CXXFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_WEB) $(LIBS)
+	clang++ $(FUZZ_OBJFLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%_fuzz.cpp $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 
 fuzz: deps $(FUZZERS)
 	@for f in $(FUZZERS); do \

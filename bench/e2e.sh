@@ -6,7 +6,10 @@
 #             (closed loop: throughput in echoes/s, latency = round trip)
 #   broadcast 1,000 subscribers at 1,000 msg/s and 10,000 subscribers at 100 msg/s (one room,
 #             one publisher, open loop; 1M deliveries/s offered either way; throughput in
-#             deliveries/s, latency = publish to receipt, measured once every subscriber joined)
+#             deliveries/s, latency = publish to receipt, measured once every subscriber joined),
+#             then both again closed loop (4 publishers, pipeline 64: the most deliveries/s)
+#   chat      1,000 users in 50 rooms, 3 rooms each, 1 msg/s per user, 20% idle (open loop;
+#             deliveries/s, latency = publish to receipt, deliveries checked against the acks)
 #   connect   handshakes/s with 16 concurrent connectors, with a plain TCP close and with a
 #             close handshake (--close); latency = connect() to a verified 101
 # and writes results/<date-time>/: results.md (a markdown table: scenario, throughput, p50, p99,
@@ -133,7 +136,8 @@ ROWS=()   # markdown rows
 WHOLE=()  # server CPU seconds over each whole scenario
 : >"$OUT/results.dat"
 
-# run_scenario NAME KIND PATH PARLEY-LOAD-ARGS...   (KIND: echo, broadcast or connect)
+# run_scenario NAME KIND PATH PARLEY-LOAD-ARGS...   (KIND: echo, broadcast or connect; chat
+# reports as broadcast does)
 run_scenario() {
   local name=$1 kind=$2 path=$3; shift 3
   local url pid_args=() json_file="$OUT/$name.json" log="$OUT/$name.log"
@@ -218,6 +222,12 @@ for conns in 100 1000; do
 done
 run_scenario broadcast-1k broadcast /chat broadcast -c 1000 --rate 1000 --warmup 1 --duration "$DURATION"
 run_scenario broadcast-10k broadcast /chat broadcast -c 10000 -j 1 --rate 100 --warmup 1 --duration "$DURATION"
+# Closed loop, deep pipeline: as many deliveries as the server and the one-core load generator
+# manage; the server's CPU per delivery is the figure to compare.
+run_scenario broadcast-1k-max broadcast /chat broadcast -c 1000 --publishers 4 --pipeline 64 --warmup 1 --duration "$DURATION"
+run_scenario broadcast-10k-max broadcast /chat broadcast -c 10000 --publishers 4 --pipeline 64 --warmup 1 --duration "$DURATION"
+run_scenario chat-1k broadcast /chat chat -c 1000 --rooms 50 --rooms-per-user 3 --user-rate 1 --idle-share 0.2 \
+  --warmup 1 --duration "$DURATION"
 run_scenario connect-tcp-close connect /echo connect -c 16 --duration "$DURATION"
 run_scenario connect-close-frame connect /echo connect -c 16 --close --duration "$DURATION"
 
@@ -234,7 +244,7 @@ LOAD_END=$(uptime)
   echo "Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)."
   echo "Load average at the start: ${LOAD_START##*load average: }; at the end: ${LOAD_END##*load average: } (other work on the machine shares these cores)."
   echo
-  echo "Throughput: echo = echoes/s (closed loop, --pipeline per connection); broadcast = deliveries/s (open loop, publish rate x subscribers offered); connect = handshakes/s (16 concurrent connectors)."
+  echo "Throughput: echo = echoes/s (closed loop, --pipeline per connection); broadcast = deliveries/s (open loop, publish rate x subscribers offered); chat = deliveries/s (open loop, users talking in their rooms); connect = handshakes/s (16 concurrent connectors)."
   echo "Latency: echo round trip; broadcast publish to receipt; connect connect() to a verified 101. Server CPU: utime+stime over the measurement (/proc/PID/stat, 10 ms ticks), as % of one core and per echo / delivery / handshake."
   echo
   echo "| scenario | throughput | p50 | p99 | p99.9 | errors | server CPU | server CPU us/op |"

@@ -305,7 +305,7 @@ ramp_s=$(since "$ramp_start")
 holder_stats
 held=$h_open
 if [ -n "$stop_reason" ]; then
-  log "ramp stopped at $held of $N connections: $stop_reason; skipping the hold"
+  log "ramp stopped at $held of $N connections (highest held: $best): $stop_reason; skipping the hold"
   HOLD=0  # holding a collapsing system would only load the shared machine for nothing
   for f in "$LOGS"/worker-*.log; do
     grep -Ev '^listening on|WARNING: any Origin' "$f" | tail -3 | sed "s|^|  $(basename "$f"): |"

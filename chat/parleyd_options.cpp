@@ -47,6 +47,7 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--idle-timeout", &o.idle_timeout_ms, 0, kDay, false, "milliseconds, 0 (off) to 86400000"},
       {"--drain-timeout", &o.drain_timeout_ms, 0, kDay, false, "milliseconds, 0 to 86400000"},
       {"--max-buffered", &o.max_buffered, 1024, 1u << 30, true, "bytes, 1K to 1G"},
+      {"--deflate-threshold", &o.deflate_threshold, 0, 1u << 30, true, "bytes, 0 to 1G, e.g. 64 or 1K"},
       {"--max-connections", &o.max_connections, 0, UINT32_MAX, false, "0 (the fd limit) or more"},
       {"--max-connections-per-ip", &o.max_connections_per_ip, 0, UINT32_MAX, false, "0 (unlimited) or more"},
       {"--workers", &o.workers, 1, 256, false, "processes, 1 to 256"},
@@ -91,6 +92,8 @@ std::string parleyd_usage() {
          "  --idle-timeout MS          close (1000) connections with no message this long, 0 = never (default 0)\n"
          "  --max-buffered BYTES       write-queue cap per connection (default 1M)\n"
          "  --slow-consumer POLICY     past the cap: close (1008, default) or drop (drop messages)\n"
+         "  --deflate on|off           accept permessage-deflate (RFC 7692) offers (default on)\n"
+         "  --deflate-threshold BYTES  send smaller messages uncompressed, K/M suffixes (default 64)\n"
          "  --max-connections N        beyond: HTTP 503 before the upgrade, 0 = fd limit (default 0)\n"
          "  --max-connections-per-ip N per source address (IPv6: per /64), 0 = unlimited (default 0)\n"
          "  --drain-timeout MS         on SIGTERM/SIGINT: close 1001 and wait this long (default 5000)\n"
@@ -152,7 +155,7 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
       continue;
     }
     bool takes_value = arg == "--listen" || arg == "--slow-consumer" || arg == "--auth-secret" ||
-                       arg == "--allow-origin" || arg == "--tls-cert" || arg == "--tls-key";
+                       arg == "--allow-origin" || arg == "--deflate" || arg == "--tls-cert" || arg == "--tls-key";
     const ValueOption* option = nullptr;
     for (const ValueOption& candidate : table) {
       if (arg == candidate.name) option = &candidate;
@@ -199,6 +202,12 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
         return false;
       }
       parsed.slow_consumer_drop = value == "drop";
+    } else if (arg == "--deflate") {
+      if (value != "on" && value != "off") {
+        error = "invalid --deflate '" + value + "' (on or off)";
+        return false;
+      }
+      parsed.deflate = value == "on";
     } else if (!parse_value(*option, value)) {
       error = "invalid " + arg + " '" + value + "' (" + option->expected + ")";
       return false;

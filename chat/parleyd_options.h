@@ -20,6 +20,8 @@ struct ParleydOptions {
   uint32_t drain_timeout_ms = 5000;        // graceful shutdown on SIGTERM/SIGINT
   uint64_t max_buffered = 1u << 20;        // write-queue cap per connection
   bool slow_consumer_drop = false;         // past the cap: drop messages instead of closing 1008
+  bool deflate = true;                     // accept permessage-deflate offers (RFC 7692)
+  uint64_t deflate_threshold = 64;         // smaller outgoing messages are sent uncompressed
   uint32_t max_connections = 0;            // 0: the fd limit
   uint32_t max_connections_per_ip = 0;     // 0: unlimited
   uint32_t workers = 1;                    // processes sharing the port with SO_REUSEPORT

@@ -102,6 +102,8 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   config.slow_consumer =
       options.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
   config.max_connections = options.max_connections;
+  config.deflate = options.deflate;
+  config.deflate_threshold = static_cast<size_t>(options.deflate_threshold);
   config.max_connections_per_ip = options.max_connections_per_ip;
   protocol::WsServer server(loop, config);
   if (tls != nullptr) {

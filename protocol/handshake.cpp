@@ -186,7 +186,8 @@ void compute_accept_key(std::string_view key, char out[kAcceptKeyLength]) {
   // (never from a validated request) takes OpenSSL's streaming API, which allocates a context.
   char joined[128];
   if (key.size() <= sizeof joined - kWebSocketGuid.size()) {
-    std::memcpy(joined, key.data(), key.size());
+    // An empty view may carry a null data(), and memcpy's pointers must never be null.
+    if (!key.empty()) std::memcpy(joined, key.data(), key.size());
     std::memcpy(joined + key.size(), kWebSocketGuid.data(), kWebSocketGuid.size());
     SHA1(reinterpret_cast<const unsigned char*>(joined), key.size() + kWebSocketGuid.size(),
          digest);

@@ -283,4 +283,6 @@ bool HttpRequest::has_header(std::string_view name) const {
   return false;
 }
 
+bool is_token_char(char c) { return kTchar[static_cast<unsigned char>(c)]; }
+
 }  // namespace protocol

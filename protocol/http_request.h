@@ -44,6 +44,9 @@ enum class HttpParseStatus : uint8_t {
 HttpParseStatus parse_http_request(std::string_view data, HttpRequest& out,
                                    size_t max_head = kMaxRequestHead);
 
+// True when `c` is an RFC 9110 5.6.2 tchar (may appear in a token).
+bool is_token_char(char c);
+
 // Case-insensitive ASCII comparison.
 bool equals_ignore_case(std::string_view a, std::string_view b);
 

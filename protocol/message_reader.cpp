@@ -21,13 +21,17 @@ void close_message(ReaderState& state) {
   state.message_opcode = Opcode::kContinuation;
   state.message_length = 0;
   state.utf8 = kUtf8Accept;
+  state.message_compressed = false;
 }
 
 // Applies the message-level rules to a complete header and opens a message on a new data frame.
 ProtocolError begin_frame(ReaderState& state, const FrameHeader& header, const ReaderLimits& limits) {
+  const bool continuation = header.opcode == Opcode::kContinuation;
+  // RFC 7692 6.1: RSV1 marks a compressed message on its first frame only; control frames are
+  // never compressed. (Without the extension negotiated, the header parser refused RSV1.)
+  if (header.rsv1 && (continuation || is_control(header.opcode))) return ProtocolError::kMisplacedRsv1;
   // RFC 6455 5.4: control frames may be injected in the middle of a fragmented message.
   if (is_control(header.opcode)) return ProtocolError::kNone;
-  const bool continuation = header.opcode == Opcode::kContinuation;
   const bool message_open = state.message_opcode != Opcode::kContinuation;
   // RFC 6455 5.4: a fragmented message is one non-continuation frame followed by continuations
   // only; fragments of different messages must not interleave.
@@ -42,6 +46,7 @@ ProtocolError begin_frame(ReaderState& state, const FrameHeader& header, const R
     state.message_opcode = header.opcode;
     state.message_length = 0;
     state.utf8 = kUtf8Accept;
+    state.message_compressed = header.rsv1;
   }
   return ProtocolError::kNone;
 }
@@ -139,7 +144,8 @@ FeedResult feed_messages(ReaderState& state, uint8_t* data, size_t len, const Re
     const Opcode opcode = state.message_opcode;
     const bool first = frame.opcode != Opcode::kContinuation && state.frame_done == 0;
     const bool last = frame_end && frame.fin;
-    if (opcode == Opcode::kText) {
+    const bool compressed = state.message_compressed;
+    if (opcode == Opcode::kText && !compressed) {
       // RFC 6455 8.1: fail the connection as soon as the text stops being UTF-8, even mid-frame.
       const Utf8State next = utf8_feed(state.utf8, piece, avail);
       if (next == kUtf8Reject) {
@@ -163,9 +169,10 @@ FeedResult feed_messages(ReaderState& state, uint8_t* data, size_t len, const Re
       state.frame_done = 0;
       if (frame.fin) close_message(state);
     }
-    if (!sink.on_data(opcode, std::span<uint8_t>(piece, avail), first, last)) {
-      return {pos, ProtocolError::kNone};
-    }
+    const std::span<uint8_t> data_piece(piece, avail);
+    const bool more = compressed ? sink.on_compressed_data(opcode, data_piece, first, last)
+                                 : sink.on_data(opcode, data_piece, first, last);
+    if (!more) return {pos, ProtocolError::kNone};
   }
   return {pos, ProtocolError::kNone};
 }

@@ -14,7 +14,8 @@ namespace protocol {
 
 struct ReaderLimits {
   uint64_t max_message_size = 16u << 20;  // bytes of one (reassembled) data message -> 1009
-  uint8_t allowed_rsv = 0;                // RSV bits a negotiated extension gives meaning to
+  uint8_t allowed_rsv = 0;                // RSV bits a negotiated extension gives meaning to;
+                                          // kRsv1 means permessage-deflate (RFC 7692 6)
   Sender sender = Sender::kClient;        // whose frames these are (servers read kClient)
 };
 
@@ -29,6 +30,7 @@ struct ReaderState {
   bool in_frame = false;
   Opcode message_opcode = Opcode::kContinuation;  // kText/kBinary while a message is open
   Utf8State utf8 = kUtf8Accept;    // validator state for an open text message
+  bool message_compressed = false;  // the open message's first frame had RSV1 (RFC 7692 6.1)
   uint8_t control_have = 0;        // bytes of a control payload split across reads
   uint8_t control_payload[kMaxControlPayload];
 
@@ -46,6 +48,11 @@ class MessageSink {
   // first && last. Text pieces are UTF-8-checked before delivery (a piece may end mid code point;
   // the message as a whole is valid when `last` arrives). Empty pieces may occur.
   virtual bool on_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) = 0;
+  // The same for a message whose first frame had RSV1 (only when limits allow kRsv1): pieces are
+  // still compressed and not UTF-8-checked; the sink inflates and validates the whole message.
+  virtual bool on_compressed_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) {
+    return on_data(opcode, piece, first, last);
+  }
   // A complete, validated control frame: ping, pong, or close (payload checked by
   // validate_close_payload). Control frames may arrive between pieces of a fragmented message.
   virtual bool on_control(Opcode opcode, std::span<const uint8_t> payload) = 0;

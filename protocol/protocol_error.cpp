@@ -10,6 +10,7 @@ uint16_t close_code_for(ProtocolError error) {
       return kCloseNormal;
     // RFC 6455 7.4.1: 1007 is for data inconsistent with the message type (non-UTF-8 text).
     case ProtocolError::kInvalidUtf8:
+    case ProtocolError::kInvalidCompressedData:
       return kCloseInvalidPayload;
     // RFC 6455 7.4.1: 1009 is for a message too big to process.
     case ProtocolError::kMessageTooBig:
@@ -26,6 +27,7 @@ uint16_t close_code_for(ProtocolError error) {
     case ProtocolError::kExpectedContinuation:
     case ProtocolError::kInvalidClosePayload:
     case ProtocolError::kInvalidCloseCode:
+    case ProtocolError::kMisplacedRsv1:
       return kCloseProtocolError;
   }
   // An out-of-range enum value can only come from memory corruption; fail as a protocol error.
@@ -49,6 +51,8 @@ std::string_view reason_for(ProtocolError error) {
     case ProtocolError::kInvalidCloseCode: return "invalid close code";
     case ProtocolError::kInvalidUtf8: return "invalid UTF-8";
     case ProtocolError::kMessageTooBig: return "message too big";
+    case ProtocolError::kMisplacedRsv1: return "RSV1 on a continuation or control frame";
+    case ProtocolError::kInvalidCompressedData: return "invalid compressed data";
   }
   return "protocol error";
 }

@@ -21,6 +21,8 @@ enum class ProtocolError : uint8_t {
   kInvalidCloseCode,        // RFC 6455 7.4: 1005, 1006, 1015, unassigned or out-of-range codes -> 1002
   kInvalidUtf8,             // RFC 6455 8.1: text message or close reason not UTF-8 -> 1007
   kMessageTooBig,           // configured message size limit exceeded -> 1009
+  kMisplacedRsv1,           // RFC 7692 6.1: RSV1 on a continuation or control frame -> 1002
+  kInvalidCompressedData,   // RFC 7692 6.2: a compressed message that does not inflate -> 1007
 };
 
 // The close code to send when failing the connection for `error` (1002, 1007 or 1009).

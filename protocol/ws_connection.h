@@ -36,7 +36,10 @@ enum ConnectionFlags2 : uint8_t {
   kPeerHungUp = 1 << 3,         // epoll reported RDHUP/HUP/ERR: read on to the end of stream
   kReadPaused = 1 << 4,         // output over max_buffered: input stays in the kernel (TCP
                                 // backpressure) until the queue drains
+  kDeflate = 1 << 5,            // permessage-deflate negotiated (RFC 7692): RSV1 is allowed
+  kDeflateWindow = 3 << 6,      // the peer's compressor window class (PermessageDeflate)
 };
+inline constexpr int kDeflateWindowShift = 6;
 
 enum class TimerPurpose : uint8_t {
   kNone,

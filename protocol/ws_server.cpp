@@ -43,25 +43,15 @@ class WsServer::Reader final : public MessageSink {
   Reader(WsServer& server, Connection& c, WsApplication* app) : server_(server), c_(c), app_(app) {}
 
   bool on_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) override {
-    // RFC 6455 7.1.2: once our close is sent, data is no longer delivered.
-    if (c_.flags & kCloseSent) return true;
-    if (first && last) {
-      deliver(opcode, piece);
-      return c_.state != ConnectionState::kClosed;
-    }
-    ConnectionExtra* extra = server_.extra_for(c_);
-    if (extra == nullptr) return false;
-    extra->pending.insert(extra->pending.end(), piece.begin(), piece.end());
-    if (last) {
-      deliver(opcode, {extra->pending.data(), extra->pending.size()});
-      if (extra->pending.capacity() > kKeepPendingCapacity) {
-        std::vector<uint8_t>().swap(extra->pending);
-      } else {
-        extra->pending.clear();
-      }
-    }
-    return c_.state != ConnectionState::kClosed;
+    return collect(opcode, piece, first, last, false);
   }
+
+  bool on_compressed_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) override {
+    return collect(opcode, piece, first, last, true);
+  }
+
+  // Why the sink stopped the reader, if it found the message itself bad (inflate, UTF-8, size).
+  ProtocolError error() const { return error_; }
 
   bool on_control(Opcode opcode, std::span<const uint8_t> payload) override {
     if (opcode == Opcode::kPing) {
@@ -100,19 +90,61 @@ class WsServer::Reader final : public MessageSink {
   }
 
  private:
-  void deliver(Opcode opcode, std::span<uint8_t> payload) {
+  // Delivers a message whole in one piece at once, and gathers the pieces of any other.
+  bool collect(Opcode opcode, std::span<uint8_t> piece, bool first, bool last, bool compressed) {
+    // RFC 6455 7.1.2: once our close is sent, data is no longer delivered.
+    if (c_.flags & kCloseSent) return true;
+    if (first && last) {
+      deliver(opcode, piece, compressed);
+      return error_ == ProtocolError::kNone && c_.state != ConnectionState::kClosed;
+    }
+    ConnectionExtra* extra = server_.extra_for(c_);
+    if (extra == nullptr) return false;
+    extra->pending.insert(extra->pending.end(), piece.begin(), piece.end());
+    if (last) {
+      deliver(opcode, {extra->pending.data(), extra->pending.size()}, compressed);
+      if (extra->pending.capacity() > kKeepPendingCapacity) {
+        std::vector<uint8_t>().swap(extra->pending);
+      } else {
+        extra->pending.clear();
+      }
+    }
+    return error_ == ProtocolError::kNone && c_.state != ConnectionState::kClosed;
+  }
+
+  void deliver(Opcode opcode, std::span<uint8_t> payload, bool compressed) {
+    if (compressed) {
+      // RFC 7692 7.2.2: inflate the whole message; the limit applies to the inflated size.
+      const InflateResult inflated = server_.deflate_.inflate(payload, server_.limits_.max_message_size, payload);
+      if (inflated != InflateResult::kOk) {
+        // Out of memory counts as too big to process (1009).
+        error_ = inflated == InflateResult::kInvalidData ? ProtocolError::kInvalidCompressedData
+                                                         : ProtocolError::kMessageTooBig;
+        return;
+      }
+      // RFC 6455 8.1 applies to the text itself, which the reader could not see compressed.
+      if (opcode == Opcode::kText && utf8_feed(kUtf8Accept, payload.data(), payload.size()) != kUtf8Accept) {
+        error_ = ProtocolError::kInvalidUtf8;
+        return;
+      }
+    }
     ++server_.stats_.messages_in;
     c_.flags |= kDataSeen;
     if (app_ != nullptr) app_->on_message(server_.id_of(c_), opcode, payload);
+    if (compressed) server_.deflate_.release_large_buffers();
   }
 
   WsServer& server_;
   Connection& c_;
   WsApplication* app_;
+  ProtocolError error_ = ProtocolError::kNone;
 };
 
 WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
-    : loop_(loop), config_(config), wheel_(loop.now_ms(), &WsServer::on_timer, this, config.timer_tick_ms) {
+    : loop_(loop),
+      config_(config),
+      wheel_(loop.now_ms(), &WsServer::on_timer, this, config.timer_tick_ms),
+      deflate_(config.deflate_threshold) {
   limits_.sender = Sender::kClient;
   handler_id_ = loop_.add_handler(this);
   loop_.add_timer_wheel(&wheel_);
@@ -422,6 +454,7 @@ void WsServer::release_extra_if_idle(Connection& c) {
 void WsServer::process_frames(Connection& c, uint8_t* data, size_t length) {
   WsApplication* app = c.route < routes_.size() ? routes_[c.route].app : nullptr;
   limits_.max_message_size = c.route < routes_.size() ? routes_[c.route].max_message_size : config_.max_message_size;
+  limits_.allowed_rsv = (c.flags2 & kDeflate) ? kRsv1 : 0;
   Reader reader(*this, c, app);
   // Most reads start and end on frame boundaries: such connections keep no reader state, and
   // borrow the scratch state for the duration of the call.
@@ -430,6 +463,7 @@ void WsServer::process_frames(Connection& c, uint8_t* data, size_t length) {
   if (!had_state) state = ReaderState();
   FeedResult result = feed_messages(state, data, length, limits_, reader);
   if (c.state == ConnectionState::kClosed) return;
+  if (result.error == ProtocolError::kNone) result.error = reader.error();
   if (result.error != ProtocolError::kNone) {
     fail(c, result.error);
     return;

@@ -14,6 +14,7 @@
 #include "protocol/frame_header.h"
 #include "protocol/http_request.h"
 #include "protocol/message_reader.h"
+#include "protocol/permessage_deflate.h"
 #include "reactor/event_loop.h"
 #include "reactor/shared_buffer.h"
 #include "reactor/socket_ops.h"
@@ -92,6 +93,8 @@ struct WsServerConfig {
   uint32_t max_connections = 0;           // beyond: HTTP 503 before the upgrade; 0 = fd limit
   uint32_t max_connections_per_ip = 0;    // per peer address, same policy; 0 = unlimited
   uint32_t timer_tick_ms = 10;
+  bool deflate = true;                    // accept permessage-deflate offers (RFC 7692)
+  size_t deflate_threshold = kDefaultDeflateThreshold;  // smaller messages go uncompressed
 };
 
 // Counters for /metrics.
@@ -195,7 +198,7 @@ class WsServer : public reactor::EventHandler {
                     std::string_view extra_headers = {});
   void serve_http(Connection& c, const HttpRequest& request, const Route* route);
 
-  SendResult send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length);
+  SendResult send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length, bool rsv1 = false);
   SendResult write_bytes(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length);
   void queue_copy(Connection& c, const uint8_t* data, size_t length);
   void uncork();
@@ -279,6 +282,7 @@ class WsServer : public reactor::EventHandler {
   reactor::TlsStream* tls_streams_ = nullptr;
 
   ReaderState scratch_reader_;  // reader state for connections that had none (the usual case)
+  PermessageDeflate deflate_;   // zlib streams and buffers shared by all connections
   WsServerStats stats_;
 };
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "protocol/close_code.h"
+#include "protocol/deflate_offer.h"
 #include "protocol/handshake.h"
 #include "protocol/ws_connection.h"
 #include "protocol/ws_server.h"
@@ -90,8 +91,11 @@ void WsServer::upgrade(Connection& c, const HttpRequest& request, const Route& r
     respond_http(c, verdict.status, "text/plain", body);
     return;
   }
+  // RFC 7692 7.1: an unacceptable or malformed offer declines the extension, never the upgrade.
+  const DeflateAgreement deflate = config_.deflate ? negotiate_deflate(request) : DeflateAgreement();
   char response[1024];
-  size_t length = write_upgrade_response(response, sizeof response, check.key, verdict.subprotocol);
+  size_t length = write_upgrade_response(response, sizeof response, check.key, verdict.subprotocol,
+                                         deflate.response_view());
   if (length == 0) {
     respond_http(c, 500, "text/plain", "upgrade response too large\n");
     return;
@@ -100,6 +104,9 @@ void WsServer::upgrade(Connection& c, const HttpRequest& request, const Route& r
   c.user_data = verdict.user_data;
   c.route = static_cast<uint8_t>(&route - routes_.data());
   c.flags2 |= kUpgraded;
+  if (deflate.accepted) {
+    c.flags2 |= kDeflate | PermessageDeflate::window_class(deflate.server_max_window_bits) << kDeflateWindowShift;
+  }
   wheel_.cancel(&c.timer);
   start_heartbeat(c);
   ++stats_.upgrades;

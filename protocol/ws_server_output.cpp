@@ -31,6 +31,11 @@ SendResult WsServer::send(ConnectionId id, Opcode opcode, std::span<const uint8_
   Connection* c = find(id);
   if (c == nullptr || c->state != ConnectionState::kOpen || (c->flags & kCloseSent)) return SendResult::kDropped;
   if (!is_control(opcode) && over_buffer_cap(*c)) return SendResult::kDropped;
+  std::span<const uint8_t> compressed;
+  if (!is_control(opcode) && (c->flags2 & kDeflate) &&
+      deflate_.compress(static_cast<uint8_t>(c->flags2 >> kDeflateWindowShift), payload, compressed)) {
+    return send_frame(*c, opcode, compressed.data(), compressed.size(), true);
+  }
   return send_frame(*c, opcode, payload.data(), payload.size());
 }
 
@@ -42,6 +47,8 @@ SendResult WsServer::send_encoded(ConnectionId id, reactor::SharedBuffer* frame)
   Connection* c = find(id);
   if (c == nullptr || c->state != ConnectionState::kOpen || (c->flags & kCloseSent)) return SendResult::kDropped;
   if (over_buffer_cap(*c)) return SendResult::kDropped;
+  // Compressed once per frame and window class, then shared like the plain frame.
+  if (c->flags2 & kDeflate) frame = deflate_.compressed_frame(frame, static_cast<uint8_t>(c->flags2 >> kDeflateWindowShift));
   ++stats_.messages_out;
   // The connection being read gathers its output in the cork anyway.
   if (corked_ == c) return write_bytes(*c, frame->data(), frame->size(), nullptr, 0);
@@ -69,9 +76,9 @@ void WsServer::flush_pending() {
   flush_.clear();
 }
 
-SendResult WsServer::send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length) {
+SendResult WsServer::send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length, bool rsv1) {
   uint8_t header[kMaxFrameHeaderLength];
-  size_t header_length = encode_frame_header(header, opcode, length);
+  size_t header_length = encode_frame_header(header, opcode, length, true, rsv1);
   if (!is_control(opcode)) ++stats_.messages_out;
   return write_bytes(c, header, header_length, payload, length);
 }

@@ -24,11 +24,13 @@
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/shell_command.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using parley_test::ParleydProcess;
+using parley_test::run_shell;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
@@ -38,31 +40,9 @@ constexpr const char* kScript = "tests/browser/chat_e2e.mjs";
 constexpr const char* kRestartLine = "@@restart-parleyd";
 constexpr seconds kNodeTimeout{240};
 
-// The repository root: the nearest directory, from the working directory up, holding the script.
-fs::path repo_root() {
-  std::error_code ec;
-  for (fs::path dir = fs::current_path(ec); !dir.empty(); dir = dir.parent_path()) {
-    if (fs::exists(dir / kScript, ec)) return dir;
-    if (dir == dir.parent_path()) break;
-  }
-  return {};
-}
+fs::path repo_root() { return parley_test::find_repo_root(kScript); }
 
-// Runs `command` with sh -c, stdout and stderr together; returns the exit status (-1 if it did
-// not run) and appends what it printed to `output`.
-int run_shell(const std::string& command, std::string& output) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return -1;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string tail(const std::string& text, size_t max = 3000) {
-  return text.size() <= max ? text : "..." + text.substr(text.size() - max);
-}
+std::string tail(const std::string& text, size_t max = 3000) { return parley_test::output_tail(text, max); }
 
 // Makes sure /usr/bin/chromium exists, installing Debian's chromium package when it does not.
 // Returns an empty string on success, else why it is not there.

@@ -139,6 +139,8 @@ TEST(EncodeClosePayload, TruncatesOnCodePointBoundary) {
 TEST(ProtocolErrorMapping, CloseCodes) {
   EXPECT_EQ(close_code_for(ProtocolError::kInvalidUtf8), kCloseInvalidPayload);
   EXPECT_EQ(close_code_for(ProtocolError::kMessageTooBig), kCloseMessageTooBig);
+  EXPECT_EQ(close_code_for(ProtocolError::kInvalidCompressedData), kCloseInvalidPayload);
+  EXPECT_EQ(close_code_for(ProtocolError::kMisplacedRsv1), kCloseProtocolError);
   for (ProtocolError error :
        {ProtocolError::kUnmaskedClientFrame, ProtocolError::kMaskedServerFrame,
         ProtocolError::kReservedBitsSet, ProtocolError::kReservedOpcode,
@@ -152,7 +154,7 @@ TEST(ProtocolErrorMapping, CloseCodes) {
 
 TEST(ProtocolErrorMapping, ReasonsFitACloseFrameAndAreDistinct) {
   std::vector<std::string_view> seen;
-  for (int value = 1; value <= static_cast<int>(ProtocolError::kMessageTooBig); ++value) {
+  for (int value = 1; value <= static_cast<int>(ProtocolError::kInvalidCompressedData); ++value) {
     const ProtocolError error = static_cast<ProtocolError>(value);
     const std::string_view reason = reason_for(error);
     EXPECT_FALSE(reason.empty()) << value;

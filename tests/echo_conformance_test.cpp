@@ -22,6 +22,7 @@
 
 #include "tests/support/parleyd_process.h"
 #include "tests/support/tls_test_certs.h"
+#include "tests/support/parleyd_suite.h"
 #include "tests/support/ws_test_client.h"
 
 namespace parley_test {
@@ -211,41 +212,20 @@ enum class TcpEnd : uint8_t { kFin, kFinOrReset };
 // ---------------------------------------------------------------------------------------------
 // Fixture: one parleyd per test suite.
 
-class EchoServer : public ::testing::Test {
+class EchoServer : public ParleydSuite<EchoServer> {
  public:
-  static void SetUpTestSuite() {
-    if (!over_tls()) {
-      server_ = std::make_unique<ParleydProcess>();
-      return;
-    }
+  // parleyd's arguments: a TLS pair when the cases run over wss:// (PARLEY_ECHO_OVER_TLS=1).
+  static std::vector<std::string> server_args() {
+    if (!over_tls()) return {};
     static TestCertificate cert;
-    server_ = std::make_unique<ParleydProcess>(
-        std::vector<std::string>{"--tls-cert", cert.cert_path(), "--tls-key", cert.key_path()});
+    return {"--tls-cert", cert.cert_path(), "--tls-key", cert.key_path()};
   }
-  static void TearDownTestSuite() { server_.reset(); }
   static bool over_tls() {
     const char* value = std::getenv("PARLEY_ECHO_OVER_TLS");
     return value != nullptr && std::string_view(value) == "1";
   }
 
  protected:
-  void SetUp() override {
-    // A server that crashed in an earlier case is restarted so that only that case fails
-    // (TearDown reported it); one that never started is not retried.
-    if (server_ == nullptr || (server_->ok() && !server_->running())) SetUpTestSuite();
-    ASSERT_TRUE(server_->ok()) << server_->error();
-  }
-
-  void TearDown() override {
-    if (server_ && server_->ok() && !server_->running()) {
-      std::string err = server_->stderr_text();
-      if (err.size() > 2000) err = "..." + err.substr(err.size() - 2000);
-      ADD_FAILURE() << "parleyd " << server_->status_text() << " during this test; stderr: " << err;
-    }
-  }
-
-  static uint16_t port() { return server_->port(); }
-
   // Use as ASSERT_NO_FATAL_FAILURE(connect(client)).
   static void connect(WsTestClient& client, std::string_view path = "/echo") {
     if (over_tls()) {
@@ -269,8 +249,6 @@ class EchoServer : public ::testing::Test {
   static void send_octets_apart(WsTestClient& client, std::string_view bytes, milliseconds delay = kChopDelay) {
     ASSERT_TRUE(client.send_chopped(bytes, 1, delay, milliseconds(10000))) << client.error();
   }
-
-  static inline std::unique_ptr<ParleydProcess> server_;
 };
 
 std::string concat(const std::vector<std::string>& parts) {

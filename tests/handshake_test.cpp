@@ -215,6 +215,9 @@ TEST(Handshake, AcceptKeyRfcVector) {
   // Past the stack buffer, the streaming path must agree with Python's hashlib.
   compute_accept_key(std::string(200, 'A'), out);
   EXPECT_EQ(std::string_view(out, kAcceptKeyLength), "epQuepyJZUpkXo4+7CeEEfXbmv8=");
+  // An empty view with a null data() (found by the handshake fuzzer: memcpy from null is UB).
+  compute_accept_key(std::string_view(), out);
+  EXPECT_EQ(std::string_view(out, kAcceptKeyLength), "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w=");
 }
 
 TEST(Handshake, UpgradeResponseByteExact) {

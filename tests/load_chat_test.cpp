@@ -105,6 +105,79 @@ TEST(ServerMessages, FindsTheStampInParleydsMsg) {
   EXPECT_FALSE(find_stamp("{\"type\":\"msg\"}", stamp));
 }
 
+TEST(ServerMessages, FieldEqualsMatchesWholeValuesOnly) {
+  std::string m;
+  chat::write_msg(m, "r-1", "u12_ab", "from \"u1\"", 1, 2);
+  EXPECT_TRUE(field_equals(m, "from", "u12_ab"));
+  EXPECT_FALSE(field_equals(m, "from", "u12"));
+  EXPECT_FALSE(field_equals(m, "from", "u12_abc"));
+  EXPECT_TRUE(field_equals(m, "room", "r-1"));
+  EXPECT_FALSE(field_equals(m, "room", "r-"));
+  EXPECT_FALSE(field_equals(m, "to", "u12_ab"));
+  EXPECT_FALSE(field_equals("{\"from\":\"u1", "from", "u1"));  // truncated
+}
+
+TEST(ChatRoomPlan, UsersHaveDistinctRoomsAndRoomsEvenMembers) {
+  for (const ChatRoomPlan plan : {ChatRoomPlan{1, 1, 1}, ChatRoomPlan{5, 3, 2}, ChatRoomPlan{7, 10, 3},
+                                  ChatRoomPlan{100, 10, 10}, ChatRoomPlan{101, 7, 4}}) {
+    std::vector<uint64_t> counted(plan.rooms, 0);
+    for (uint64_t user = 0; user < plan.users; ++user) {
+      std::vector<uint64_t> mine;
+      for (uint64_t k = 0; k < plan.per_user; ++k) {
+        const uint64_t room = plan.room_of(user, k);
+        ASSERT_LT(room, plan.rooms);
+        EXPECT_EQ(std::count(mine.begin(), mine.end(), room), 0) << "user " << user << " twice in " << room;
+        mine.push_back(room);
+        ++counted[room];
+      }
+    }
+    uint64_t total = 0;
+    for (uint64_t room = 0; room < plan.rooms; ++room) {
+      EXPECT_EQ(plan.members(room), counted[room]) << plan.users << "/" << plan.rooms << "/" << plan.per_user;
+      total += plan.members(room);
+    }
+    EXPECT_EQ(total, plan.users * plan.per_user);
+    const auto [low, high] = std::minmax_element(counted.begin(), counted.end());
+    EXPECT_LE(*high - *low, 1u);
+  }
+}
+
+TEST(ChatUserChoices, IdleSecondsComeInTheirShare) {
+  for (double share : {0.0, 0.1, 0.5, 0.9}) {
+    uint64_t idle = 0;
+    for (uint64_t user = 0; user < 200; ++user) {
+      for (uint64_t second = 0; second < 100; ++second) idle += chat_user_idle(42, user, second, share) ? 1 : 0;
+    }
+    EXPECT_NEAR(static_cast<double>(idle) / 20000, share, 0.02) << share;
+  }
+  // The same answer in every process, and another for another run.
+  EXPECT_EQ(chat_user_idle(7, 3, 9, 0.5), chat_user_idle(7, 3, 9, 0.5));
+  uint64_t differ = 0;
+  for (uint64_t user = 0; user < 100; ++user) differ += chat_user_idle(1, user, 0, 0.5) != chat_user_idle(2, user, 0, 0.5);
+  EXPECT_GT(differ, 20u);
+}
+
+TEST(ChatUserChoices, ReconnectingUsersComeInTheirShareAtSpreadTimes) {
+  for (double share : {0.0, 0.05, 0.5, 1.0}) {
+    uint64_t chosen = 0;
+    double earliest = 1, latest = 0;
+    for (uint64_t user = 0; user < 10000; ++user) {
+      double at = -1;
+      if (!chat_user_reconnects(99, user, share, at)) continue;
+      ++chosen;
+      ASSERT_GE(at, 0.0);
+      ASSERT_LT(at, 1.0);
+      earliest = std::min(earliest, at);
+      latest = std::max(latest, at);
+    }
+    EXPECT_NEAR(static_cast<double>(chosen) / 10000, share, 0.02) << share;
+    if (share >= 0.5) {
+      EXPECT_LT(earliest, 0.01);
+      EXPECT_GT(latest, 0.99);
+    }
+  }
+}
+
 TEST(ClientMessages, AreWhatTheServerParserAccepts) {
   chat::ChatParser parser;
   chat::ClientMessage message;

@@ -629,6 +629,89 @@ TEST_F(ChatClientTest, RefusedHelloFailsTheClient) {
   EXPECT_FALSE(client_.chat_joined());
 }
 
+// ---- chat users (chat scenario) ----
+
+TEST_F(ChatClientTest, UserJoinsItsRoomsTalksInTurnAndChecksDeliveries) {
+  // 5 users over 3 rooms, 2 each: user 0 is in r-0 (members 0, 1, 3, 4) and r-1 (0, 2, 3).
+  context_.chat_rooms = {"r-0", "r-1", "r-2"};
+  context_.room_plan = ChatRoomPlan{5, 3, 2};
+  context_.text_size = 30;
+  client_.set_chat_role(ChatRole::kUser);
+  client_.set_chat_user(0);
+  ByteBuffer out;
+  ASSERT_TRUE(feed_text(start_and_answer(0), out).upgraded);
+  client_.send_hello(context_, "u0", out);
+  out.clear();
+  std::string welcome;
+  chat::write_welcome(welcome, "u0");
+  feed_message(welcome, 5, out);
+  EXPECT_EQ(written(out), (std::vector<std::string>{"{\"type\":\"join\",\"room\":\"r-0\"}",
+                                                    "{\"type\":\"join\",\"room\":\"r-1\"}"}));
+  std::string history;
+  chat::write_history_begin(history, "r-0");
+  chat::write_history_end(history);
+  EXPECT_FALSE(feed_message(history, 6, out).joined);  // one of two joins answered
+  history.clear();
+  chat::write_history_begin(history, "r-1");
+  chat::write_history_end(history);
+  EXPECT_TRUE(feed_message(history, 7, out).joined);
+  EXPECT_TRUE(client_.chat_joined());
+
+  // Its msgs go to its rooms in turn; each ack implies the room's other members' deliveries.
+  client_.send_publish(context_, 100, out);
+  client_.send_publish(context_, 101, out);
+  client_.send_publish(context_, 102, out);
+  chat::ChatParser parser;
+  const std::vector<std::string> texts = written(out);
+  ASSERT_EQ(texts.size(), 3u);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    chat::ClientMessage message;
+    ASSERT_EQ(parser.parse(texts[i], 4096, message).error, chat::ChatError::kNone) << texts[i];
+    EXPECT_EQ(message.room, i % 2 == 0 ? "r-0" : "r-1");
+  }
+  std::string ack;
+  chat::write_ack(ack, "", 1, 1732190000000);
+  feed_message(ack, 200, out);
+  EXPECT_EQ(result_.counters.deliveries_expected, 3u);
+  feed_message(ack, 201, out);
+  EXPECT_EQ(result_.counters.deliveries_expected, 5u);
+  std::string error;  // a refusal implies no deliveries
+  chat::write_error(error, chat::ChatError::kRejected, "rate_limited: slow down", "");
+  feed_message(error, 202, out);
+  EXPECT_EQ(result_.counters.deliveries_expected, 5u);
+  EXPECT_EQ(result_.counters.refused, 1u);
+
+  // Someone else's msg in one of its rooms is a delivery; its own, or one for a room it is not
+  // in, is a mismatch.
+  std::string msg;
+  chat::write_msg(msg, "r-1", "u2", "t=150;xx", 1732190000000, 3);
+  feed_message(msg, 250, out);
+  EXPECT_EQ(result_.counters.deliveries, 1u);
+  EXPECT_EQ(result_.message_latency.max(), 100u);
+  msg.clear();
+  chat::write_msg(msg, "r-0", "u0", "t=150;xx", 1732190000000, 4);
+  feed_message(msg, 260, out);
+  msg.clear();
+  chat::write_msg(msg, "r-2", "u1", "t=150;xx", 1732190000000, 5);
+  feed_message(msg, 270, out);
+  EXPECT_EQ(result_.counters.deliveries, 1u);
+  EXPECT_EQ(result_.counters.errors[static_cast<size_t>(ErrorKind::kMismatch)], 2u);
+  // A user whose name another's extends is still someone else.
+  msg.clear();
+  chat::write_msg(msg, "r-0", "u01", "t=150;xx", 1732190000000, 6);
+  feed_message(msg, 280, out);
+  EXPECT_EQ(result_.counters.deliveries, 2u);
+
+  std::string presence;
+  chat::write_presence(presence, true, "r-0", "u3");
+  feed_message(presence, 300, out);
+  presence.clear();
+  chat::write_presence(presence, false, "r-1", "u3");
+  feed_message(presence, 301, out);
+  EXPECT_EQ(result_.counters.presence_events, 2u);
+  EXPECT_TRUE(written(out).empty());
+}
+
 // ---- ByteBuffer ----
 
 TEST(ByteBuffer, AppendConsumeAndGrow) {

@@ -1,7 +1,8 @@
 // parley-load against a real parleyd: echo (closed and open loop, one and two processes),
-// connect (TCP close and close frame) and broadcast (open and closed loop, one and two processes)
-// for about a second each, checking through --json that the counts add up and nothing failed;
-// and that failures are reported as such.
+// connect (TCP close and close frame), broadcast (open and closed loop, one and two processes),
+// chat (exact counts; idling and reconnecting users over two processes) and idle (pings
+// answered) for about a second each, checking through --json that the counts add up and nothing
+// failed; and that failures are reported as such.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -211,6 +212,87 @@ TEST_F(BroadcastIntegration, ClosedLoopAcrossTwoProcesses) {
   EXPECT_EQ(json_number(run.json, "subscribers_joined"), 7);
   EXPECT_EQ(json_number(run.json, "deliveries"), published * 7) << run.output;
   EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+// The chat scenario against a server with no per-connection message limit.
+using ChatIntegration = BroadcastIntegration;
+
+TEST_F(ChatIntegration, EveryMessageReachesEveryOtherMemberExactly) {
+  // 16 users, 4 rooms, 3 each: 12 members per room, so each accepted msg makes 11 deliveries.
+  // Half the user-seconds are idle (16 users x 1 s: all 16 draws busy has odds of 1 in 65,536).
+  const LoadRun run = run_load({"chat", "--url", url(), "-c", "16", "--rooms", "4", "--rooms-per-user", "3",
+                                "--user-rate", "20", "--idle-share", "0.5", "--duration", "1", "--server-pid",
+                                std::to_string(server_.pid())});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double published = json_number(run.json, "published");
+  const double skipped = json_number(run.json, "skipped");
+  EXPECT_GT(skipped, 0) << run.output;
+  EXPECT_NEAR(published + skipped + json_number(run.json, "messages_unsent"), 320, 3) << run.output;
+  EXPECT_EQ(json_number(run.json, "acked"), published);
+  EXPECT_EQ(json_number(run.json, "refused"), 0);
+  EXPECT_EQ(json_number(run.json, "users_joined"), 16);
+  EXPECT_NE(run.json.find("\"deliveries_exact\": true"), std::string::npos) << run.json;
+  EXPECT_EQ(json_number(run.json, "deliveries_expected"), published * 11);
+  EXPECT_EQ(json_number(run.json, "deliveries"), published * 11) << run.output;
+  EXPECT_EQ(json_number(run.json, "count"), published * 11);  // one latency sample per delivery
+  EXPECT_EQ(json_number(run.json, "upgrades"), 16);
+  // Each join was announced to the members already in: 12 x 11 / 2 joined events per room.
+  EXPECT_EQ(json_number(run.json, "presence_events"), 4 * 66) << run.output;
+  EXPECT_GT(json_number(run.json, "server_cpu_window_s"), 0.5);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;  // errors: no own msg back, no stray room
+  EXPECT_NE(run.output.find("deliveries/s"), std::string::npos) << run.output;  // progress line
+}
+
+TEST_F(ChatIntegration, IdleAndReconnectingUsersAcrossTwoProcesses) {
+  // Every user closes once and comes back: presence events flow, deliveries stay within the bound.
+  const LoadRun run = run_load({"chat", "--url", url(), "-c", "10", "-j", "2", "--rooms", "3", "--rooms-per-user", "2",
+                                "--user-rate", "20", "--idle-share", "0.3", "--reconnect-share", "1", "--duration",
+                                "1.2", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double published = json_number(run.json, "published");
+  EXPECT_GT(published, 50) << run.output;
+  EXPECT_EQ(json_number(run.json, "acked"), published);
+  EXPECT_EQ(json_number(run.json, "processes"), 2);
+  EXPECT_EQ(json_number(run.json, "reconnects_planned"), 10);
+  EXPECT_EQ(json_number(run.json, "reconnects"), 10) << run.output;
+  EXPECT_EQ(json_number(run.json, "upgrades"), 20);
+  EXPECT_EQ(json_number(run.json, "closes_clean"), 10);
+  // Each comeback is announced (left, then joined) to the other members of the user's rooms.
+  EXPECT_GE(json_number(run.json, "presence_events"), 20) << run.output;
+  EXPECT_GT(json_number(run.json, "skipped"), 0) << run.output;  // idle seconds, time away
+  EXPECT_NE(run.json.find("\"deliveries_exact\": false"), std::string::npos) << run.json;
+  const double deliveries = json_number(run.json, "deliveries");
+  EXPECT_GT(deliveries, published) << run.output;
+  EXPECT_LE(deliveries, json_number(run.json, "deliveries_expected")) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+// parleyd with a fast heartbeat, so a second's hold sees pings. (parleyd pings again only after
+// the pong deadline, so the period is the longer of the two.)
+class IdleIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.ok()) << server_.error(); }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(server_.port()) + "/echo"; }
+
+  ParleydProcess server_{{"--ping-interval", "300", "--pong-timeout", "250"}};
+};
+
+TEST_F(IdleIntegration, HoldsEveryConnectionAndAnswersPings) {
+  const LoadRun run = run_load({"idle", "--url", url(), "-c", "30", "-j", "2", "--ramp", "1000", "--warmup", "0.2",
+                                "--duration", "1", "--server-pid", std::to_string(server_.pid())});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(json_number(run.json, "open"), 30) << run.output;
+  EXPECT_EQ(json_number(run.json, "upgrades"), 30);
+  EXPECT_EQ(json_number(run.json, "lost"), 0);
+  // A ping every 300 ms to each of 30 connections over about a second measured.
+  const double pings = json_number(run.json, "pings");
+  EXPECT_GE(pings, 30 * 2) << run.output;
+  EXPECT_LE(pings, 30 * 6) << run.output;
+  EXPECT_GT(json_number(run.json, "measured_s"), 0.8);
+  EXPECT_GT(json_number(run.json, "ramp_s"), 0);
+  EXPECT_GT(json_number(run.json, "server_cpu_window_s"), 0.5);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+  EXPECT_NE(run.output.find("pings/s"), std::string::npos) << run.output;  // progress line
 }
 
 TEST(BroadcastIntegrationLimited, ServerRefusalsAreChatErrors) {

@@ -112,6 +112,95 @@ TEST(LoadOptions, Broadcast) {
   EXPECT_EQ(parse({"broadcast", "-c", "18999"}, fits), kOptionsOk);
 }
 
+TEST(LoadOptions, Chat) {
+  LoadOptions o;
+  ASSERT_EQ(parse({"chat", "-c", "2k", "--rooms", "50", "--rooms-per-user", "3", "--user-rate", "0.5", "--idle-share",
+                   "0.25", "--reconnect-share", "0.1", "--room", "bench", "--size", "64", "--warmup", "1", "--ramp",
+                   "500", "--sources", "8", "-j", "2"},
+                  o),
+            kOptionsOk);
+  EXPECT_EQ(o.scenario, Scenario::kChat);
+  EXPECT_STREQ(scenario_name(o.scenario), "chat");
+  EXPECT_EQ(o.url.path, "/chat");  // the chat endpoint unless --url says otherwise
+  EXPECT_EQ(o.connections, 2000u);
+  EXPECT_EQ(o.rooms, 50u);
+  EXPECT_EQ(o.rooms_per_user, 3u);
+  EXPECT_EQ(o.rate, 1000u);  // 0.5 msg/s for each of 2,000 users
+  EXPECT_DOUBLE_EQ(o.idle_share, 0.25);
+  EXPECT_DOUBLE_EQ(o.reconnect_share, 0.1);
+  EXPECT_EQ(o.room, "bench");
+  EXPECT_EQ(o.size, 64u);
+  EXPECT_EQ(o.ramp, 500u);
+  EXPECT_EQ(o.sources, 8u);
+  LoadOptions defaults;
+  ASSERT_EQ(parse({"chat", "-c", "30"}, defaults), kOptionsOk);
+  EXPECT_EQ(defaults.rate, 30u);  // one message per user per second
+  EXPECT_EQ(defaults.rooms, 10u);
+  EXPECT_EQ(defaults.rooms_per_user, 2u);
+  EXPECT_EQ(defaults.idle_share, 0);
+  EXPECT_EQ(defaults.reconnect_share, 0);
+  LoadOptions total;
+  ASSERT_EQ(parse({"chat", "-c", "30", "--rate=7", "--reconnect-share", "1"}, total), kOptionsOk);
+  EXPECT_EQ(total.rate, 7u);
+  LoadOptions few;  // a tiny per-user rate still sends something
+  ASSERT_EQ(parse({"chat", "-c", "3", "--user-rate", "0.01"}, few), kOptionsOk);
+  EXPECT_EQ(few.rate, 1u);
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"chat", "--rooms", "0"},
+           {"chat", "--rooms", "100001"},
+           {"chat", "--rooms", "3", "--rooms-per-user", "4"},
+           {"chat", "--rooms-per-user", "0"},
+           {"chat", "--user-rate", "0"},
+           {"chat", "--user-rate", "x"},
+           {"chat", "--rate", "10", "--user-rate", "1"},
+           {"chat", "--pipeline", "2"},
+           {"chat", "--idle-share", "1"},
+           {"chat", "--idle-share", "-0.1"},
+           {"chat", "--reconnect-share", "1.5"},
+           {"chat", "--room", "bad room"},
+           {"echo", "--idle-share", "0.5"},
+           {"broadcast", "--reconnect-share", "0.5"},
+           {"echo", "--user-rate", "2"},
+           {"broadcast", "--rooms", "2"},
+           {"echo", "--rooms-per-user", "1"},
+       }) {
+    LoadOptions o2;
+    EXPECT_EQ(parse(bad, o2), 2) << bad[0] << " " << bad[1] << " " << bad[2];
+  }
+  LoadOptions longest;  // "<62 r>-9": 64 bytes, the longest room name allowed
+  EXPECT_EQ(parse({"chat", "--room", std::string(62, 'r'), "--rooms", "10"}, longest), kOptionsOk);
+  LoadOptions longer;
+  EXPECT_EQ(parse({"chat", "--room", std::string(62, 'r'), "--rooms", "11"}, longer), 2);  // "-10": 65 bytes
+}
+
+TEST(LoadOptions, Idle) {
+  LoadOptions o;
+  ASSERT_EQ(parse({"idle", "-c", "19k", "--ramp", "2000", "--duration", "30", "--warmup", "2", "--sources", "200",
+                   "--server-pid", "77"},
+                  o),
+            kOptionsOk);
+  EXPECT_EQ(o.scenario, Scenario::kIdle);
+  EXPECT_STREQ(scenario_name(o.scenario), "idle");
+  EXPECT_EQ(o.url.path, "/echo");
+  EXPECT_EQ(o.connections, 19'000u);
+  EXPECT_EQ(o.ramp, 2000u);
+  EXPECT_DOUBLE_EQ(o.duration_s, 30);
+  EXPECT_DOUBLE_EQ(o.warmup_s, 2);
+  EXPECT_EQ(o.server_pid, 77);
+  LoadOptions many;
+  ASSERT_EQ(parse({"idle", "-c", "100k", "-j", "6", "--url", "ws://127.0.0.1:9/chat"}, many), kOptionsOk);
+  EXPECT_EQ(many.url.path, "/chat");
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"idle", "--rate", "100"},     // idle sends no messages
+           {"idle", "--pipeline", "2"},
+           {"idle", "-c", "19001"},
+           {"idle", "--rooms", "2", "--user-rate", "1"},
+       }) {
+    LoadOptions o2;
+    EXPECT_EQ(parse(bad, o2), 2) << bad[1];
+  }
+}
+
 TEST(LoadOptions, ProcessesSplitTheFdBudget) {
   LoadOptions o;
   EXPECT_EQ(parse({"-c", "38000", "-j", "2"}, o), kOptionsOk);

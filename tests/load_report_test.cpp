@@ -165,6 +165,104 @@ TEST(LoadReport, BroadcastJsonAndSummary) {
   EXPECT_NE(summary.find("errors     10  missing 10"), std::string::npos) << summary;
 }
 
+LoadResult chat_result() {
+  LoadResult r;
+  r.chat = true;
+  r.counters.upgrades = 12;
+  r.counters.subscribers_measured = 10;
+  r.counters.published = 40;
+  r.counters.acked = 38;
+  r.counters.refused = 2;
+  r.counters.deliveries_expected = 114;
+  r.counters.deliveries = 110;
+  r.counters.idle_skipped = 7;
+  r.counters.presence_events = 36;
+  r.measured_s = 2.0;
+  r.join_s = 0.25;
+  r.delivery_span_s = 2.2;
+  for (uint64_t v = 1; v <= 110; ++v) r.message_latency.record(v * 1000);
+  return r;
+}
+
+TEST(LoadReport, ChatCountsMissingOnlyWhenExactAndExtraAlways) {
+  LoadResult exact = chat_result();
+  EXPECT_EQ(exact.expected_deliveries(), 114u);  // from the acks, not published x joined
+  EXPECT_TRUE(exact.deliveries_exact(10));
+  EXPECT_FALSE(exact.deliveries_exact(11));  // a user never joined
+  exact.count_missing_deliveries(10);
+  EXPECT_EQ(exact.counters.errors[static_cast<size_t>(ErrorKind::kMissing)], 4u);
+  EXPECT_EQ(exact.counters.errors[static_cast<size_t>(ErrorKind::kExtra)], 0u);
+
+  // With reconnects the expectation is only an upper bound: fewer is fine, more is not.
+  LoadResult bound = chat_result();
+  bound.counters.reconnects_planned = 2;
+  bound.counters.reconnects = 2;
+  EXPECT_FALSE(bound.deliveries_exact(10));
+  bound.count_missing_deliveries(10);
+  EXPECT_EQ(bound.counters.error_total(), 0u);
+  bound.counters.deliveries = 120;
+  bound.count_missing_deliveries(10);
+  EXPECT_EQ(bound.counters.errors[static_cast<size_t>(ErrorKind::kExtra)], 6u);
+}
+
+TEST(LoadReport, ChatJsonAndSummary) {
+  LoadOptions options;
+  options.scenario = Scenario::kChat;
+  options.connections = 10;
+  options.rate = 20;
+  options.rooms = 4;
+  options.rooms_per_user = 2;
+  options.idle_share = 0.25;
+  options.reconnect_share = 0.2;
+  LoadResult r = chat_result();
+  r.counters.reconnects_planned = 2;
+  r.counters.reconnects = 1;
+  r.count_missing_deliveries(options.connections);
+  const std::string json = format_json(options, r);
+  EXPECT_NE(json.find("\"scenario\": \"chat\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"rooms\": 4,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"users_joined\": 10,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"deliveries_expected\": 114,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"deliveries_exact\": false,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"reconnects_planned\": 2,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"reconnects\": 1,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"skipped\": 7,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"extra\": 0"), std::string::npos) << json;
+  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 4);
+  const std::string summary = format_summary(options, r);
+  EXPECT_NE(summary.find("10 users"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("4 rooms, 2 per user, open loop at 20 msg/s"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("of talking, which began 0.25 s after the start (10 of 10 users joined)"), std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("40 msg (20-byte text), 38 acked, 2 refused; 7 skipped"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("110 of at most 114 (not exact"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("1 of 2 planned users came back; 36 presence events"), std::string::npos) << summary;
+}
+
+TEST(LoadReport, IdleSummary) {
+  LoadOptions options;
+  options.scenario = Scenario::kIdle;
+  options.connections = 1000;
+  options.warmup_s = 1;
+  LoadResult r;
+  r.counters.open_connections = 998;
+  r.counters.lost = 3;
+  r.counters.reconnects = 1;
+  r.counters.pings = 4000;
+  r.counters.errors[static_cast<size_t>(ErrorKind::kClosed)] = 3;
+  r.measured_s = 2.0;
+  r.join_s = 0.4;
+  const std::string summary = format_summary(options, r);
+  EXPECT_NE(summary.find("2.00 s of holding, after a 0.40 s ramp and 1.00 s of warmup"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("998 of 1,000 open at the end; 3 lost and 1 reconnected"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("4,000 answered, 2000.0/s"), std::string::npos) << summary;
+  const std::string json = format_json(options, r);
+  EXPECT_NE(json.find("\"mode\": \"hold\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"pings\": 4000,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"open\": 998,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"ramp_s\": 0.400,"), std::string::npos) << json;
+}
+
 TEST(LoadReport, ErrorKindNamesAreDistinct) {
   for (size_t i = 0; i < static_cast<size_t>(ErrorKind::kCount); ++i) {
     for (size_t j = i + 1; j < static_cast<size_t>(ErrorKind::kCount); ++j) {

@@ -1,14 +1,18 @@
 // Issue 7 end to end: parleyd's --auth-secret, --allow-origin / --deny-missing-origin,
-// --rate-limit / --rate-burst, --handshake-rate and --max-room-members, against a real parleyd
-// over real sockets. Tokens are minted here with chat::mint_token and a secret file in a
+// --rate-limit / --rate-burst, --handshake-rate, --max-room-members and --max-connections-per-ip,
+// against a real parleyd over real sockets. Tokens are minted here with chat::mint_token and a secret file in a
 // temporary directory.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <simdjson.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "chat/auth_token.h"
@@ -385,6 +390,71 @@ TEST(MaxRoomMembersTest, FullRoomRefusesJoins) {
   a.join("small");
   b.send(R"({"type":"leave","room":"small"})");
   c.join("small");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --max-connections-per-ip
+
+// Connects from `source` (a 127.x address) to parleyd on 127.0.0.1:`port` and sends an upgrade
+// request; returns the status code of the response, or -1. The socket is left in `*fd`.
+int upgrade_from(const char* source, uint16_t port, int* fd) {
+  *fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0) return -1;
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (::bind(*fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(*fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    return -1;
+  }
+  std::string request =
+      "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  if (::send(*fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return -1;
+  char head[512];
+  timeval timeout{5, 0};
+  setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ssize_t n = ::recv(*fd, head, sizeof head - 1, 0);
+  if (n < 12) return -1;
+  head[n] = 0;
+  return std::atoi(head + 9);  // "HTTP/1.1 101 ..."
+}
+
+TEST(PerIpLimitTest, ThousandConnectionsFromOneAddressOverTheLimit) {
+  constexpr int kLimit = 100;
+  constexpr int kAttempts = 1000;
+  ParleydProcess server({"--max-connections-per-ip", std::to_string(kLimit)});
+  ASSERT_TRUE(server.ok()) << server.error();
+  std::vector<int> fds;
+  int upgraded = 0;
+  int busy = 0;
+  for (int i = 0; i < kAttempts; ++i) {
+    int fd = -1;
+    int status = upgrade_from("127.0.0.1", server.port(), &fd);
+    if (status == 101) ++upgraded;
+    if (status == 503) ++busy;
+    fds.push_back(fd);
+  }
+  EXPECT_EQ(upgraded, kLimit);
+  EXPECT_EQ(busy, kAttempts - kLimit);
+  // Another address is unaffected while 127.0.0.1 is at its limit, and /healthz still answers.
+  int other = -1;
+  EXPECT_EQ(upgrade_from("127.0.0.2", server.port(), &other), 101);
+  fds.push_back(other);
+  for (int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+  // /metrics from 127.0.0.1 is itself a connection from that address: ask once they are gone.
+  long rejected = -1;
+  for (int attempt = 0; attempt < 50 && rejected < 0; ++attempt) {
+    std::this_thread::sleep_for(milliseconds(20));
+    rejected = parley_test::parleyd_metric(server.port(), "parley_busy_rejected_total");
+  }
+  EXPECT_EQ(rejected, kAttempts - kLimit);
 }
 
 }  // namespace

@@ -45,14 +45,6 @@ long cpu_ticks(pid_t pid) {
   return std::stol(fields[11]) + std::stol(fields[12]);
 }
 
-long metric(uint16_t port, const std::string& name) {
-  parley_test::HttpResponse r =
-      parley_test::http_request("127.0.0.1", port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-  size_t at = r.body.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stol(r.body.substr(at + name.size() + 2));
-}
-
 TEST(WsServer, IncompleteRequestHeadTimesOutWith408) {
   ParleydProcess server({"--handshake-timeout", "300"});
   ASSERT_TRUE(server.ok()) << server.error();
@@ -117,9 +109,9 @@ TEST(WsServer, MetricsCountUpgradesAndMessages) {
     client.send_close(1000);
     EXPECT_TRUE(client.expect_close().close_received);
   }
-  EXPECT_EQ(metric(server.port(), "parley_upgrades_total"), 1);
-  EXPECT_EQ(metric(server.port(), "parley_messages_received_total"), 5);
-  EXPECT_EQ(metric(server.port(), "parley_messages_sent_total"), 5);
+  EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_upgrades_total"), 1);
+  EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_messages_received_total"), 5);
+  EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_messages_sent_total"), 5);
 }
 
 TEST(WsServer, ManyConcurrentConnectionsAllEcho) {
@@ -171,7 +163,7 @@ TEST(WsServer, RunningOutOfFileDescriptorsNeitherSpinsNorWedges) {
   parley_test::Received r = client.recv_message();
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.payload, "still here");
-  EXPECT_GT(metric(server.port(), "parley_accept_rejected_total"), 0);
+  EXPECT_GT(parley_test::parleyd_metric(server.port(), "parley_accept_rejected_total"), 0);
 }
 
 TEST(WsServer, SigtermStopsTheServerWithStatusZero) {

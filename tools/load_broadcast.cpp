@@ -21,6 +21,12 @@ void Worker::setup_broadcast() {
   }
   context_.room = options_.room.empty() ? std::string("load-") + run_tag_ : options_.room;
   context_.text_size = options_.size;
+  window_start_ = window_end_ = UINT64_MAX;
+  context_.window_start_ns = context_.window_end_ns = UINT64_MAX;
+  if (chat()) {
+    setup_chat();
+    return;
+  }
   // Rings (times of msg awaiting their ack) only for the publishers; subscribers never send.
   ring_size_ = std::bit_ceil(static_cast<uint32_t>(plan_.rate != 0 ? options_.max_in_flight : options_.pipeline));
   rings_.assign(plan_.publishers * ring_size_, 0);
@@ -32,8 +38,6 @@ void Worker::setup_broadcast() {
       slots_[i].client.set_chat_role(ChatRole::kSubscriber);
     }
   }
-  window_start_ = window_end_ = UINT64_MAX;
-  context_.window_start_ns = context_.window_end_ns = UINT64_MAX;
 }
 
 size_t Worker::chat_name(uint32_t index, char* out) const {
@@ -52,6 +56,11 @@ void Worker::on_chat_upgraded(uint32_t index) {
 }
 
 void Worker::on_chat_feed(uint32_t index, const LoadClient::Feed& feed) {
+  if (chat()) {
+    if (feed.joined) on_user_joined(index);
+    if (phase_ == RunPhase::kRunning && window_open_) talk(index);
+    return;
+  }
   if (feed.joined && !is_publisher(index)) plan_.shared->joined.fetch_add(1, std::memory_order_relaxed);
   if (feed.acks != 0 && is_publisher(index) && phase_ == RunPhase::kRunning && window_open_) publish(index);
 }
@@ -91,6 +100,7 @@ void Worker::enter_window(uint64_t start_ns) {
   for (uint32_t i = 0; i < plan_.publishers; ++i) {
     slots_[i].pacer = OpenLoopPacer(window_start_, std::max<uint64_t>(plan_.rate, 1), plan_.publishers, i);
   }
+  if (chat()) start_talking();
 }
 
 void Worker::publish(uint32_t index) {
@@ -98,14 +108,8 @@ void Worker::publish(uint32_t index) {
   if (slot.fd < 0 || !slot.client.chat_joined() || now_ < window_start_ || now_ >= window_end_) return;
   if (plan_.rate != 0) {
     // Open loop: the stamp is the intended time, so a late send shows as latency.
-    uint64_t owed = slot.pacer.owed(now_);
-    while (owed != 0 && slot.client.can_send() && slot.client.in_flight() < options_.max_in_flight) {
-      const uint64_t intended = slot.pacer.next_intended();
-      if (intended >= window_end_) break;
-      slot.pacer.take();
-      slot.client.send_publish(context_, intended, out_);
-      --owed;
-    }
+    uint64_t intended = 0;
+    while (take_due(slot, intended)) slot.client.send_publish(context_, intended, out_);
     return;
   }
   while (slot.client.in_flight() < options_.pipeline) slot.client.send_publish(context_, now_, out_);
@@ -113,7 +117,8 @@ void Worker::publish(uint32_t index) {
 
 bool Worker::publishers_answered() const {
   // An open publisher still owes answers; a closed one never will.
-  for (uint32_t i = 0; i < plan_.publishers; ++i) {
+  const size_t senders = chat() ? slots_.size() : plan_.publishers;
+  for (uint32_t i = 0; i < senders; ++i) {
     if (slots_[i].fd >= 0 && slots_[i].client.in_flight() != 0) return false;
   }
   return true;
@@ -149,11 +154,15 @@ void Worker::advance_broadcast() {
       return;
     }
   }
+  if (phase_ == RunPhase::kRunning && window_open_ && stopping && now_ < window_end_) {
+    window_end_ = std::max(now_, window_start_);
+    context_.window_end_ns = window_end_;
+  }
+  if (chat()) {
+    if (window_open_) advance_chat();
+    return;
+  }
   if (phase_ == RunPhase::kRunning && window_open_) {
-    if (stopping && now_ < window_end_) {
-      window_end_ = std::max(now_, window_start_);
-      context_.window_end_ns = window_end_;
-    }
     if (plan_.index == 0 && now_ >= window_start_) {
       sample_server_cpu_begin();
       for (uint32_t i = 0; i < plan_.publishers; ++i) {

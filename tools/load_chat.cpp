@@ -25,6 +25,18 @@ size_t decimal_digits(uint64_t value) {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+// splitmix64's finaliser: every input bit moves every output bit.
+uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A uniform draw in [0, 1) from a hash.
+double unit_interval(uint64_t hash) { return static_cast<double>(hash >> 11) * 0x1.0p-53; }
+
 }  // namespace
 
 size_t stamped_text_length(uint64_t stamp_ns, size_t size) {
@@ -104,6 +116,11 @@ bool find_stamp(std::string_view message, uint64_t& stamp_ns) {
   return parse_stamp(string_field_tail(message, "text"), stamp_ns);
 }
 
+bool field_equals(std::string_view message, std::string_view key, std::string_view value) {
+  const std::string_view tail = string_field_tail(message, key);
+  return tail.size() > value.size() && tail.starts_with(value) && tail[value.size()] == '"';
+}
+
 void append_hello(std::string& out, std::string_view name) {
   out += "{\"type\":\"hello\",\"name\":";
   chat::append_json_string(out, name);
@@ -133,6 +150,25 @@ size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size,
   std::memcpy(at, kPublishTail.data(), kPublishTail.size());
   at += kPublishTail.size();
   return static_cast<size_t>(at - out);
+}
+
+uint64_t ChatRoomPlan::members(uint64_t room) const {
+  // The users' memberships fill rooms round-robin: users * per_user slots over `rooms`.
+  const uint64_t slots = users * per_user;
+  return slots / rooms + (room < slots % rooms ? 1 : 0);
+}
+
+bool chat_user_idle(uint64_t seed, uint64_t user, uint64_t second, double share) {
+  if (share <= 0) return false;
+  return unit_interval(mix64(mix64(seed ^ user) + second)) < share;
+}
+
+bool chat_user_reconnects(uint64_t seed, uint64_t user, double share, double& at_fraction) {
+  if (share <= 0) return false;
+  const uint64_t hash = mix64(seed + 0x9E3779B97F4A7C15ULL * (user + 1));
+  if (unit_interval(hash) >= share) return false;
+  at_fraction = unit_interval(mix64(hash));
+  return true;
 }
 
 }  // namespace tools

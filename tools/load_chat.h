@@ -1,5 +1,5 @@
 #pragma once
-// parley-load's side of the chat protocol (docs/protocol.md) for the broadcast scenario: the
+// parley-load's side of the chat protocol (docs/protocol.md) for the broadcast and chat scenarios: the
 // publish-time stamp a message's text carries, the client messages a load connection sends, and
 // a cheap look at a server message's "type" and text. A load generator must not spend its core
 // on JSON, so nothing here parses JSON in full: parleyd writes compact JSON with "type" first,
@@ -35,6 +35,9 @@ ServerKind classify_server_message(std::string_view message);
 std::string_view string_field_tail(std::string_view message, std::string_view key);
 // Reads the stamp at the front of a `msg` message's "text". False when it has none.
 bool find_stamp(std::string_view message, uint64_t& stamp_ns);
+// True when the string field `key` of `message` is exactly `value`, which must need no JSON
+// escaping (a user or room name: docs/protocol.md "Names").
+bool field_equals(std::string_view message, std::string_view key, std::string_view value);
 
 // {"type":"hello","name":...} and {"type":"join","room":...}, appended to `out`.
 void append_hello(std::string& out, std::string_view name);
@@ -45,5 +48,26 @@ size_t publish_length(std::string_view room, uint64_t stamp_ns, size_t text_size
 // and returns its length. `room` must be a valid room name (docs/protocol.md "Names"), which
 // needs no escaping.
 size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size, char* out);
+
+// The chat scenario's rooms: user u's k-th room is (u * per_user + k) mod rooms, so a user's
+// rooms are distinct (per_user <= rooms) and room sizes differ by at most one member.
+struct ChatRoomPlan {
+  uint64_t users = 1;
+  uint64_t rooms = 1;
+  uint64_t per_user = 1;
+
+  // Room index (< rooms) of user `user`'s k-th room (k < per_user).
+  uint64_t room_of(uint64_t user, uint64_t k) const { return (user * per_user + k) % rooms; }
+  // Users whose rooms include `room`.
+  uint64_t members(uint64_t room) const;
+};
+
+// Per-user choices in the chat scenario, the same in every worker process: hashes of the run's
+// seed, the user's global index and (for idling) the second, so no process has to ask another.
+// True when `user` sends nothing in second `second` of the run (about `share` of all seconds).
+bool chat_user_idle(uint64_t seed, uint64_t user, uint64_t second, double share);
+// True when `user` is one of the (about `share` of all) users that reconnect once; then
+// `at_fraction` (in [0, 1)) says when, as a fraction of the time it has for it.
+bool chat_user_reconnects(uint64_t seed, uint64_t user, double share, double& at_fraction);
 
 }  // namespace tools

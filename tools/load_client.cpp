@@ -318,6 +318,7 @@ void LoadClient::start(ClientContext& context, uint64_t now_ns, ByteBuffer& out)
   abandon(context);
   send_seq_ = receive_seq_ = 0;
   chat_step_ = ChatStep::kNone;
+  joins_pending_ = 0;
   connect_start_ns_ = now_ns;
   phase_ = ClientPhase::kHandshake;
   ++context.result->counters.connects_started;
@@ -526,7 +527,8 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
   switch (classify_server_message(text)) {
     case ServerKind::kMsg: {
       // Publishers hear each other's messages too; those are not deliveries.
-      if (role_ != ChatRole::kSubscriber) return Status::kOk;
+      if (role_ == ChatRole::kPublisher) return Status::kOk;
+      if (role_ == ChatRole::kUser && !check_user_delivery(context, text)) return Status::kOk;
       uint64_t stamp_ns = 0;
       if (!find_stamp(text, stamp_ns)) {
         context.count_error(ErrorKind::kMismatch, "a msg whose text does not start with a t=<ns>; stamp");
@@ -542,6 +544,8 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
         context.count_error(ErrorKind::kMismatch, "an ack with no msg outstanding");
         return Status::kOk;
       }
+      // docs/protocol.md: every other member of the room gets the msg.
+      if (role_ == ChatRole::kUser) counters.deliveries_expected += context.room_plan.members(user_room(context, receive_seq_)) - 1;
       ++receive_seq_;
       ++feed.acks;
       ++counters.acked;
@@ -550,13 +554,24 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
       if (chat_step_ == ChatStep::kHello) {
         chat_step_ = ChatStep::kJoining;
         std::string join;
-        append_join(join, context.room);
-        append_text(context, join, out);
+        if (role_ == ChatRole::kUser) {
+          // All joins at once; the server answers each with a history, in order.
+          joins_pending_ = static_cast<uint32_t>(context.room_plan.per_user);
+          for (uint64_t k = 0; k < context.room_plan.per_user; ++k) {
+            join.clear();
+            append_join(join, context.chat_rooms[context.room_plan.room_of(user_, k)]);
+            append_text(context, join, out);
+          }
+        } else {
+          joins_pending_ = 1;
+          append_join(join, context.room);
+          append_text(context, join, out);
+        }
       }
       return Status::kOk;
     case ServerKind::kHistory:
-      // The join's answer; a history for anything else would come after it.
-      if (chat_step_ == ChatStep::kJoining) {
+      // A join's answer; a history for anything else would come after them.
+      if (chat_step_ == ChatStep::kJoining && --joins_pending_ == 0) {
         chat_step_ = ChatStep::kJoined;
         feed.joined = true;
         if (role_ == ChatRole::kSubscriber) ++counters.subscribers_joined;
@@ -566,7 +581,8 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
       const std::string detail(text.substr(0, 200));
       context.count_error(ErrorKind::kChat, detail);
       // The server answers each msg with an ack or an error, in order: this one was refused.
-      if (role_ == ChatRole::kPublisher && chat_step_ == ChatStep::kJoined && in_flight() != 0) {
+      if ((role_ == ChatRole::kPublisher || role_ == ChatRole::kUser) && chat_step_ == ChatStep::kJoined &&
+          in_flight() != 0) {
         ++receive_seq_;
         ++feed.acks;
         ++counters.refused;
@@ -576,10 +592,25 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
     }
     case ServerKind::kJoined:
     case ServerKind::kLeft:
+      if (role_ == ChatRole::kUser) ++counters.presence_events;
+      return Status::kOk;
     case ServerKind::kOther:
       return Status::kOk;
   }
   return Status::kOk;
+}
+
+bool LoadClient::check_user_delivery(ClientContext& context, std::string_view message) const {
+  // docs/protocol.md: "The sender does not get its own msg back".
+  if (field_equals(message, "from", std::string_view(name_, name_length_))) {
+    context.count_error(ErrorKind::kMismatch, "a user received its own msg back");
+    return false;
+  }
+  for (uint64_t k = 0; k < context.room_plan.per_user; ++k) {
+    if (field_equals(message, "room", context.chat_rooms[context.room_plan.room_of(user_, k)])) return true;
+  }
+  context.count_error(ErrorKind::kMismatch, "a msg for a room the user did not join");
+  return false;
 }
 
 LoadClient::Status LoadClient::on_end_of_stream(ClientContext& context) {
@@ -620,16 +651,20 @@ void LoadClient::send_hello(ClientContext& context, std::string_view name, ByteB
   append_hello(hello, name);
   append_text(context, hello, out);
   chat_step_ = ChatStep::kHello;
+  name_length_ = static_cast<uint8_t>(std::min(name.size(), sizeof name_));
+  std::memcpy(name_, name.data(), name_length_);
 }
 
 void LoadClient::send_publish(ClientContext& context, uint64_t stamp_ns, ByteBuffer& out) {
-  const size_t length = publish_length(context.room, stamp_ns, context.text_size);
+  const std::string_view room =
+      role_ == ChatRole::kUser ? std::string_view(context.chat_rooms[user_room(context, send_seq_)]) : context.room;
+  const size_t length = publish_length(room, stamp_ns, context.text_size);
   uint8_t key[4];
   mask_key_from(context.rng->next(), key);
   uint8_t* frame = out.prepare(protocol::kMaxFrameHeaderLength + length);
   const size_t header = protocol::encode_masked_frame_header(frame, Opcode::kText, length, key);
   uint8_t* body = frame + header;
-  write_publish(context.room, stamp_ns, context.text_size, reinterpret_cast<char*>(body));
+  write_publish(room, stamp_ns, context.text_size, reinterpret_cast<char*>(body));
   protocol::unmask(body, length, key, 0);  // masking and unmasking are the same XOR
   out.commit(header + length);
   ring_[send_seq_ & ring_mask_] = stamp_ns;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "protocol/frame_header.h"
+#include "tools/load_chat.h"
 #include "tools/load_report.h"
 
 namespace tools {
@@ -150,7 +151,9 @@ struct ClientContext {
   uint64_t window_end_ns = UINT64_MAX;  // [window_start, window_end) are measured
   bool all_connects = false;     // record connect latency for every connect, not just the window's
   std::string room;              // broadcast: the room chat clients join and publish to
-  uint64_t text_size = 0;        // broadcast: bytes of a published text (at least the stamp)
+  std::vector<std::string> chat_rooms;  // chat: every room's name, by room index
+  ChatRoomPlan room_plan;        // chat: which rooms each user is in
+  uint64_t text_size = 0;        // broadcast, chat: bytes of a published text (at least the stamp)
   uint64_t last_delivery_ns = 0; // broadcast: when the latest delivery was read
   bool quiet = false;            // do not print the first error of each kind to stderr
   uint32_t error_printed = 0;    // bit per ErrorKind already printed
@@ -173,6 +176,8 @@ enum class ChatRole : uint8_t {
   kNone,
   kSubscriber,  // hello, join, then record each stamped msg event as a delivery
   kPublisher,   // hello, join, then send stamped msg and count their acks
+  kUser,        // chat scenario: hello, join its rooms, then both: send to its rooms in turn, count
+                // acks (and the deliveries each implies) and record every delivery it receives
 };
 
 class LoadClient {
@@ -186,7 +191,7 @@ class LoadClient {
     Status status = Status::kOk;
     bool upgraded = false;  // the 101 arrived in this call
     uint32_t echoes = 0;    // echo messages consumed in this call (matched or not)
-    bool joined = false;    // chat: the answer to our join (history) arrived in this call
+    bool joined = false;    // chat: the answer to our (last) join (history) arrived in this call
     uint32_t acks = 0;      // chat: answers (ack or error) to our msg consumed in this call
   };
 
@@ -213,11 +218,14 @@ class LoadClient {
   // Makes this a chat connection (or an echo one again, kNone); kept across start().
   void set_chat_role(ChatRole role) { role_ = role; }
   ChatRole chat_role() const { return role_; }
+  // kUser: this client is user `user` (global index into context.room_plan); kept across start().
+  void set_chat_user(uint64_t user) { user_ = user; }
   // Appends hello as `name`; the welcome that answers it makes the client join context.room.
   // Requires kOpen and a chat role.
   void send_hello(ClientContext& context, std::string_view name, ByteBuffer& out);
-  // Appends a msg to context.room whose text carries `stamp_ns` (broadcast: the publish time);
-  // counts it as published and in flight until its ack. Requires chat_joined() and can_send().
+  // Appends a msg whose text carries `stamp_ns` (the publish time) to context.room, or for
+  // kUser to its rooms in turn; counts it as published and in flight until its ack. Requires
+  // chat_joined() and can_send().
   void send_publish(ClientContext& context, uint64_t stamp_ns, ByteBuffer& out);
   // True once the server answered our join.
   bool chat_joined() const { return chat_step_ == ChatStep::kJoined; }
@@ -245,6 +253,12 @@ class LoadClient {
   // Appends `text` as one masked text frame.
   void append_text(ClientContext& context, std::string_view text, ByteBuffer& out);
   Status finish_handshake(ClientContext& context, std::string_view head, uint64_t now_ns, Feed& feed);
+  // kUser: the room index of its msg number `seq` (its rooms in turn).
+  uint64_t user_room(const ClientContext& context, uint64_t seq) const {
+    return context.room_plan.room_of(user_, seq % context.room_plan.per_user);
+  }
+  // kMsg for kUser: false (counted) when it is the user's own message or for a room it is not in.
+  bool check_user_delivery(ClientContext& context, std::string_view message) const;
   void append_control(ClientContext& context, protocol::Opcode opcode, const uint8_t* payload, size_t length,
                       ByteBuffer& out);
 
@@ -255,7 +269,11 @@ class LoadClient {
   uint64_t send_seq_ = 0;
   uint64_t receive_seq_ = 0;
   uint64_t connect_start_ns_ = 0;
+  uint64_t user_ = 0;          // kUser: global user index
   uint32_t ring_mask_ = 0;
+  uint32_t joins_pending_ = 0; // joins sent and not yet answered
+  uint8_t name_length_ = 0;
+  char name_[32] = {};         // the name sent in hello (user names are at most 32 bytes)
   ClientPhase phase_ = ClientPhase::kIdle;
   ChatRole role_ = ChatRole::kNone;
   ChatStep chat_step_ = ChatStep::kNone;

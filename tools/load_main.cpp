@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/load_idle.h"
 #include "tools/load_options.h"
 #include "tools/load_report.h"
 #include "tools/load_worker.h"
@@ -64,7 +65,9 @@ bool write_record(int fd, RecordType type, const void* data, size_t length) {
   auto progress = [pipe_fd](const LoadCounters& counters) {
     write_record(pipe_fd, RecordType::kProgress, &counters, sizeof counters);
   };
-  const LoadResult result = tools::run_load_worker(options, plan, progress, &g_stop);
+  const LoadResult result = options.scenario == tools::Scenario::kIdle
+                                ? tools::run_idle_worker(options, plan, progress, &g_stop)
+                                : tools::run_load_worker(options, plan, progress, &g_stop);
   std::string bytes;
   result.serialize(bytes);
   const bool ok = write_record(pipe_fd, RecordType::kResult, bytes.data(), bytes.size());
@@ -105,7 +108,17 @@ void take_records(WorkerState& worker) {
 
 void print_progress(const LoadOptions& options, uint64_t second, const LoadCounters& now, const LoadCounters& before) {
   const char* stage = static_cast<double>(second) <= options.warmup_s ? " warmup" : "";
-  if (options.scenario == tools::Scenario::kBroadcast) {
+  if (options.scenario == tools::Scenario::kChat) {
+    std::printf("[%4" PRIu64 "s] users joined %" PRIu64 "/%" PRIu64 " | %" PRIu64 " sent/s | %" PRIu64
+                " deliveries/s | reconnects %" PRIu64 " | errors %" PRIu64 "\n",
+                second, now.subscribers_joined, options.connections, now.published - before.published,
+                now.deliveries - before.deliveries, now.reconnects, now.error_total());
+  } else if (options.scenario == tools::Scenario::kIdle) {
+    std::printf("[%4" PRIu64 "s] open %" PRIu64 "/%" PRIu64 " | %" PRIu64 " pings/s | lost %" PRIu64
+                " | reconnected %" PRIu64 " | errors %" PRIu64 "\n",
+                second, now.open_connections, options.connections, now.pings - before.pings, now.lost,
+                now.reconnects, now.error_total());
+  } else if (options.scenario == tools::Scenario::kBroadcast) {
     std::printf("[%4" PRIu64 "s] subscribers joined %" PRIu64 "/%" PRIu64 " | %" PRIu64 " published/s | %" PRIu64
                 " deliveries/s | errors %" PRIu64 "\n",
                 second, now.subscribers_joined, options.connections, now.published - before.published,
@@ -139,7 +152,7 @@ int main(int argc, char** argv) {
   // A common start a little ahead, so every worker's schedule and window line up.
   const uint64_t start_ns = tools::monotonic_ns() + 20'000'000;
   tools::BroadcastShared* shared = nullptr;
-  if (options.scenario == tools::Scenario::kBroadcast) {
+  if (options.scenario == tools::Scenario::kBroadcast || options.scenario == tools::Scenario::kChat) {
     shared = tools::map_broadcast_shared();
     if (shared == nullptr) {
       std::fprintf(stderr, "parley-load: mmap: %s\n", std::strerror(errno));
@@ -231,7 +244,8 @@ int main(int argc, char** argv) {
     }
     merged.merge(worker.result);
   }
-  if (options.scenario == tools::Scenario::kBroadcast) merged.count_missing_deliveries();
+  merged.chat = options.scenario == tools::Scenario::kChat;
+  if (options.scenario == tools::Scenario::kBroadcast || merged.chat) merged.count_missing_deliveries(options.connections);
 
   const std::string summary = tools::format_summary(options, merged);
   std::fputs(summary.c_str(), options.json_path == "-" ? stderr : stdout);

@@ -1,5 +1,6 @@
 #include "tools/load_options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -49,13 +50,15 @@ const char* scenario_name(Scenario scenario) {
     case Scenario::kEcho: return "echo";
     case Scenario::kConnect: return "connect";
     case Scenario::kBroadcast: return "broadcast";
+    case Scenario::kChat: return "chat";
+    case Scenario::kIdle: return "idle";
   }
   return "echo";
 }
 
 void print_load_usage() {
   std::puts(
-      "usage: parley-load [echo|connect|broadcast] [options]\n"
+      "usage: parley-load [echo|connect|broadcast|chat|idle] [options]\n"
       "\n"
       "Scenarios:\n"
       "  echo      hold -c connections and exchange echo messages with the server; closed loop\n"
@@ -68,26 +71,51 @@ void print_load_usage() {
       "            send msg for --duration, at --rate R msg/s in total (open loop) or with --pipeline D\n"
       "            unacknowledged per publisher; each text carries its send time, and subscribers\n"
       "            record publish-to-receipt latency and count deliveries against published x joined\n"
+      "  chat      simulated users on /chat: -c users say hello with unique names and each join\n"
+      "            --rooms-per-user K of --rooms R rooms; once all have joined (and --warmup has\n"
+      "            passed) they talk for --duration, open loop, at --rate msg/s in total or\n"
+      "            --user-rate msg/s each (default 1), to their rooms in turn; in a share of the\n"
+      "            seconds a user is idle (--idle-share), and a share of users (--reconnect-share)\n"
+      "            close once during the run and come back (hello, joins: presence left/joined).\n"
+      "            Measures publish-to-receipt latency, sent/acked/refused, deliveries, reconnects;\n"
+      "            a delivery of a user's own message, or for a room it did not join, is an error.\n"
+      "            Deliveries are checked exactly against the acks (each ack: the room's members\n"
+      "            but the sender) only without reconnects and with every user joined; a user away\n"
+      "            misses what was sent meanwhile, and which messages those were cannot be known\n"
+      "            here, so with reconnects the count is only checked as an upper bound\n"
+      "  idle      hold -c upgraded connections (parley-idle's engine), answering pings and\n"
+      "            reconnecting what is lost; reports open, lost, reconnected and pings answered\n"
+      "            over --duration after the ramp (and --warmup)\n"
       "\n"
       "Options:\n"
-      "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:8080/echo; numeric host)\n"
-      "  -c N              connections (echo), concurrent connectors (connect) or subscribers\n"
-      "                    (broadcast); default 100\n"
-      "  --duration S      measured seconds (default 5; fractions allowed)\n"
+      "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:8080/echo, broadcast and chat\n"
+      "                    .../chat; numeric host)\n"
+      "  -c N              connections (echo, idle), concurrent connectors (connect), subscribers\n"
+      "                    (broadcast) or users (chat); default 100\n"
+      "  --duration S      measured seconds (default 5; fractions allowed); idle: the hold\n"
       "  --warmup S        seconds before the measurement, excluded from statistics (default 0);\n"
-      "                    broadcast: seconds between the last join and the first publish\n"
-      "  --size BYTES      payload per message (broadcast: text, at least its t=<ns>; stamp; default 20)\n"
+      "                    broadcast, chat: seconds between the last join and the first message;\n"
+      "                    idle: the first seconds of the hold\n"
+      "  --size BYTES      payload per message (broadcast, chat: text, at least its t=<ns>; stamp;\n"
+      "                    default 20)\n"
       "  --binary|--text   frame type (default text)\n"
       "  --pipeline D      closed loop: messages in flight per connection (default 1)\n"
       "  --rate R          open loop: messages per second in total, paced per connection\n"
       "  --max-in-flight N open loop: per-connection cap; later sends wait, latency still\n"
       "                    counts from the intended time (default 64)\n"
-      "  --ramp R          new connections per second in total (default: as fast as possible)\n"
+      "  --ramp R          new connections per second in total (default: as fast as possible;\n"
+      "                    idle: connection attempts per second, reconnects included)\n"
       "  --sources N       spread source addresses over N 127.0.0.x when the target is loopback\n"
       "                    (1-250, default 64)\n"
       "  --close           connect: close with a close frame and wait for the server's\n"
       "  --publishers P    broadcast: publishing connections, all in the first worker (default 1)\n"
-      "  --room NAME       broadcast: the room (default load-<run tag>, a fresh room every run)\n"
+      "  --room NAME       broadcast: the room; chat: the rooms are NAME-0, NAME-1, ... (default\n"
+      "                    load-<run tag>, fresh every run)\n"
+      "  --rooms R         chat: rooms in all (default 10)\n"
+      "  --rooms-per-user K  chat: rooms each user joins, consecutive ones (default 2)\n"
+      "  --user-rate X     chat: messages per second per user (default 1; or --rate in total)\n"
+      "  --idle-share F    chat: share of seconds (0 to <1) in which a user sends nothing (default 0)\n"
+      "  --reconnect-share F  chat: share of users (0-1) that close and come back once (default 0)\n"
       "  --server-pid PID  report that process's CPU time (/proc/PID/stat) over the measurement\n"
       "  -j N              worker processes, at most 19000 connections each (default 1)\n"
       "  --json FILE       write the results as JSON (\"-\" for stdout)\n"
@@ -99,6 +127,9 @@ void print_load_usage() {
 int parse_load_options(int argc, char** argv, LoadOptions& o) {
   bool rate_set = false;
   bool url_set = false;
+  bool pipeline_set = false;
+  double user_rate = -1;  // --user-rate; negative = not given
+  bool rooms_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     std::string_view value;
@@ -137,6 +168,10 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       o.scenario = Scenario::kConnect;
     } else if (arg == "broadcast" && i == 1) {
       o.scenario = Scenario::kBroadcast;
+    } else if (arg == "chat" && i == 1) {
+      o.scenario = Scenario::kChat;
+    } else if (arg == "idle" && i == 1) {
+      o.scenario = Scenario::kIdle;
     } else if (arg == "--url") {
       std::string_view v;
       ok = need(v);
@@ -159,6 +194,7 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       o.binary = false;
     } else if (arg == "--pipeline") {
       ok = count(o.pipeline);
+      pipeline_set = true;
     } else if (arg == "--max-in-flight") {
       ok = count(o.max_in_flight);
     } else if (arg == "--ramp") {
@@ -175,6 +211,18 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       std::string_view v;
       ok = need(v) && chat::is_valid_room_name(v);
       o.room = std::string(v);
+    } else if (arg == "--rooms") {
+      ok = count(o.rooms);
+      rooms_set = true;
+    } else if (arg == "--rooms-per-user") {
+      ok = count(o.rooms_per_user);
+      rooms_set = true;
+    } else if (arg == "--user-rate") {
+      ok = seconds(user_rate) && user_rate > 0;
+    } else if (arg == "--idle-share") {
+      ok = seconds(o.idle_share) && o.idle_share < 1;
+    } else if (arg == "--reconnect-share") {
+      ok = seconds(o.reconnect_share) && o.reconnect_share <= 1;
     } else if (arg == "--server-pid") {
       uint64_t pid = 0;
       ok = count(pid) && pid != 0 && pid <= 0x7fffffff;
@@ -190,7 +238,8 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
     }
     if (!ok) return fail("bad or missing value for ", arg);
   }
-  if (o.scenario == Scenario::kBroadcast && !url_set) o.url_text = "ws://127.0.0.1:8080/chat";
+  const bool chat = o.scenario == Scenario::kChat;
+  if ((o.scenario == Scenario::kBroadcast || chat) && !url_set) o.url_text = "ws://127.0.0.1:8080/chat";
   if (!parse_ws_url(o.url_text, o.url)) return fail("cannot parse --url ", o.url_text);
   if (o.url.secure) return fail("wss:// is not supported: ", o.url_text);
   if (o.connections == 0) return fail("-c must be at least 1");
@@ -205,6 +254,25 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
     if ((o.connections + o.processes - 1) / o.processes + o.publishers > kMaxConnectionsPerProcess) {
       return fail("more than 19000 connections in the first process (subscribers + publishers); raise -j");
     }
+  }
+  if (chat) {
+    if (pipeline_set) return fail("chat is open loop: --rate or --user-rate, not --pipeline");
+    if (rate_set && user_rate >= 0) return fail("--rate and --user-rate exclude each other");
+    if (o.rooms == 0 || o.rooms > kMaxChatRooms) return fail("--rooms must be 1-100000");
+    if (o.rooms_per_user == 0 || o.rooms_per_user > o.rooms) return fail("--rooms-per-user must be 1 to --rooms");
+    // Room names are <prefix>-<index>, within docs/protocol.md's 64 bytes.
+    if (!o.room.empty() && o.room.size() + 1 + std::to_string(o.rooms - 1).size() > kMaxRoomName) {
+      return fail("--room is too long for the room names <room>-<index> (64 bytes)");
+    }
+    if (!rate_set) {
+      const double total = (user_rate >= 0 ? user_rate : 1.0) * static_cast<double>(o.connections);
+      o.rate = std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(total)));
+    }
+  } else if (rooms_set || user_rate >= 0 || o.idle_share != 0 || o.reconnect_share != 0) {
+    return fail("--rooms, --rooms-per-user, --user-rate, --idle-share and --reconnect-share are for the chat scenario");
+  }
+  if (o.scenario == Scenario::kIdle && (rate_set || pipeline_set)) {
+    return fail("idle sends no messages: no --rate or --pipeline (--ramp paces the connects)");
   }
   if (o.duration_s <= 0) return fail("--duration must be positive");
   if (o.duration_s + o.warmup_s > 86400) return fail("--duration plus --warmup must be under a day");

@@ -11,6 +11,8 @@ enum class Scenario : uint8_t {
   kEcho,     // N connections exchanging echo messages, closed or open loop
   kConnect,  // handshakes per second: connect, upgrade, close, repeat
   kBroadcast,  // chat fan-out: subscribers in one room, publishers sending msg, publish-to-receipt latency
+  kChat,       // simulated chat users: several rooms, talking, idling and reconnecting
+  kIdle,       // hold upgraded connections and answer pings (tools/idle_holder.h's engine)
 };
 
 // The per-process file-descriptor limit here is 20,000 and cannot be raised; leave headroom for
@@ -19,10 +21,12 @@ inline constexpr uint64_t kMaxConnectionsPerProcess = 19'000;
 
 struct LoadOptions {
   Scenario scenario = Scenario::kEcho;
-  std::string url_text = "ws://127.0.0.1:8080/echo";  // broadcast: .../chat unless --url is given
+  std::string url_text = "ws://127.0.0.1:8080/echo";  // broadcast, chat: .../chat unless --url is given
   WsUrl url;
-  uint64_t connections = 100;  // echo: connections held; connect: concurrent connectors; broadcast: subscribers
-  uint64_t rate = 0;           // echo, broadcast: messages/s in total (0 = closed loop)
+  uint64_t connections = 100;  // echo, idle: connections held; connect: concurrent connectors;
+                               // broadcast: subscribers; chat: users
+  uint64_t rate = 0;           // echo, broadcast, chat: messages/s in total (0 = closed loop; chat: always
+                               // open loop, default one message per user per second)
   double duration_s = 5;       // measured time, after the warmup
   double warmup_s = 0;         // excluded from the statistics
   uint64_t size = 20;          // payload bytes per message
@@ -34,7 +38,12 @@ struct LoadOptions {
   uint64_t processes = 1;      // -j: worker processes
   bool close_handshake = false;  // connect: send a close frame and wait for the server's
   uint64_t publishers = 1;     // broadcast: publishing connections, all in worker 0
-  std::string room;            // broadcast: the room; empty = "load-<run tag>", fresh each run
+  std::string room;            // broadcast: the room; chat: the rooms' prefix (<room>-<k>);
+                               // empty = "load-<run tag>", fresh each run
+  uint64_t rooms = 10;         // chat: rooms in all
+  uint64_t rooms_per_user = 2; // chat: rooms each user joins (<= rooms)
+  double idle_share = 0;       // chat: share of seconds (0-1) in which a user sends nothing
+  double reconnect_share = 0;  // chat: share of users (0-1) that disconnect once and come back
   int server_pid = 0;          // sample this process's CPU time over the measurement (0 = none)
   bool progress = true;        // a progress line every second
   std::string json_path;       // --json FILE ("-" = stdout)
@@ -52,8 +61,10 @@ void print_load_usage();
 
 // The longest room name docs/protocol.md allows.
 inline constexpr size_t kMaxRoomName = 64;
+// Chat: the most rooms a run may spread its users over.
+inline constexpr uint64_t kMaxChatRooms = 100'000;
 
-// "echo" / "connect" / "broadcast".
+// "echo" / "connect" / "broadcast" / "chat" / "idle".
 const char* scenario_name(Scenario scenario);
 
 }  // namespace tools

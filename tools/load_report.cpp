@@ -85,6 +85,8 @@ const char* connection_noun(Scenario scenario) {
     case Scenario::kEcho: return "connections";
     case Scenario::kConnect: return "concurrent connectors";
     case Scenario::kBroadcast: return "subscribers";
+    case Scenario::kChat: return "users";
+    case Scenario::kIdle: return "connections";
   }
   return "connections";
 }
@@ -95,6 +97,15 @@ double server_cpu_percent(const LoadCounters& c) {
 }
 
 std::string mode_text(const LoadOptions& o) {
+  if (o.scenario == Scenario::kChat) {
+    std::string text = grouped(o.rooms) + (o.rooms == 1 ? " room, " : " rooms, ") + grouped(o.rooms_per_user) +
+                       " per user, open loop at " +
+                       grouped(o.rate) + " msg/s, in-flight cap " + grouped(o.max_in_flight);
+    if (o.idle_share > 0) text += printf_string(", idle %.0f%% of the time", 100 * o.idle_share);
+    if (o.reconnect_share > 0) text += printf_string(", %.0f%% of users reconnect", 100 * o.reconnect_share);
+    return text;
+  }
+  if (o.scenario == Scenario::kIdle) return "holding, answering pings";
   if (o.scenario == Scenario::kBroadcast) {
     const std::string who = grouped(o.publishers) + (o.publishers == 1 ? " publisher" : " publishers");
     if (o.rate != 0) return who + ", open loop at " + grouped(o.rate) + " msg/s, in-flight cap " + grouped(o.max_in_flight);
@@ -107,6 +118,49 @@ std::string mode_text(const LoadOptions& o) {
   return "closed loop, pipeline " + grouped(o.pipeline);
 }
 
+
+// The chat scenario's lines of the summary, after "measured".
+std::string chat_summary(const LoadOptions& o, const LoadResult& r) {
+  const LoadCounters& c = r.counters;
+  std::string out;
+  out += printf_string("  sent       %s msg (%" PRIu64 "-byte text), %s acked, %s refused; %s skipped (idle or away)\n",
+                       grouped(c.published).c_str(), o.size, grouped(c.acked).c_str(), grouped(c.refused).c_str(),
+                       grouped(c.idle_skipped).c_str());
+  if (c.unsent != 0) {
+    out += printf_string("  behind     %s messages due in the window were never sent: the in-flight cap (%" PRIu64
+                         ") held them back, or their user had closed\n",
+                         grouped(c.unsent).c_str(), o.max_in_flight);
+  }
+  const bool exact = r.deliveries_exact(o.connections);
+  out += printf_string("  deliveries %s of %s%s%s, %s missing, %s extra, %s deliveries/s over %.2f s\n",
+                       grouped(c.deliveries).c_str(), exact ? "" : "at most ", grouped(r.expected_deliveries()).c_str(),
+                       exact ? " expected (exact)" : " (not exact: reconnects or users that never joined)",
+                       exact ? grouped(r.missing_deliveries()).c_str() : "?", grouped(r.extra_deliveries()).c_str(),
+                       grouped(static_cast<uint64_t>(deliveries_per_second(r))).c_str(),
+                       std::max(r.measured_s, r.delivery_span_s));
+  out += "  latency    " + latency_line(r.message_latency) + " (publish to receipt)\n";
+  out += printf_string("  reconnects %s of %s planned users came back; %s presence events (joined/left) received\n",
+                       grouped(c.reconnects).c_str(), grouped(c.reconnects_planned).c_str(),
+                       grouped(c.presence_events).c_str());
+  out += printf_string("  upgrades   %s of %s", grouped(c.upgrades).c_str(),
+                       grouped(o.connections + c.reconnects_planned).c_str());
+  if (r.connect_latency.count() != 0) out += ", connect to 101: " + latency_line(r.connect_latency);
+  out += "\n";
+  return out;
+}
+
+// The idle scenario's lines of the summary, after "measured".
+std::string idle_summary(const LoadOptions& o, const LoadResult& r) {
+  const LoadCounters& c = r.counters;
+  std::string out;
+  out += printf_string("  held       %s of %s open at the end; %s lost and %s reconnected while measured\n",
+                       grouped(c.open_connections).c_str(), grouped(o.connections).c_str(), grouped(c.lost).c_str(),
+                       grouped(c.reconnects).c_str());
+  out += printf_string("  pings      %s answered, %.1f/s\n", grouped(c.pings).c_str(), per_second(c.pings, r.measured_s));
+  out += printf_string("  attempts   %s connects, %s upgrades\n", grouped(c.connects_started).c_str(),
+                       grouped(c.upgrades).c_str());
+  return out;
+}
 }  // namespace
 
 const char* error_kind_name(ErrorKind kind) {
@@ -121,6 +175,7 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::kUnanswered: return "unanswered";
     case ErrorKind::kChat: return "chat";
     case ErrorKind::kMissing: return "missing";
+    case ErrorKind::kExtra: return "extra";
     case ErrorKind::kCount: break;
   }
   return "unknown";
@@ -151,6 +206,13 @@ void LoadCounters::add(const LoadCounters& o) {
   acked += o.acked;
   refused += o.refused;
   deliveries += o.deliveries;
+  deliveries_expected += o.deliveries_expected;
+  idle_skipped += o.idle_skipped;
+  presence_events += o.presence_events;
+  reconnects_planned += o.reconnects_planned;
+  reconnects += o.reconnects;
+  lost += o.lost;
+  pings += o.pings;
   server_cpu_ns += o.server_cpu_ns;
   server_cpu_window_ns += o.server_cpu_window_ns;
   for (size_t i = 0; i < kErrorKinds; ++i) errors[i] += o.errors[i];
@@ -165,8 +227,9 @@ void LoadResult::merge(const LoadResult& other) {
   delivery_span_s = std::max(delivery_span_s, other.delivery_span_s);
 }
 
-void LoadResult::count_missing_deliveries() {
-  counters.errors[static_cast<size_t>(ErrorKind::kMissing)] += missing_deliveries();
+void LoadResult::count_missing_deliveries(uint64_t users) {
+  if (deliveries_exact(users)) counters.errors[static_cast<size_t>(ErrorKind::kMissing)] += missing_deliveries();
+  if (chat) counters.errors[static_cast<size_t>(ErrorKind::kExtra)] += extra_deliveries();
 }
 
 void LoadResult::serialize(std::string& out) const {
@@ -204,16 +267,26 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
                        o.url_text.c_str(), grouped(o.connections).c_str(), connection_noun(o.scenario),
                        o.processes, o.processes == 1 ? "" : "es", mode_text(o).c_str());
   out += printf_string("  measured   %.2f s", r.measured_s);
-  if (o.scenario == Scenario::kBroadcast) {
-    out += printf_string(" of publishing, which began %.2f s after the start (%s of %s subscribers joined",
-                         r.join_s, grouped(c.subscribers_measured).c_str(), grouped(o.connections).c_str());
+  if (o.scenario == Scenario::kBroadcast || o.scenario == Scenario::kChat) {
+    out += printf_string(" of %s, which began %.2f s after the start (%s of %s %s joined",
+                         o.scenario == Scenario::kChat ? "talking" : "publishing", r.join_s,
+                         grouped(c.subscribers_measured).c_str(), grouped(o.connections).c_str(),
+                         connection_noun(o.scenario));
     if (o.warmup_s > 0) out += printf_string(", then %.2f s of warmup", o.warmup_s);
     out += ")";
+  } else if (o.scenario == Scenario::kIdle) {
+    out += " of holding, after ";
+    out += r.join_s > 0 ? printf_string("a %.2f s ramp", r.join_s) : std::string("a ramp that never finished");
+    if (o.warmup_s > 0) out += printf_string(" and %.2f s of warmup", o.warmup_s);
   } else if (o.warmup_s > 0) {
     out += printf_string(" after %.2f s of warmup", o.warmup_s);
   }
   out += "\n";
-  if (o.scenario == Scenario::kBroadcast) {
+  if (o.scenario == Scenario::kChat) {
+    out += chat_summary(o, r);
+  } else if (o.scenario == Scenario::kIdle) {
+    out += idle_summary(o, r);
+  } else if (o.scenario == Scenario::kBroadcast) {
     out += printf_string("  published  %s msg (%" PRIu64 "-byte text), %s acked, %s refused\n",
                          grouped(c.published).c_str(), o.size, grouped(c.acked).c_str(), grouped(c.refused).c_str());
     if (c.unsent != 0) {
@@ -258,15 +331,17 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
     out += "  handshake  " + latency_line(r.connect_latency) + "\n";
   }
   if (c.server_cpu_window_ns != 0) {
-    const uint64_t operations = o.scenario == Scenario::kBroadcast ? c.deliveries
-                                : o.scenario == Scenario::kEcho    ? c.received
-                                                                   : c.cycles_measured;
+    const uint64_t operations = o.scenario == Scenario::kBroadcast || o.scenario == Scenario::kChat ? c.deliveries
+                                : o.scenario == Scenario::kEcho                                    ? c.received
+                                : o.scenario == Scenario::kIdle                                    ? c.pings
+                                                                                                   : c.cycles_measured;
     out += printf_string("  server     %.2f s of CPU over %.2f s (%.1f%% of a core), %.3f us per %s\n",
                          c.server_cpu_ns / 1e9, c.server_cpu_window_ns / 1e9, server_cpu_percent(c),
                          operations != 0 ? c.server_cpu_ns / 1e3 / operations : 0.0,
-                         o.scenario == Scenario::kBroadcast ? "delivery"
-                         : o.scenario == Scenario::kEcho    ? "echo"
-                                                            : "handshake");
+                         o.scenario == Scenario::kBroadcast || o.scenario == Scenario::kChat ? "delivery"
+                         : o.scenario == Scenario::kEcho                                    ? "echo"
+                         : o.scenario == Scenario::kIdle                                    ? "ping answered"
+                                                                                            : "handshake");
   }
   out += printf_string("  errors     %s", grouped(c.error_total()).c_str());
   for (size_t i = 0; i < kErrorKinds; ++i) {
@@ -287,11 +362,30 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
                        o.processes);
   out += printf_string("  \"mode\": \"%s\",\n",
                        o.scenario == Scenario::kConnect ? (o.close_handshake ? "close-frame" : "tcp-close")
+                       : o.scenario == Scenario::kIdle  ? "hold"
                        : o.rate != 0                    ? "open-loop"
                                                         : "closed-loop");
-  if (o.scenario == Scenario::kBroadcast) {
-    out += printf_string("  \"publishers\": %" PRIu64 ",\n  \"subscribers_joined\": %" PRIu64 ",\n", o.publishers,
-                         c.subscribers_measured);
+  if (o.scenario == Scenario::kChat) {
+    out += printf_string("  \"rooms\": %" PRIu64 ",\n  \"rooms_per_user\": %" PRIu64 ",\n", o.rooms, o.rooms_per_user);
+    out += printf_string("  \"idle_share\": %.3f,\n  \"reconnect_share\": %.3f,\n", o.idle_share, o.reconnect_share);
+    out += printf_string("  \"users_joined\": %" PRIu64 ",\n", c.subscribers_measured);
+    out += printf_string("  \"skipped\": %" PRIu64 ",\n  \"deliveries_exact\": %s,\n  \"deliveries_extra\": %" PRIu64
+                         ",\n",
+                         c.idle_skipped, r.deliveries_exact(o.connections) ? "true" : "false", r.extra_deliveries());
+    out += printf_string("  \"reconnects_planned\": %" PRIu64 ",\n  \"reconnects\": %" PRIu64
+                         ",\n  \"presence_events\": %" PRIu64 ",\n",
+                         c.reconnects_planned, c.reconnects, c.presence_events);
+  }
+  if (o.scenario == Scenario::kIdle) {
+    out += printf_string("  \"ramp_s\": %.3f,\n  \"open\": %" PRIu64 ",\n  \"lost\": %" PRIu64
+                         ",\n  \"reconnected\": %" PRIu64 ",\n  \"pings\": %" PRIu64 ",\n",
+                         r.join_s, c.open_connections, c.lost, c.reconnects, c.pings);
+  }
+  if (o.scenario == Scenario::kBroadcast || o.scenario == Scenario::kChat) {
+    if (o.scenario == Scenario::kBroadcast) {
+      out += printf_string("  \"publishers\": %" PRIu64 ",\n  \"subscribers_joined\": %" PRIu64 ",\n", o.publishers,
+                           c.subscribers_measured);
+    }
     out += printf_string("  \"join_s\": %.3f,\n", r.join_s);
     out += printf_string("  \"published\": %" PRIu64 ",\n  \"acked\": %" PRIu64 ",\n  \"refused\": %" PRIu64 ",\n",
                          c.published, c.acked, c.refused);

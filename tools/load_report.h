@@ -21,9 +21,10 @@ enum class ErrorKind : uint8_t {
   kProtocol,    // the server sent a malformed frame or an unexpected one
   kMismatch,    // an echo came back with another opcode, sequence number or payload
   kClosed,      // the server closed or reset an upgraded connection we did not close
-  kUnanswered,  // messages sent during the measurement that never got their echo (broadcast: ack)
-  kChat,        // broadcast: the chat server answered with an error message (name_taken, ...)
-  kMissing,     // broadcast: deliveries expected (published x joined subscribers) that never came
+  kUnanswered,  // messages sent during the measurement that never got their echo (broadcast, chat: ack)
+  kChat,        // broadcast, chat: the chat server answered with an error message (name_taken, ...)
+  kMissing,     // broadcast, chat: deliveries expected (from the acks) that never came
+  kExtra,       // chat: deliveries beyond what the acks allow (a message delivered twice, or unacked)
   kCount,
 };
 
@@ -46,12 +47,19 @@ struct LoadCounters {
   uint64_t received = 0;               // their echoes
   uint64_t payload_bytes_received = 0; // of measured echoes
   uint64_t unsent = 0;                 // open loop: due in the window, held back by the in-flight cap
-  uint64_t subscribers_joined = 0;     // broadcast: subscribers whose join was answered, all time
-  uint64_t subscribers_measured = 0;   // broadcast: subscribers joined when publishing began
-  uint64_t published = 0;              // broadcast: msg sent by the publishers (all in the window)
-  uint64_t acked = 0;                  // broadcast: acks for them
-  uint64_t refused = 0;                // broadcast: msg the server answered with an error instead
-  uint64_t deliveries = 0;             // broadcast: stamped msg events the subscribers received
+  uint64_t subscribers_joined = 0;     // broadcast: subscribers (chat: users) whose joins were answered
+  uint64_t subscribers_measured = 0;   // broadcast: subscribers (chat: users) joined when publishing began
+  uint64_t published = 0;              // broadcast, chat: msg sent (all in the window)
+  uint64_t acked = 0;                  // broadcast, chat: acks for them
+  uint64_t refused = 0;                // broadcast, chat: msg the server answered with an error instead
+  uint64_t deliveries = 0;             // broadcast, chat: stamped msg events received
+  uint64_t deliveries_expected = 0;    // chat: for each ack, the members of its room but the sender
+  uint64_t idle_skipped = 0;           // chat: messages due while their user was idle or away, not sent
+  uint64_t presence_events = 0;        // chat: joined/left events received
+  uint64_t reconnects_planned = 0;     // chat: users that close and come back once during the run
+  uint64_t reconnects = 0;             // chat: of those, back and joined again; idle: lost ones replaced
+  uint64_t lost = 0;                   // idle: upgraded connections lost while held (after the warmup)
+  uint64_t pings = 0;                  // idle: server pings answered (after the warmup)
   uint64_t server_cpu_ns = 0;          // --server-pid: the server's user + system CPU time ...
   uint64_t server_cpu_window_ns = 0;   // ... over this much wall time (the measurement)
   uint64_t errors[static_cast<size_t>(ErrorKind::kCount)] = {};
@@ -65,21 +73,32 @@ struct LoadResult {
   LatencyHistogram message_latency;  // ns, echo round trip from the intended send time
   LatencyHistogram connect_latency;  // ns, connect() to a verified 101 (echo: every connection)
   double measured_s = 0;             // length of the measurement window
-  double join_s = 0;                 // broadcast: start to publishing (every subscriber joined)
-  double delivery_span_s = 0;        // broadcast: first publish to the last delivery received
+  double join_s = 0;                 // broadcast, chat: start to publishing (all joined); idle: the ramp
+  double delivery_span_s = 0;        // broadcast, chat: first publish to the last delivery received
+  bool chat = false;                 // a chat run: expected_deliveries() comes from the acks
 
   // Adds another worker's result (counters, histograms; the windows and spans are the longest).
   void merge(const LoadResult& other);
   // Broadcast: every subscriber joined when publishing began should get every message the server
-  // accepted (every msg not refused).
+  // accepted (every msg not refused). Chat: the sum over the acks (see LoadCounters).
   uint64_t expected_deliveries() const {
+    if (chat) return counters.deliveries_expected;
     return (counters.published - std::min(counters.refused, counters.published)) * counters.subscribers_measured;
   }
   uint64_t missing_deliveries() const {
     return counters.deliveries < expected_deliveries() ? expected_deliveries() - counters.deliveries : 0;
   }
-  // Broadcast, once every worker's result is merged: counts the missing deliveries as errors.
-  void count_missing_deliveries();
+  uint64_t extra_deliveries() const {
+    return counters.deliveries > expected_deliveries() ? counters.deliveries - expected_deliveries() : 0;
+  }
+  // Chat: the expectation is exact only when every user joined before the talking began and
+  // nobody reconnected (a user away misses messages nobody here can name); else an upper bound.
+  bool deliveries_exact(uint64_t users) const {
+    return !chat || (counters.reconnects_planned == 0 && counters.subscribers_measured == users);
+  }
+  // Broadcast, chat, once every worker's result is merged: counts the missing deliveries (when
+  // the expectation is exact) and, in chat, those beyond it as errors.
+  void count_missing_deliveries(uint64_t users = 0);
   // Binary form for the worker-to-parent pipe (same binary on both ends).
   void serialize(std::string& out) const;
   // Reads what serialize() wrote; false when malformed.

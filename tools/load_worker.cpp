@@ -82,7 +82,7 @@ bool Worker::setup() {
 
   const uint64_t n = plan_.connections;
   slots_ = std::vector<Slot>(n);
-  if (broadcast()) {
+  if (chat_protocol()) {
     setup_broadcast();
   } else {
     if (echo()) ring_size_ = std::bit_ceil(static_cast<uint32_t>(open_loop() ? options_.max_in_flight : options_.pipeline));
@@ -123,7 +123,7 @@ void Worker::open_slot(uint32_t index) {
   if (fd < 0) {
     context_.count_error(ErrorKind::kSocket, std::string("socket: ") + std::strerror(errno));
     if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
-    if (broadcast()) on_subscriber_lost(index);
+    if (chat_protocol()) on_subscriber_lost(index);
     return;
   }
   reactor::set_no_delay(fd);
@@ -140,7 +140,7 @@ void Worker::open_slot(uint32_t index) {
       context_.count_error(ErrorKind::kSocket, std::string("bind: ") + std::strerror(errno));
       ::close(fd);
       if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
-      if (broadcast()) on_subscriber_lost(index);
+      if (chat_protocol()) on_subscriber_lost(index);
       return;
     }
   }
@@ -152,7 +152,7 @@ void Worker::open_slot(uint32_t index) {
                          std::string("connect: ") + std::strerror(error));
     ::close(fd);
     if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
-    if (broadcast()) on_subscriber_lost(index);
+    if (chat_protocol()) on_subscriber_lost(index);
     return;
   }
   epoll_event event{};
@@ -161,7 +161,7 @@ void Worker::open_slot(uint32_t index) {
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
     context_.count_error(ErrorKind::kSocket, std::string("epoll_ctl: ") + std::strerror(errno));
     ::close(fd);
-    if (broadcast()) on_subscriber_lost(index);
+    if (chat_protocol()) on_subscriber_lost(index);
     return;
   }
   slot.fd = fd;
@@ -179,7 +179,7 @@ void Worker::open_slot(uint32_t index) {
 void Worker::close_slot(uint32_t index) {
   Slot& slot = slots_[index];
   if (slot.fd < 0) return;
-  if (broadcast() && !slot.client.chat_joined()) on_subscriber_lost(index);
+  if (chat_protocol() && !slot.client.chat_joined()) on_subscriber_lost(index);
   lost_ += slot.client.in_flight();
   slot.client.abandon(context_);
   ::close(slot.fd);  // also removes it from the epoll set
@@ -347,7 +347,7 @@ void Worker::on_upgraded(uint32_t index) {
   slot.handshaking = false;
   --connecting_;
   slot.deadline_ns = 0;
-  if (broadcast()) {
+  if (chat_protocol()) {
     on_chat_upgraded(index);
     return;
   }
@@ -374,18 +374,27 @@ void Worker::finish_cycle(uint32_t index) {
   Slot& slot = slots_[index];
   if (connect_scenario() && context_.in_window(slot.client.connect_start_ns())) ++result_.counters.cycles_measured;
   close_slot(index);
+  if (chat() && slot.reconnecting) restart_reconnect(index);
 }
 
 void Worker::pump(uint32_t index) {
-  Slot& slot = slots_[index];
-  uint64_t owed = slot.pacer.owed(now_);
-  while (owed != 0 && slot.client.can_send() && slot.client.in_flight() < options_.max_in_flight) {
-    const uint64_t intended = slot.pacer.next_intended();
-    if (intended >= window_end_) break;
-    slot.pacer.take();
-    slot.client.send_message(context_, intended, out_);
-    --owed;
+  if (chat()) {
+    talk(index);
+    return;
   }
+  Slot& slot = slots_[index];
+  uint64_t intended = 0;
+  while (take_due(slot, intended)) slot.client.send_message(context_, intended, out_);
+}
+
+bool Worker::take_due(Slot& slot, uint64_t& intended) {
+  if (slot.pacer.owed(now_) == 0 || !slot.client.can_send() || slot.client.in_flight() >= options_.max_in_flight) {
+    return false;
+  }
+  intended = slot.pacer.next_intended();
+  if (intended >= window_end_) return false;
+  slot.pacer.take();
+  return true;
 }
 
 void Worker::schedule_due() {
@@ -452,7 +461,7 @@ void Worker::tick() {
 }
 
 void Worker::advance_phase() {
-  if (broadcast()) {
+  if (chat_protocol()) {
     advance_broadcast();
     return;
   }
@@ -494,6 +503,7 @@ void Worker::advance_phase() {
 uint64_t Worker::next_wakeup() const {
   if (!ready_.empty() || !restart_.empty()) return now_;
   uint64_t at = std::min(next_tick_, next_progress_);
+  if (chat()) return std::min(at, next_chat_wakeup());
   if (broadcast()) return std::min(at, next_broadcast_wakeup());
   if (phase_ == RunPhase::kRunning) {
     at = std::min(at, window_end_);
@@ -597,7 +607,7 @@ LoadResult Worker::run() {
   if (counters.published > counters.acked + counters.refused) {
     counters.errors[static_cast<size_t>(ErrorKind::kUnanswered)] += counters.published - counters.acked - counters.refused;
   }
-  if (broadcast()) {
+  if (chat_protocol()) {
     result_.measured_s = window_open_ ? static_cast<double>(window_end_ - window_start_) / kSecond : 0;
     if (window_open_ && context_.last_delivery_ns > window_start_) {
       result_.delivery_span_s = static_cast<double>(context_.last_delivery_ns - window_start_) / kSecond;
@@ -625,6 +635,8 @@ WorkerPlan plan_worker(const LoadOptions& options, uint32_t index, uint32_t coun
   plan.rate = options.rate != 0 ? std::max<uint64_t>(share(options.rate), 1) : 0;
   plan.ramp = options.ramp != 0 ? std::max<uint64_t>(share(options.ramp), 1) : 0;
   plan.start_ns = start_ns;
+  plan.first_user = index * (options.connections / count) + std::min<uint64_t>(index, options.connections % count);
+  if (options.scenario == Scenario::kChat) plan.subscribers = plan.connections;
   if (options.scenario == Scenario::kBroadcast) {
     plan.subscribers = plan.connections;
     plan.publishers = index == 0 ? options.publishers : 0;

@@ -1,7 +1,8 @@
 #pragma once
-// parley-load's worker loop, shared by its two source files: load_worker.cpp (the epoll loop,
-// connections, echo and connect) and load_broadcast.cpp (the broadcast scenario). Not an API:
-// only those two include it.
+// parley-load's worker loop, shared by its source files: load_worker.cpp (the epoll loop,
+// connections, echo and connect), load_broadcast.cpp (the broadcast scenario, and the join
+// barrier chat shares) and load_chat_scenario.cpp (the chat scenario). Not an API: only those
+// include it.
 #include <csignal>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,12 @@ inline constexpr uint64_t kJoinTimeout = 90 * kSecond;
 inline constexpr uint64_t kBroadcastDrainTime = 5 * kSecond;
 // Broadcast: how often a worker looks at the shared barrier while nothing else wakes it.
 inline constexpr uint64_t kBarrierPoll = 5 * kMs;
+// Chat: when the expected deliveries are not exact (reconnects), the drain ends once no delivery
+// has arrived anywhere for this long.
+inline constexpr uint64_t kChatQuietTime = 250 * kMs;
+// Chat: planned reconnects start within this share of the talking time, so they are back before
+// it ends.
+inline constexpr double kReconnectSpan = 0.6;
 
 enum class RunPhase : uint8_t {
   kRunning,   // ramping and sending until the end of the measurement window
@@ -55,6 +62,7 @@ struct Slot {
   bool handshaking = false; // counted in connecting_
   bool in_ready = false;
   bool in_dirty = false;
+  bool reconnecting = false;  // chat: a planned reconnect is under way (closing, or joining again)
 };
 
 class Worker {
@@ -78,6 +86,10 @@ class Worker {
   void flush_backlog(uint32_t index);
   void write_failed(uint32_t index, int error);
   void pump(uint32_t index);
+  // Open loop: takes the next message `slot`'s schedule has due by now into `intended`; false
+  // when none is due, the in-flight cap or the connection's state holds it back, or it falls
+  // after the window.
+  bool take_due(Slot& slot, uint64_t& intended);
   void schedule_due();
   void flush_dirty();
   void tick();
@@ -90,6 +102,9 @@ class Worker {
   bool echo() const { return options_.scenario == Scenario::kEcho; }
   bool connect_scenario() const { return options_.scenario == Scenario::kConnect; }
   bool broadcast() const { return options_.scenario == Scenario::kBroadcast; }
+  bool chat() const { return options_.scenario == Scenario::kChat; }
+  // Broadcast and chat: chat clients behind the shared join barrier.
+  bool chat_protocol() const { return broadcast() || chat(); }
   bool open_loop() const { return echo() && plan_.rate != 0; }
   // --server-pid: the server's CPU time at the start of the measurement, then the difference.
   void sample_server_cpu_begin();
@@ -113,7 +128,7 @@ class Worker {
   void enter_window(uint64_t start_ns);
   // Publisher `index` sends what is due (open loop) or refills its pipeline (closed loop).
   void publish(uint32_t index);
-  // Every open publisher has had an answer (ack or refusal) to each msg it sent.
+  // Every open publisher (chat: user) has had an answer (ack or refusal) to each msg it sent.
   bool publishers_answered() const;
   // Worker 0 posted its count, and this worker's subscribers got all of it (and, in worker 0,
   // every publisher has its answers).
@@ -121,6 +136,22 @@ class Worker {
   uint64_t next_broadcast_wakeup() const;
   // Writes name of slot `index` ("p3_tag", "s1_42_tag") to `out`; returns its length (< 32).
   size_t chat_name(uint32_t index, char* out) const;
+
+  // ---- chat (load_chat_scenario.cpp) ----
+  // Room names and the room plan; every slot a kUser.
+  void setup_chat();
+  // At the window's opening: the talking schedule and the planned reconnects.
+  void start_talking();
+  // User `index` sends what is due, skipping what falls in its idle seconds.
+  void talk(uint32_t index);
+  // A user's joins were all answered: the barrier counts it, or a planned reconnect is complete.
+  void on_user_joined(uint32_t index);
+  // A planned reconnect's close finished: open the slot again.
+  void restart_reconnect(uint32_t index);
+  // While talking (advance_broadcast() has seen the window and any stop signal): what is due now
+  // (messages, planned reconnects); then the drain.
+  void advance_chat();
+  uint64_t next_chat_wakeup() const;
 
   const LoadOptions& options_;
   const WorkerPlan plan_;
@@ -172,6 +203,14 @@ class Worker {
   uint64_t published_final_ = 0;  // every publisher's msg count, once worker 0 stopped publishing
   bool publishing_done_ = false;  // published_final_ is known
   char run_tag_[8] = {};          // in every chat name, so runs against one server never collide
+
+  // Chat state.
+  std::vector<std::pair<uint64_t, uint32_t>> reconnect_plan_;  // (when, slot), in time order
+  size_t reconnect_cursor_ = 0;   // next planned reconnect to start
+  bool chat_answered_ = false;    // this worker's expected deliveries are posted
+  uint64_t deliveries_posted_ = 0;  // of this worker's deliveries, added to the shared count
+  uint64_t shared_seen_ = 0;      // the shared delivery count when last looked at ...
+  uint64_t quiet_since_ = 0;      // ... and since when it has not moved
 };
 
 }  // namespace tools::load_detail

@@ -1,5 +1,7 @@
 #include "tests/support/parleyd_process.h"
 
+#include "tests/support/ws_test_client.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -53,6 +55,13 @@ std::string tail(const std::string& text, size_t max) {
 std::string build_dir() {
   const char* dir = std::getenv("PARLEY_BUILD_DIR");
   return dir && *dir ? dir : "build";
+}
+
+long parleyd_metric(uint16_t port, const std::string& name) {
+  HttpResponse r = http_request("127.0.0.1", port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  size_t at = r.body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stol(r.body.substr(at + name.size() + 2));
 }
 
 ParleydProcess::ParleydProcess(std::vector<std::string> extra_args,

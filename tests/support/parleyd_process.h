@@ -14,6 +14,10 @@ namespace parley_test {
 // The directory holding parleyd and the tools: $PARLEY_BUILD_DIR, or "build" when unset or empty.
 std::string build_dir();
 
+// The value of the unlabelled series `name` in the /metrics of the server on 127.0.0.1:`port`,
+// or -1 when the request fails or the series is absent.
+long parleyd_metric(uint16_t port, const std::string& name);
+
 class ParleydProcess {
  public:
   static constexpr std::chrono::milliseconds kDefaultReadyTimeout{10000};

@@ -16,13 +16,19 @@
 #include <random>
 #include <thread>
 
+#include "protocol/deflate_codec.h"
+
 namespace parley_test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";  // RFC 6455 1.3
-constexpr size_t kReadChunk = 256 * 1024;
+// The receive buffer starts at kReadChunk and doubles whenever less than kMinReadRoom is free:
+// small, because tests hold thousands of clients at once (and a resize zero-fills), and
+// doubling, so a 16 MiB message still arrives in few reads.
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kMinReadRoom = 4 * 1024;
 // Larger sends are cut so that reading what the server echoes interleaves with writing.
 constexpr size_t kSendSlice = 64 * 1024;
 constexpr size_t kMaxHttpHead = 64 * 1024;
@@ -281,14 +287,14 @@ WsTestClient::Fill WsTestClient::drain_nonblocking() {
   if (tls_ != nullptr) return drain_tls_nonblocking();
   bool got = false;
   for (;;) {
-    if (rx_.size() - rx_end_ < kReadChunk) {
+    if (rx_.size() - rx_end_ < kMinReadRoom) {
       // Compact first; grow only when the unread bytes really need the room.
       if (rx_begin_ > 0) {
         std::memmove(rx_.data(), rx_.data() + rx_begin_, buffered());
         rx_end_ -= rx_begin_;
         rx_begin_ = 0;
       }
-      if (rx_.size() - rx_end_ < kReadChunk) rx_.resize(std::max(rx_.size() * 2, rx_end_ + kReadChunk));
+      if (rx_.size() - rx_end_ < kMinReadRoom) rx_.resize(std::max(rx_.size() * 2, kReadChunk));
     }
     ssize_t n = recv(fd_, rx_.data() + rx_end_, rx_.size() - rx_end_, 0);
     if (n > 0) {
@@ -408,7 +414,8 @@ Received WsTestClient::recv_frame(milliseconds timeout) {
   Received out;
   for (;;) {
     if (buffered() > 0) {
-      protocol::HeaderParse parse = protocol::parse_frame_header(rx_data(), buffered(), protocol::Sender::kServer);
+      protocol::HeaderParse parse = protocol::parse_frame_header(rx_data(), buffered(), protocol::Sender::kServer,
+                                                                 deflate_ ? protocol::kRsv1 : 0);
       if (parse.status == protocol::ParseStatus::kError) {
         out.status = RecvStatus::kError;
         char first[8];
@@ -429,6 +436,7 @@ Received WsTestClient::recv_frame(milliseconds timeout) {
           out.status = RecvStatus::kOk;
           out.opcode = static_cast<uint8_t>(h.opcode);
           out.fin = h.fin;
+          out.rsv1 = h.rsv1;
           out.payload.assign(reinterpret_cast<const char*>(rx_data()) + h.header_length,
                              static_cast<size_t>(h.payload_length));
           consume(total);
@@ -485,9 +493,22 @@ Received WsTestClient::recv_message(milliseconds timeout) {
       }
       open = true;
       message.opcode = f.opcode;
+      message.rsv1 = f.rsv1;
       message.payload = std::move(f.payload);
     }
     if (f.fin) {
+      if (message.rsv1) {
+        // RFC 7692 7.2.2: a compressed message is inflated whole, with 00 00 ff ff appended.
+        protocol::MessageInflater inflater;
+        std::vector<uint8_t> inflated;
+        const auto* bytes = reinterpret_cast<const uint8_t*>(message.payload.data());
+        if (inflater.inflate({bytes, message.payload.size()}, kMaxServerFrame, inflated) != protocol::InflateResult::kOk) {
+          message.status = RecvStatus::kError;
+          message.error = "server sent a compressed message that does not inflate";
+          return message;
+        }
+        message.payload.assign(inflated.begin(), inflated.end());
+      }
       message.status = RecvStatus::kOk;
       message.fin = true;
       return message;

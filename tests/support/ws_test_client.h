@@ -51,6 +51,7 @@ struct Received {
   RecvStatus status = RecvStatus::kTimeout;
   uint8_t opcode = 0;
   bool fin = false;
+  bool rsv1 = false;  // frame: RSV1 set; message: it came compressed (payload is inflated)
   std::string payload;
   std::string error;  // set for kError
 
@@ -130,6 +131,10 @@ class WsTestClient {
     return send_wire(bytes, timeout);
   }
 
+  // permessage-deflate was negotiated: RSV1 from the server is legal, and recv_message inflates
+  // compressed messages (RFC 7692 7.2.2, no context takeover).
+  void set_deflate(bool on) { deflate_ = on; }
+
   // Why the last failing call failed.
   const std::string& error() const { return error_; }
   // The response to the last upgrade(), whatever its status.
@@ -184,6 +189,7 @@ class WsTestClient {
   bool peer_eof_ = false;    // read returned 0
   bool peer_reset_ = false;  // read failed with ECONNRESET
   bool close_sent_ = false;
+  bool deflate_ = false;
   std::string error_;
   HttpResponse handshake_response_;
   std::string host_;

@@ -1,0 +1,18 @@
+#pragma once
+// Running helper programs (node, python, apt-get, npm) from integration tests. Test support only.
+#include <filesystem>
+#include <string>
+
+namespace parley_test {
+
+// Runs `command` with sh -c, stdout and stderr together; returns the exit status (-1 if it did
+// not run or was killed) and appends what it printed to `output`.
+int run_shell(const std::string& command, std::string& output);
+
+// The last `max` bytes of `text` (with "..." in front when cut), for failure messages.
+std::string output_tail(const std::string& text, size_t max = 3000);
+
+// The nearest directory, from the working directory up, that holds `relative_path`; empty if none.
+std::filesystem::path find_repo_root(const std::string& relative_path);
+
+}  // namespace parley_test
