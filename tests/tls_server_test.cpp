@@ -87,6 +87,17 @@ TEST_F(TlsServer, ClientOfferingOnlyH2StillGetsHttp11) {
   expect_echo(client, parley_test::kOpText, "no ALPN agreed");
 }
 
+TEST_F(TlsServer, PermessageDeflateOverTls) {
+  WsTestClient client;
+  ASSERT_TRUE(client.connect_tcp(kHost, port()));
+  ASSERT_TRUE(client.start_tls()) << client.error();
+  ASSERT_TRUE(client.upgrade("/echo", {"Sec-WebSocket-Extensions: permessage-deflate"})) << client.error();
+  ASSERT_TRUE(client.handshake_response().header("Sec-WebSocket-Extensions").has_value());
+  client.set_deflate(true);
+  // Compressible and above the threshold: the echo comes back compressed (RSV1), inflated here.
+  expect_echo(client, parley_test::kOpText, std::string(100000, 'z'));
+}
+
 TEST_F(TlsServer, Tls12AndTls13BothWork) {
   for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
     WsTestClient client;
