@@ -46,34 +46,12 @@ class CheckingSink : public protocol::MessageSink {
   }
 
   bool on_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) override {
-    check(opcode == Opcode::kText || opcode == Opcode::kBinary, "data opcode");
-    check(piece.empty() || (piece.data() >= buffer_ && piece.data() + piece.size() <= buffer_ + length_),
-          "data piece is a view into the input");
-    if (first) {
-      check(!open_, "first piece while a message is open");
-      open_ = true;
-      opcode_ = opcode;
-      utf8_ = protocol::kUtf8Accept;
-      events_.push_back({false, opcode, {}, true, false});
-    } else {
-      check(open_, "continuing piece without an open message");
-      check(opcode == opcode_, "opcode changed inside a message");
-      // Pieces are merged into one record per run between control frames, so records do not
-      // depend on where the reads were cut.
-      if (events_.back().control) events_.push_back({false, opcode, {}, false, false});
-    }
-    if (opcode == Opcode::kText) {
-      utf8_ = protocol::utf8_feed(utf8_, piece.data(), piece.size());
-      check(utf8_ != protocol::kUtf8Reject, "delivered text is not UTF-8");
-      if (last) check(utf8_ == protocol::kUtf8Accept, "text message ends inside a code point");
-    }
-    std::vector<uint8_t>& bytes = events_.back().bytes;
-    bytes.insert(bytes.end(), piece.begin(), piece.end());
-    if (last) {
-      events_.back().last = true;
-      open_ = false;
-    }
-    return !stop_every_event_;
+    return record(opcode, piece, first, last, false);
+  }
+  // RFC 7692 6.1: a message whose first frame has RSV1 arrives still compressed, so its text is
+  // not UTF-8 yet (the inflating sink validates it); every piece of it must come this way.
+  bool on_compressed_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) override {
+    return record(opcode, piece, first, last, true);
   }
 
   bool on_control(Opcode opcode, std::span<const uint8_t> payload) override {
@@ -90,11 +68,45 @@ class CheckingSink : public protocol::MessageSink {
   std::vector<Event> take_events() { return std::move(events_); }
 
  private:
+  bool record(Opcode opcode, std::span<uint8_t> piece, bool first, bool last, bool compressed) {
+    check(opcode == Opcode::kText || opcode == Opcode::kBinary, "data opcode");
+    check(piece.empty() || (piece.data() >= buffer_ && piece.data() + piece.size() <= buffer_ + length_),
+          "data piece is a view into the input");
+    if (first) {
+      check(!open_, "first piece while a message is open");
+      open_ = true;
+      opcode_ = opcode;
+      compressed_ = compressed;
+      utf8_ = protocol::kUtf8Accept;
+      events_.push_back({false, opcode, {}, true, false});
+    } else {
+      check(open_, "continuing piece without an open message");
+      check(opcode == opcode_, "opcode changed inside a message");
+      check(compressed == compressed_, "compression changed inside a message");
+      // Pieces are merged into one record per run between control frames, so records do not
+      // depend on where the reads were cut.
+      if (events_.back().control) events_.push_back({false, opcode, {}, false, false});
+    }
+    if (opcode == Opcode::kText && !compressed) {
+      utf8_ = protocol::utf8_feed(utf8_, piece.data(), piece.size());
+      check(utf8_ != protocol::kUtf8Reject, "delivered text is not UTF-8");
+      if (last) check(utf8_ == protocol::kUtf8Accept, "text message ends inside a code point");
+    }
+    std::vector<uint8_t>& bytes = events_.back().bytes;
+    bytes.insert(bytes.end(), piece.begin(), piece.end());
+    if (last) {
+      events_.back().last = true;
+      open_ = false;
+    }
+    return !stop_every_event_;
+  }
+
   const uint8_t* buffer_;
   size_t length_;
   bool stop_every_event_;
   bool open_ = false;
   Opcode opcode_ = Opcode::kContinuation;
+  bool compressed_ = false;
   protocol::Utf8State utf8_ = protocol::kUtf8Accept;
   std::vector<Event> events_;
 };
