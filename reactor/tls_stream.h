@@ -1,7 +1,8 @@
 #pragma once
 // One connection's TLS layer over its non-blocking socket, driven by edge-triggered readiness:
-// the server handshake, reads that drain OpenSSL until it needs the socket again, gathered
-// writes as TLS records, and close_notify. Each call reports, like the socket wrappers, an
+// the handshake (server or client: the SSL's accept or connect state decides), reads that
+// drain OpenSSL until it needs the socket again, gathered writes as TLS records, and
+// close_notify. Each call reports, like the socket wrappers, an
 // IoResult; a call that stalled remembers which direction it waits for, because TLS can make a
 // read wait for the socket to take a write and a write wait for bytes to arrive.
 #include <sys/uio.h>
@@ -20,16 +21,19 @@ class TlsStream {
   // Largest plaintext in one TLS record (RFC 8446 5.1, RFC 5246 6.2.1).
   static constexpr size_t kMaxRecordPlaintext = 16384;
 
-  // Takes ownership of `ssl` (from TlsContext::new_connection).
+  // Takes ownership of `ssl` (from TlsContext::new_connection or new_client_connection).
   void attach(SSL* ssl);
   // Frees the SSL (without close_notify) and resets the stream; safe when detached.
   void release();
   bool attached() const { return ssl_ != nullptr; }
   // True once the handshake finished.
   bool established() const { return (flags_ & kEstablished) != 0; }
+  // The SSL (nullptr when detached), e.g. to read the verify result after a failed handshake.
+  SSL* native() const { return ssl_; }
 
-  // Advances the server handshake: kOk once it is finished, kAgain while it waits for the
-  // socket (either direction), kError when it failed (not TLS, no shared version or cipher).
+  // Advances the handshake (server side in accept state, client side in connect state): kOk
+  // once it is finished, kAgain while it waits for the socket (either direction), kError when
+  // it failed (not TLS, no shared version or cipher, a refused certificate).
   IoResult handshake();
   // Finishes the handshake if needed, then decrypts into `buffer` until it is full or OpenSSL
   // needs more bytes from the socket. A short kOk therefore means the socket is drained and

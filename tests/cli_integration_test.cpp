@@ -11,12 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/tls_test_certs.h"
 
 namespace {
 
@@ -348,6 +350,85 @@ TEST(CliIntegration, ChatRejoinsItsRoomsAfterAReconnect) {
   bob.close_stdin();
   ASSERT_EQ(bob.wait_exit(), 0) << bob.err();
   EXPECT_NE(bob.out().find("* history of dev: 1 message\n[dev] bob: still here\n"), std::string::npos) << bob.out();
+}
+
+// wss:// against parleyd serving TLS with a fresh self-signed certificate (subjectAltName
+// localhost and 127.0.0.1).
+class CliWss : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cert_.ok()) << cert_.error();
+    ASSERT_TRUE(server_.ok()) << server_.error();
+  }
+  std::string wss_url(const char* host = "127.0.0.1") const {
+    return std::string("wss://") + host + ":" + std::to_string(server_.port()) + "/echo";
+  }
+
+  parley_test::TestCertificate cert_;
+  ParleydProcess server_{{"--tls-cert", cert_.cert_path(), "--tls-key", cert_.key_path()}};
+};
+
+TEST_F(CliWss, InsecureEchoesALine) {
+  CliProcess cli({"--insecure", wss_url()});
+  cli.write_stdin("over tls\n");
+  cli.close_stdin();
+  ASSERT_EQ(cli.wait_exit(), 0) << cli.err();
+  EXPECT_EQ(cli.out(), "over tls\n");
+  EXPECT_NE(cli.err().find("connected to " + wss_url()), std::string::npos) << cli.err();
+  EXPECT_NE(cli.err().find("closed 1000"), std::string::npos) << cli.err();
+}
+
+TEST_F(CliWss, SelfSignedCertificateIsRefusedWithoutRetrying) {
+  CliProcess cli({"--retries", "3", wss_url()});
+  cli.write_stdin("never sent\n");
+  cli.close_stdin();
+  ASSERT_EQ(cli.wait_exit(), 1) << cli.err();
+  EXPECT_EQ(cli.out(), "");
+  EXPECT_NE(cli.err().find("certificate verify failed: self-signed certificate"), std::string::npos) << cli.err();
+  EXPECT_EQ(cli.err().find("reconnecting"), std::string::npos) << cli.err();  // a verdict, not a glitch
+  // One line, naming the server.
+  EXPECT_EQ(std::count(cli.err().begin(), cli.err().end(), '\n'), 1) << cli.err();
+  EXPECT_NE(cli.err().find("127.0.0.1:" + std::to_string(server_.port())), std::string::npos) << cli.err();
+}
+
+TEST_F(CliWss, CaFileOfTheServersCertificateIsTrustedByAddressAndName) {
+  for (const char* host : {"127.0.0.1", "localhost"}) {
+    CliProcess cli({"--ca-file", cert_.cert_path(), wss_url(host)});
+    cli.write_stdin("verified\n");
+    cli.close_stdin();
+    ASSERT_EQ(cli.wait_exit(), 0) << host << ": " << cli.err();
+    EXPECT_EQ(cli.out(), "verified\n") << host;
+  }
+}
+
+TEST_F(CliWss, CertificateForAnotherAddressIsRefused) {
+  // The certificate names localhost and 127.0.0.1, not 127.0.0.2.
+  ParleydProcess other({"--listen", "127.0.0.2:0", "--tls-cert", cert_.cert_path(), "--tls-key", cert_.key_path()});
+  ASSERT_TRUE(other.ok()) << other.error();
+  CliProcess cli({"--ca-file", cert_.cert_path(), "wss://127.0.0.2:" + std::to_string(other.port()) + "/echo"});
+  cli.close_stdin();
+  ASSERT_EQ(cli.wait_exit(), 1) << cli.err();
+  EXPECT_NE(cli.err().find("certificate verify failed: IP address mismatch"), std::string::npos) << cli.err();
+}
+
+TEST_F(CliWss, UnreadableCaFileIsOneClearError) {
+  CliProcess cli({"--ca-file", cert_.dir() + "/missing.pem", wss_url()});
+  cli.close_stdin();
+  ASSERT_EQ(cli.wait_exit(), 1) << cli.err();
+  EXPECT_NE(cli.err().find("cannot read CA file '" + cert_.dir() + "/missing.pem'"), std::string::npos) << cli.err();
+}
+
+TEST(CliWssPlainServer, WssToAPlainServerTimesOutInTheTlsHandshake) {
+  // parleyd waits for an HTTP request head that the ClientHello never completes.
+  ParleydProcess server;
+  ASSERT_TRUE(server.ok()) << server.error();
+  CliProcess cli({"--insecure", "--retries", "0", "--connect-timeout", "300",
+                  "wss://127.0.0.1:" + std::to_string(server.port()) + "/echo"});
+  cli.close_stdin();
+  ASSERT_EQ(cli.wait_exit(), 1) << cli.err();
+  EXPECT_NE(cli.err().find("no TLS handshake with 127.0.0.1:" + std::to_string(server.port()) + " within 300 ms"),
+            std::string::npos)
+      << cli.err();
 }
 
 }  // namespace

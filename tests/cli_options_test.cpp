@@ -58,6 +58,32 @@ TEST(CliOptions, EveryOption) {
   EXPECT_EQ(o.url.path, "/chat?room=x");
 }
 
+TEST(CliOptions, SecureUrlVerifiesByDefault) {
+  CliOptionsParse result = parse({"wss://chat.example/chat"});
+  ASSERT_EQ(result.status, Status::kRun) << result.error;
+  EXPECT_TRUE(result.options.url.secure);
+  EXPECT_EQ(result.options.url.port, 443);
+  EXPECT_EQ(result.options.url.host, "chat.example");
+  EXPECT_FALSE(result.options.tls.insecure);
+  EXPECT_TRUE(result.options.tls.ca_file.empty());
+}
+
+TEST(CliOptions, InsecureAndCaFile) {
+  CliOptionsParse result = parse({"-k", "wss://127.0.0.1:8443/echo"});
+  ASSERT_EQ(result.status, Status::kRun) << result.error;
+  EXPECT_TRUE(result.options.tls.insecure);
+  result = parse({"--insecure", "--ca-file=certs/ca.pem", "wss://127.0.0.1:8443/echo"});
+  ASSERT_EQ(result.status, Status::kRun) << result.error;
+  EXPECT_TRUE(result.options.tls.insecure);
+  EXPECT_EQ(result.options.tls.ca_file, "certs/ca.pem");
+  result = parse({"wss://localhost:8443/echo", "--ca-file", "cert.pem"});
+  ASSERT_EQ(result.status, Status::kRun) << result.error;
+  EXPECT_FALSE(result.options.tls.insecure);
+  EXPECT_EQ(result.options.tls.ca_file, "cert.pem");
+  EXPECT_NE(tools::cli::cli_usage().find("--insecure"), std::string_view::npos);
+  EXPECT_NE(tools::cli::cli_usage().find("--ca-file"), std::string_view::npos);
+}
+
 TEST(CliOptions, Help) {
   EXPECT_EQ(parse({"--help"}).status, Status::kHelp);
   EXPECT_EQ(parse({"ws://x/", "-h"}).status, Status::kHelp);
@@ -68,7 +94,10 @@ TEST(CliOptions, UsageErrors) {
   EXPECT_EQ(error_of({}), "no URL given");
   EXPECT_EQ(error_of({"ws://a/", "ws://b/"}), "more than one URL (ws://a/, ws://b/)");
   EXPECT_NE(error_of({"http://a/"}).find("bad URL"), std::string::npos);
-  EXPECT_NE(error_of({"wss://a/"}).find("wss:// is not supported"), std::string::npos);
+  EXPECT_EQ(error_of({"--insecure", "ws://a/"}), "--insecure and --ca-file apply to wss:// URLs only");
+  EXPECT_EQ(error_of({"--ca-file", "ca.pem", "ws://a/"}), "--insecure and --ca-file apply to wss:// URLs only");
+  EXPECT_EQ(error_of({"wss://a/", "--ca-file"}), "--ca-file needs a value");
+  EXPECT_EQ(error_of({"wss://a/", "--ca-file="}), "--ca-file needs a PEM file");
   EXPECT_EQ(error_of({"--bogus", "ws://a/"}), "unknown option --bogus");
   EXPECT_EQ(error_of({"ws://a/", "--chat"}), "--chat needs a value");
   EXPECT_NE(error_of({"--chat", "bad name", "ws://a/"}).find("--chat needs a user name"), std::string::npos);

@@ -127,6 +127,30 @@ TEST(IdleOptions, RejectsBadValues) {
   EXPECT_EQ(parse_fresh({"--sources", "1", "--help"}), 0);
 }
 
+TEST(IdleOptions, SecureUrlAndTlsOptions) {
+  IdleOptions o;
+  ASSERT_EQ(parse({"--url", "wss://127.0.0.1:8443/echo", "--ca-file", "cert.pem"}, o), tools::kIdleOptionsOk);
+  EXPECT_TRUE(o.url.secure);
+  EXPECT_EQ(o.tls.ca_file, "cert.pem");
+  EXPECT_FALSE(o.tls.insecure);
+  IdleOptions k;
+  ASSERT_EQ(parse({"-k", "--url", "wss://127.0.0.1:8443/echo"}, k), tools::kIdleOptionsOk);
+  EXPECT_TRUE(k.tls.insecure);
+  IdleOptions plain;
+  EXPECT_EQ(parse({"--insecure"}, plain), 2);  // ws:// (the default URL) has nothing to verify
+  IdleOptions no_file;
+  EXPECT_EQ(parse({"--url", "wss://127.0.0.1:8443/echo", "--ca-file"}, no_file), 2);
+}
+
+TEST(IdleOptions, StartRejectsAnUnreadableCaFile) {
+  IdleOptions o;
+  ASSERT_EQ(parse({"--url", "wss://127.0.0.1:8443/echo", "--ca-file", "/nonexistent/ca.pem"}, o),
+            tools::kIdleOptionsOk);
+  std::string error;
+  EXPECT_EQ(IdleHolder(o).start(error), -EINVAL);
+  EXPECT_NE(error.find("cannot read CA file '/nonexistent/ca.pem'"), std::string::npos) << error;
+}
+
 TEST(IdleOptions, StartRejectsNamesAndSourcesOutsideLoopback) {
   IdleOptions o;
   ASSERT_EQ(parse({"--url", "ws://chat.example:9000/echo"}, o), tools::kIdleOptionsOk);

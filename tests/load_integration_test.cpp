@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/tls_test_certs.h"
 
 namespace {
 
@@ -293,6 +294,123 @@ TEST_F(IdleIntegration, HoldsEveryConnectionAndAnswersPings) {
   EXPECT_GT(json_number(run.json, "server_cpu_window_s"), 0.5);
   EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
   EXPECT_NE(run.output.find("pings/s"), std::string::npos) << run.output;  // progress line
+}
+
+// Every scenario over wss:// against parleyd serving TLS with a fresh self-signed certificate
+// (subjectAltName localhost and 127.0.0.1): trusted through --ca-file, or not checked (-k).
+class WssLoadIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cert_.ok()) << cert_.error();
+    ASSERT_TRUE(server_.ok()) << server_.error();
+  }
+  std::string url(const char* path = "/echo") const {
+    return "wss://127.0.0.1:" + std::to_string(server_.port()) + path;
+  }
+
+  parley_test::TestCertificate cert_;
+  ParleydProcess server_{{"--tls-cert", cert_.cert_path(), "--tls-key", cert_.key_path(), "--rate-limit", "0",
+                          "--ping-interval", "300", "--pong-timeout", "250"}};
+};
+
+TEST_F(WssLoadIntegration, EchoClosedLoopWithTheCertificateTrusted) {
+  const LoadRun run = run_load({"echo", "--url", url(), "--ca-file", cert_.cert_path(), "-c", "10", "--pipeline", "4",
+                                "--size", "3000", "--duration", "1", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double sent = json_number(run.json, "messages_sent");
+  EXPECT_GT(sent, 500) << run.output;
+  EXPECT_EQ(json_number(run.json, "messages_received"), sent) << run.output;
+  EXPECT_EQ(json_number(run.json, "payload_bytes_received"), sent * 3000);
+  EXPECT_EQ(json_number(run.json, "upgrades"), 10);
+  EXPECT_EQ(json_number(run.json, "closes_clean"), 10);
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+  EXPECT_NE(run.output.find("wss://127.0.0.1:" + std::to_string(server_.port()) + "/echo (TLS, certificate verified)"),
+            std::string::npos)
+      << run.output;
+  EXPECT_NE(run.json.find("\"tls\": \"verified\""), std::string::npos) << run.json;
+}
+
+TEST_F(WssLoadIntegration, EchoOpenLoopLargeMessagesTwoProcesses) {
+  // 40 KiB messages span several TLS records each way.
+  const LoadRun run = run_load({"echo", "--url", url(), "-k", "-c", "6", "-j", "2", "--rate", "300", "--binary",
+                                "--size", "40000", "--warmup", "0.3", "--duration", "1", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double sent = json_number(run.json, "messages_sent");
+  EXPECT_NEAR(sent + json_number(run.json, "messages_unsent"), 300, 5) << run.output;
+  EXPECT_EQ(json_number(run.json, "messages_received"), sent) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+  EXPECT_NE(run.json.find("\"tls\": \"unverified\""), std::string::npos) << run.json;
+}
+
+TEST_F(WssLoadIntegration, ConnectWithTcpCloseAndWithCloseHandshake) {
+  for (const bool close_frame : {false, true}) {
+    std::vector<std::string> args = {"connect", "--url", url(), "--ca-file", cert_.cert_path(), "-c", "4",
+                                     "--duration", "0.7", "--quiet"};
+    if (close_frame) args.push_back("--close");
+    const LoadRun run = run_load(args);
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const double cycles = json_number(run.json, "cycles");
+    EXPECT_GT(cycles, 10) << run.output;
+    EXPECT_GE(json_number(run.json, "upgrades"), cycles);
+    if (close_frame) {
+      EXPECT_GE(json_number(run.json, "closes_clean"), cycles);
+    }
+    // Every handshake after the first few resumes the session the server's ticket gave.
+    EXPECT_GE(json_number(run.json, "tls_handshakes"), cycles);
+    EXPECT_GT(json_number(run.json, "tls_resumed"), cycles / 2) << run.output;
+    EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+  }
+}
+
+TEST_F(WssLoadIntegration, BroadcastEverySubscriberGetsEveryMessage) {
+  const LoadRun run = run_load({"broadcast", "--url", url("/chat"), "-k", "-c", "5", "--rate", "200", "--duration",
+                                "0.8", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double published = json_number(run.json, "published");
+  EXPECT_GT(published, 100) << run.output;
+  EXPECT_EQ(json_number(run.json, "acked"), published);
+  EXPECT_EQ(json_number(run.json, "deliveries"), published * 5) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+TEST_F(WssLoadIntegration, ChatEveryMessageReachesEveryOtherMember) {
+  // 8 users, 2 rooms, both each: each accepted msg makes 7 deliveries.
+  const LoadRun run = run_load({"chat", "--url", url("/chat"), "--ca-file", cert_.cert_path(), "-c", "8", "--rooms",
+                                "2", "--rooms-per-user", "2", "--user-rate", "10", "--duration", "0.8", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const double published = json_number(run.json, "published");
+  EXPECT_GT(published, 20) << run.output;
+  EXPECT_EQ(json_number(run.json, "acked"), published);
+  EXPECT_EQ(json_number(run.json, "deliveries"), published * 7) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+TEST_F(WssLoadIntegration, IdleHoldsEveryConnectionAndAnswersPings) {
+  const LoadRun run = run_load({"idle", "--url", url(), "--ca-file", cert_.cert_path(), "-c", "20", "--ramp", "1000",
+                                "--duration", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(json_number(run.json, "open"), 20) << run.output;
+  EXPECT_EQ(json_number(run.json, "lost"), 0);
+  EXPECT_GE(json_number(run.json, "pings"), 20 * 2) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
+TEST_F(WssLoadIntegration, SelfSignedCertificateIsAHandshakeErrorWithTheReason) {
+  const LoadRun run = run_load({"echo", "--url", url(), "-c", "3", "--duration", "0.3", "--quiet"});
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_EQ(json_number(run.json, "handshake"), 3) << run.output;
+  EXPECT_EQ(json_number(run.json, "messages_sent"), 0);
+  EXPECT_NE(run.output.find("TLS handshake: certificate verify failed: self-signed certificate"), std::string::npos)
+      << run.output;
+}
+
+TEST_F(LoadIntegration, WssToAPlainServerTimesOutInTheTlsHandshake) {
+  // parleyd waits for an HTTP request head that the ClientHello never completes.
+  const std::string wss = "wss://127.0.0.1:" + std::to_string(server_.port()) + "/echo";
+  const LoadRun run = run_load({"echo", "--url", wss, "-k", "-c", "2", "--duration", "0.3", "--quiet"});
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_EQ(json_number(run.json, "timeout"), 2) << run.output;
+  EXPECT_NE(run.output.find("still no TLS handshake at the end of the run"), std::string::npos) << run.output;
 }
 
 TEST(BroadcastIntegrationLimited, ServerRefusalsAreChatErrors) {

@@ -68,15 +68,35 @@ TEST(LoadOptions, HelpExitsZero) {
 TEST(LoadOptions, BadUsageExitsTwo) {
   const std::vector<std::vector<std::string>> bad = {
       {"--bogus"},          {"-c"},                 {"-c", "0"},           {"-c", "x"},
-      {"--url", "http://x"}, {"--url", "wss://h/"}, {"--duration", "0"},   {"--duration", "-1"},
+      {"--url", "http://x"}, {"--url", "wss://:1/"}, {"--duration", "0"},   {"--duration", "-1"},
       {"--pipeline", "0"},  {"--sources", "251"},   {"--rate", "0"},       {"-c", "19001"},
       {"-j", "0"},          {"--rate", "1", "-j", "2", "-c", "4"},         {"--size", "100M"},
-      {"echo", "connect"},  {"--json", ""},
+      {"echo", "connect"},  {"--json", ""},         {"--insecure"},        {"--ca-file", "ca.pem"},
+      {"--url", "wss://127.0.0.1:1/", "--ca-file"},   {"--url", "wss://127.0.0.1:1/", "--ca-file="},
   };
   for (const auto& args : bad) {
     LoadOptions o;
     EXPECT_EQ(parse(args, o), 2) << args[0];
   }
+}
+
+TEST(LoadOptions, SecureUrl) {
+  LoadOptions o;
+  ASSERT_EQ(parse({"--url", "wss://127.0.0.1/echo"}, o), kOptionsOk);
+  EXPECT_TRUE(o.url.secure);
+  EXPECT_EQ(o.url.port, 443);
+  EXPECT_FALSE(o.tls.insecure);
+  EXPECT_TRUE(o.tls.ca_file.empty());
+
+  LoadOptions k;
+  ASSERT_EQ(parse({"connect", "--url", "wss://127.0.0.1:8443/echo", "-k"}, k), kOptionsOk);
+  EXPECT_TRUE(k.tls.insecure);
+
+  LoadOptions ca;
+  ASSERT_EQ(parse({"chat", "--url=wss://127.0.0.1:8443/chat", "--ca-file", "cert.pem", "--insecure"}, ca), kOptionsOk);
+  EXPECT_EQ(ca.tls.ca_file, "cert.pem");
+  EXPECT_TRUE(ca.tls.insecure);
+  EXPECT_EQ(ca.url.path, "/chat");
 }
 
 TEST(LoadOptions, Broadcast) {

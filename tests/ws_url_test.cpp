@@ -159,4 +159,14 @@ TEST(WsUrlTest, SuccessReplacesEveryField) {
   EXPECT_EQ(url.path, "/");
 }
 
+TEST(WsUrlTest, HostHeaderOmitsOnlyTheSchemesDefaultPort) {
+  EXPECT_EQ(tools::host_header_value(parsed("ws://example.com/")), "example.com");
+  EXPECT_EQ(tools::host_header_value(parsed("ws://example.com:443/")), "example.com:443");
+  EXPECT_EQ(tools::host_header_value(parsed("wss://example.com/")), "example.com");
+  EXPECT_EQ(tools::host_header_value(parsed("wss://example.com:80/")), "example.com:80");
+  EXPECT_EQ(tools::host_header_value(parsed("wss://127.0.0.1:8443/echo")), "127.0.0.1:8443");
+  EXPECT_EQ(tools::host_header_value(parsed("wss://[::1]:8443/")), "[::1]:8443");
+  EXPECT_EQ(tools::host_header_value(parsed("ws://[::1]/")), "[::1]");
+}
+
 }  // namespace

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -26,11 +28,14 @@
 
 #include "protocol/close_code.h"
 #include "protocol/utf8.h"
+#include "reactor/tls_context.h"
+#include "reactor/tls_stream.h"
 #include "tools/backoff.h"
 #include "tools/chat_commands.h"
 #include "tools/chat_display.h"
 #include "tools/cli_options.h"
 #include "tools/cli_session.h"
+#include "tools/tls_io.h"
 
 namespace {
 
@@ -71,12 +76,6 @@ std::string describe_close(uint16_t code, const std::string& reason) {
   return text;
 }
 
-std::string host_header(const tools::WsUrl& url) {
-  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  if (url.port != 80) host += ":" + std::to_string(url.port);
-  return host;
-}
-
 class Client {
  public:
   Client(const CliOptions& options, int signal_fd)
@@ -88,6 +87,14 @@ class Client {
         read_buffer_(kReadChunk) {}
 
   int run() {
+    if (options_.url.secure) {
+      std::string why;
+      tls_context_ = reactor::TlsContext::create_client(options_.tls, why);
+      if (!tls_context_) {
+        error(why);
+        return kExitFailure;
+      }
+    }
     for (;;) {
       Outcome outcome = attempt();
       if (!outcome.retry) {
@@ -118,7 +125,7 @@ class Client {
  private:
   static SessionConfig make_config(const CliOptions& options) {
     SessionConfig config;
-    config.host = host_header(options.url);
+    config.host = tools::host_header_value(options.url);
     config.path = options.url.path;
     config.headers = options.headers;
     config.subprotocol = options.subprotocol;
@@ -216,6 +223,56 @@ class Client {
       setsockopt(connected, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     return connected;
+  }
+
+  // wss://: the TLS handshake on the connected socket `fd`, bounded by `deadline`. False with
+  // `why` set; `fatal` when retrying cannot help (a refused certificate, not a TLS server).
+  bool tls_handshake(int fd, SteadyClock::time_point deadline, std::string& why, bool& fatal, bool& interrupted) {
+    const std::string where = options_.url.host + ":" + std::to_string(options_.url.port);
+    SSL* ssl = tls_context_->new_client_connection(fd, options_.url.host);
+    if (ssl == nullptr) {
+      why = "cannot create a TLS session: out of memory";
+      fatal = true;
+      return false;
+    }
+    tls_.attach(ssl);
+    for (;;) {
+      const reactor::IoResult r = tls_.handshake();
+      if (r.status == reactor::IoStatus::kOk) return true;
+      if (r.status != reactor::IoStatus::kAgain) {
+        // EPROTO: OpenSSL refused (the certificate, the protocol); anything else is the socket.
+        fatal = r.error == EPROTO;
+        why = "TLS handshake with " + where + " failed: " +
+              (fatal ? reactor::describe_client_handshake_failure(tls_.native(), "not a TLS server, or no common version")
+                     : std::string(std::strerror(r.error)));
+        return false;
+      }
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+      if (left.count() <= 0) {
+        why = "no TLS handshake with " + where + " within " + std::to_string(options_.connect_timeout.count()) + " ms";
+        return false;
+      }
+      pollfd fds[2] = {{fd, static_cast<short>(SSL_want_write(ssl) ? POLLOUT : POLLIN), 0}, {signal_fd_, POLLIN, 0}};
+      if (poll(fds, 2, static_cast<int>(left.count()) + 1) < 0 && errno != EINTR) {
+        why = std::string("poll: ") + std::strerror(errno);
+        return false;
+      }
+      if (fds[1].revents != 0 && take_signal()) {
+        interrupted = true;
+        return false;
+      }
+    }
+  }
+
+  // recv() and send() on the socket, through TLS for wss:// (same results and errno). A
+  // stalled TLS write is retried with out_, which still starts with the same bytes.
+  ssize_t receive(int fd) {
+    return tls_.attached() ? tools::tls_read(tls_, read_buffer_.data(), read_buffer_.size())
+                           : recv(fd, read_buffer_.data(), read_buffer_.size(), 0);
+  }
+  ssize_t transmit(int fd) {
+    return tls_.attached() ? tools::tls_write(tls_, out_.data(), out_.size())
+                           : send(fd, out_.data(), out_.size(), MSG_NOSIGNAL);
   }
 
   // Splits what stdin gave into lines (a final line without '\n' counts at end of input).
@@ -325,6 +382,8 @@ class Client {
       switch (event.kind) {
         case SessionEvent::Kind::kOpen: {
           opened_ = true;
+          // wss: a reconnect offers this session (its ticket came before the 101).
+          if (tls_.attached()) tls_context_->keep_session(tls_.native());
           backoff_.on_connected(now_ms());
           std::string line = "connected to " + options_.url_text;
           if (!session_.subprotocol().empty()) line += " (subprotocol " + session_.subprotocol() + ")";
@@ -374,7 +433,7 @@ class Client {
   // Reads until EAGAIN; feeds the session.
   void read_socket(int fd, std::vector<SessionEvent>& events) {
     for (;;) {
-      const ssize_t n = recv(fd, read_buffer_.data(), read_buffer_.size(), 0);
+      const ssize_t n = receive(fd);
       if (n > 0) {
         session_.feed(read_buffer_.data(), static_cast<size_t>(n), out_, events);
         handle(events);
@@ -399,7 +458,7 @@ class Client {
   // Writes what the kernel takes; false on a write error (the peer is gone).
   bool write_socket(int fd) {
     while (!out_.empty()) {
-      const ssize_t n = send(fd, out_.data(), out_.size(), MSG_NOSIGNAL);
+      const ssize_t n = transmit(fd);
       if (n > 0) {
         out_.erase(0, static_cast<size_t>(n));
         continue;
@@ -418,6 +477,16 @@ class Client {
     const int fd = connect_socket(connect_deadline, why, interrupted);
     if (interrupted) return exit_with(kExitFailure, "interrupted before the connection opened");
     if (fd < 0) return retry_because(why);
+    if (tls_context_) {
+      bool fatal = false;
+      const bool ok = tls_handshake(fd, connect_deadline, why, fatal, interrupted);
+      if (!ok) {
+        tls_.release();
+        close(fd);
+        if (interrupted) return exit_with(kExitFailure, "interrupted before the connection opened");
+        return fatal ? exit_with(kExitFailure, why) : retry_because(why);
+      }
+    }
     out_.clear();
     session_.start(out_);
     finish_.reset();
@@ -426,6 +495,8 @@ class Client {
     close_deadline_.reset();
     std::vector<SessionEvent> events;
     Outcome outcome = loop(fd, connect_deadline, events);
+    tls_.shutdown();  // close_notify (RFC 8446 6.1), when the session is still usable
+    tls_.release();
     close(fd);
     if (opened_) backoff_.on_disconnected(now_ms());
     return outcome;
@@ -469,7 +540,9 @@ class Client {
 
       pollfd fds[3];
       nfds_t count = 0;
-      fds[count++] = {fd, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0};
+      // TLS: a read that stalled on a full socket waits for POLLOUT too.
+      const bool want_out = !out_.empty() || tls_.read_wants_write();
+      fds[count++] = {fd, static_cast<short>(POLLIN | (want_out ? POLLOUT : 0)), 0};
       fds[count++] = {signal_fd_, POLLIN, 0};
       const bool want_stdin = session_.phase() == SessionPhase::kOpen && !stdin_eof_ && !quit_ &&
                               pending_.empty() && out_.size() < kMaxQueuedOutput;
@@ -506,6 +579,8 @@ class Client {
   const CliOptions& options_;
   const int signal_fd_;
   ClientSession session_;
+  std::unique_ptr<reactor::TlsContext> tls_context_;  // wss:// only
+  reactor::TlsStream tls_;                           // wss://: this attempt's session
   Backoff backoff_;
   ServerMessageFormatter formatter_;
   std::vector<uint8_t> read_buffer_;

@@ -79,6 +79,10 @@ CliOptionsParse parse_cli_options(int argc, const char* const* argv) {
       options.quiet = true;
       continue;
     }
+    if (arg == "-k" || arg == "--insecure") {
+      options.tls.insecure = true;
+      continue;
+    }
     if (arg.starts_with("-") && arg.size() > 1) {
       std::string_view name = arg;
       std::string_view value;
@@ -90,7 +94,7 @@ CliOptionsParse parse_cli_options(int argc, const char* const* argv) {
       }
       static constexpr std::string_view kWithValue[] = {"-H", "--header", "--token", "--subprotocol", "-s",
                                                         "--chat", "--retries", "--retry-delay", "--retry-max",
-                                                        "--connect-timeout"};
+                                                        "--connect-timeout", "--ca-file"};
       if (std::find(std::begin(kWithValue), std::end(kWithValue), name) == std::end(kWithValue)) {
         return usage_error("unknown option " + std::string(name));
       }
@@ -125,6 +129,9 @@ CliOptionsParse parse_cli_options(int argc, const char* const* argv) {
           return usage_error("--chat needs a user name: 1-32 of A-Z a-z 0-9 _ . -, got \"" + std::string(value) + "\"");
         }
         options.chat_name = std::string(value);
+      } else if (name == "--ca-file") {
+        if (value.empty()) return usage_error("--ca-file needs a PEM file");
+        options.tls.ca_file = std::string(value);
       } else if (name == "--retries") {
         uint64_t n = 0;
         if (!parse_number(value, kMaxRetries, n)) return usage_error("--retries needs a whole number up to 1000000");
@@ -152,16 +159,18 @@ CliOptionsParse parse_cli_options(int argc, const char* const* argv) {
   }
   if (!have_url) return usage_error("no URL given");
   if (!parse_ws_url(options.url_text, options.url)) {
-    return usage_error("bad URL \"" + options.url_text + "\": expected ws://host[:port][/path]");
+    return usage_error("bad URL \"" + options.url_text + "\": expected ws://host[:port][/path] or wss://...");
   }
-  if (options.url.secure) return usage_error("wss:// is not supported yet (parley-cli speaks plain ws:// only)");
+  if (!options.url.secure && (options.tls.insecure || !options.tls.ca_file.empty())) {
+    return usage_error("--insecure and --ca-file apply to wss:// URLs only");
+  }
   if (options.retry_max < options.retry_delay) return usage_error("--retry-max is below --retry-delay");
   result.status = CliOptionsParse::Status::kRun;
   return result;
 }
 
 std::string_view cli_usage() {
-  return "usage: parley-cli [options] ws://HOST[:PORT][/PATH]\n"
+  return "usage: parley-cli [options] ws://HOST[:PORT][/PATH] | wss://HOST[:PORT][/PATH]\n"
          "\n"
          "An interactive WebSocket client. Each line read from stdin is sent as a text message;\n"
          "each message received is printed on stdout (binary ones as <binary N bytes: HEX>).\n"
@@ -177,7 +186,10 @@ std::string_view cli_usage() {
          "  --retry-delay MS            first backoff ceiling (default 500); doubles per attempt,\n"
          "                              each delay drawn uniformly from [0, ceiling]\n"
          "  --retry-max MS              backoff ceiling cap (default 30000)\n"
-         "  --connect-timeout MS        TCP connect plus opening handshake (default 5000)\n"
+         "  --connect-timeout MS        TCP connect, TLS and opening handshake (default 5000)\n"
+         "  --ca-file FILE              wss://: trust the certificates in this PEM file instead of\n"
+         "                              the system's (e.g. a self-signed build/certs/cert.pem)\n"
+         "  -k, --insecure              wss://: do not verify the server's certificate (tests only)\n"
          "  -q, --quiet                 no status lines on stderr\n"
          "  -h, --help                  this text\n"
          "\n"
@@ -190,6 +202,9 @@ std::string_view cli_usage() {
          "  /who [ROOM], /history [ROOM] [LIMIT], /ping, /quit, /help\n"
          "and prints events as '[lobby] alice: hi', '* bob joined lobby', '(dm) alice: psst',\n"
          "'! error CODE: reason'. After a reconnect it says hello again and rejoins its rooms.\n"
+         "\n"
+         "wss:// verifies the server's certificate and that it names the URL's host (or IP address);\n"
+         "a refused certificate ends the run at once with OpenSSL's reason and status 1.\n"
          "\n"
          "exit status: 0 after a clean close, 1 when the connection failed (after the retries, or\n"
          "refused for good: 4xx, protocol error, server close with an error code), 2 on bad usage.\n";

@@ -7,13 +7,15 @@
 #include <utility>
 #include <vector>
 
+#include "reactor/tls_context.h"
 #include "tools/ws_url.h"
 
 namespace tools::cli {
 
 struct CliOptions {
   std::string url_text;  // the URL as given, for messages
-  WsUrl url;             // parsed; never secure (wss:// is refused)
+  WsUrl url;             // parsed; ws:// or wss://
+  reactor::TlsClientOptions tls;  // wss://: -k/--insecure, --ca-file
   // -H "Name: value" and --token, in order, checked to hold no CR/LF and no header the client
   // manages itself (Upgrade, Connection, Sec-WebSocket-*).
   std::vector<std::pair<std::string, std::string>> headers;

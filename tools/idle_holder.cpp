@@ -18,6 +18,8 @@
 
 #include "protocol/frame_header.h"
 #include "reactor/event_loop.h"
+#include "reactor/tls_stream.h"
+#include "tools/tls_io.h"
 
 namespace tools {
 
@@ -31,6 +33,7 @@ struct IdleHolder::Slot {
   bool ever_open = false;   // the next upgrade of this slot is a reconnection
   uint16_t have = 0;        // bytes in buffer
   uint64_t skip = 0;        // payload bytes of an oversized data frame still to discard
+  reactor::TlsStream tls;   // wss:// only; detached for ws://
   uint8_t buffer[256];
 };
 
@@ -87,7 +90,11 @@ void print_idle_usage() {
       "(with the summary).\n"
       "\n"
       "Options:\n"
-      "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:8080/echo; numeric host)\n"
+      "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:8080/echo; numeric host);\n"
+      "                       wss://HOST:PORT/PATH for TLS, the certificate verified\n"
+      "  --ca-file FILE       wss://: trust the certificates in this PEM file instead of the\n"
+      "                       system's (e.g. a self-signed build/certs/cert.pem)\n"
+      "  -k, --insecure       wss://: do not verify the server's certificate (tests only)\n"
       "  -c, --connections N  connections to hold, at most 19500 per process (default 1000)\n"
       "  --rate R             connection attempts per second, first ones and reconnects\n"
       "                       together (default 5000)\n"
@@ -157,6 +164,11 @@ int parse_idle_options(int argc, char** argv, IdleOptions& out) {
       rc = count_option(1, 3'600'000, out.backoff_min_ms);
     } else if (arg == "--backoff-max") {
       rc = count_option(1, 3'600'000, out.backoff_max_ms);
+    } else if (arg == "--insecure" || arg == "-k") {
+      out.tls.insecure = true;
+    } else if (arg == "--ca-file") {
+      if (!value(v) || v.empty()) return usage_error("missing value for --ca-file");
+      out.tls.ca_file = v;
     } else if (arg == "--no-reconnect") {
       out.reconnect = false;
     } else if (arg == "--sources") {
@@ -174,8 +186,11 @@ int parse_idle_options(int argc, char** argv, IdleOptions& out) {
     }
     if (rc != kIdleOptionsOk) return rc;
   }
-  if (!parse_ws_url(out.url_text, out.url) || out.url.secure) {
-    return usage_error("cannot use --url '" + out.url_text + "' (expected ws://HOST:PORT/PATH)");
+  if (!parse_ws_url(out.url_text, out.url)) {
+    return usage_error("cannot use --url '" + out.url_text + "' (expected ws://HOST:PORT/PATH or wss://...)");
+  }
+  if (!out.url.secure && (out.tls.insecure || !out.tls.ca_file.empty())) {
+    return usage_error("--insecure and --ca-file apply to wss:// URLs only");
   }
   if (out.backoff_max_ms < out.backoff_min_ms) return usage_error("--backoff-max is below --backoff-min");
   return kIdleOptionsOk;
@@ -282,6 +297,10 @@ int IdleHolder::start(std::string& error) {
             std::to_string(limit.rlim_cur) + "; run more processes";
     return -EMFILE;
   }
+  if (options_.url.secure) {
+    tls_context_ = reactor::TlsContext::create_client(options_.tls, error);
+    if (!tls_context_) return -EINVAL;
+  }
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) {
     error = std::string("epoll_create1: ") + std::strerror(errno);
@@ -331,7 +350,38 @@ void IdleHolder::try_connect(uint32_t index, uint64_t now) {
     drop(index, now);
     return;
   }
+  if (tls_context_) {
+    SSL* ssl = tls_context_->new_client_connection(s.fd, options_.url.host);
+    if (ssl == nullptr) {
+      drop(index, now);
+      return;
+    }
+    s.tls.attach(ssl);
+  }
   deadlines_.push_back({now + options_.connect_timeout_ms, index, s.generation});
+}
+
+bool IdleHolder::secure_request(Slot& s, bool& failed) {
+  const reactor::IoResult r = s.tls.handshake();
+  if (r.status != reactor::IoStatus::kOk) {
+    failed = r.status != reactor::IoStatus::kAgain;
+    return false;
+  }
+  failed = transmit(s, request_.data(), request_.size()) != static_cast<ssize_t>(request_.size());
+  return !failed;
+}
+
+ssize_t IdleHolder::receive(Slot& s, void* buffer, size_t size) {
+  return s.tls.attached() ? tls_read(s.tls, buffer, size) : read(s.fd, buffer, size);
+}
+
+ssize_t IdleHolder::transmit(Slot& s, const void* data, size_t size) {
+  if (!s.tls.attached()) return write(s.fd, data, size);
+  const ssize_t n = tls_write(s.tls, data, size);
+  // A stalled TLS write would have to be retried with the same bytes: reported as a failure
+  // (EPIPE), which drops the connection, rather than EAGAIN, which the callers let pass.
+  if (n < 0 && errno == EAGAIN) errno = EPIPE;
+  return n;
 }
 
 void IdleHolder::drop(uint32_t index, uint64_t now) {
@@ -344,6 +394,10 @@ void IdleHolder::drop(uint32_t index, uint64_t now) {
     bump(shared_.pending, -1);
     bump(shared_.failed);
   }
+  // close_notify, best effort: OpenSSL stops offering the session of a connection freed
+  // without one, and it may be the session kept for reconnects.
+  s.tls.shutdown();
+  s.tls.release();
   if (s.fd >= 0) close(s.fd);
   s.fd = -1;
   s.phase = Phase::kIdle;
@@ -382,15 +436,24 @@ void IdleHolder::on_event(uint64_t data, uint32_t events, uint64_t now) {
       drop(index, now);
       return;
     }
-    if (!(events & EPOLLOUT)) return;
-    // A fresh socket's send buffer takes the whole request at once.
-    if (write(s.fd, request_.data(), request_.size()) != static_cast<ssize_t>(request_.size())) {
-      drop(index, now);
-      return;
+    if (s.tls.attached()) {
+      bool failed = false;
+      if (!secure_request(s, failed)) {
+        if (failed) drop(index, now);
+        return;
+      }
+    } else {
+      if (!(events & EPOLLOUT)) return;
+      // A fresh socket's send buffer takes the whole request at once.
+      if (write(s.fd, request_.data(), request_.size()) != static_cast<ssize_t>(request_.size())) {
+        drop(index, now);
+        return;
+      }
     }
     s.phase = Phase::kHandshake;
   }
-  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+  // TLS: the handshake's last read may have brought application bytes along (read-ahead).
+  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !s.tls.attached()) return;
   if (!on_readable(s, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)) drop(index, now);
 }
 
@@ -402,7 +465,7 @@ bool IdleHolder::on_readable(Slot& s, bool until_eof) {
   for (;;) {
     if (s.skip > 0) {
       uint8_t scratch[4096];
-      const ssize_t got = read(s.fd, scratch, std::min<uint64_t>(s.skip, sizeof scratch));
+      const ssize_t got = receive(s, scratch, std::min<uint64_t>(s.skip, sizeof scratch));
       if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) return false;
@@ -411,11 +474,12 @@ bool IdleHolder::on_readable(Slot& s, bool until_eof) {
     }
     // Invariant: have < sizeof buffer here (the handshake fails and on_frames skips otherwise),
     // so a read of 0 bytes always means EOF.
-    const ssize_t got = read(s.fd, s.buffer + s.have, sizeof s.buffer - s.have);
+    const ssize_t got = receive(s, s.buffer + s.have, sizeof s.buffer - s.have);
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return false;
-    const bool drained = !until_eof && static_cast<size_t>(got) < sizeof s.buffer - s.have;
+    // TLS: a short read also means drained, unless the stream ended behind those bytes.
+    const bool drained = !until_eof && static_cast<size_t>(got) < sizeof s.buffer - s.have && !s.tls.saw_end();
     s.have = static_cast<uint16_t>(s.have + got);
     if (s.phase == Phase::kHandshake) {
       const std::string_view seen(reinterpret_cast<const char*>(s.buffer), s.have);
@@ -428,6 +492,8 @@ bool IdleHolder::on_readable(Slot& s, bool until_eof) {
       // RFC 6455 4.1: anything but 101 means the upgrade failed.
       if (seen.substr(0, 13) != "HTTP/1.1 101 ") return false;
       s.phase = Phase::kOpen;
+      // wss: reconnects offer this session (its ticket came before the 101).
+      if (s.tls.attached()) tls_context_->keep_session(s.tls.native());
       bump(shared_.pending, -1);
       bump(shared_.open);
       const uint64_t open = shared_.open.load(std::memory_order_relaxed);
@@ -473,7 +539,7 @@ bool IdleHolder::on_frames(Slot& s) {
       const size_t header = protocol::encode_masked_frame_header(pong, protocol::Opcode::kPong, h.payload_length, mask);
       std::memcpy(pong + header, payload, h.payload_length);
       protocol::unmask(pong + header, h.payload_length, mask, 0);
-      const ssize_t sent = write(s.fd, pong, header + h.payload_length);
+      const ssize_t sent = transmit(s, pong, header + h.payload_length);
       // An idle connection's send buffer is empty, so the pong goes out whole.
       if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
       bump(shared_.pings);

@@ -2,7 +2,9 @@
 // parley-idle's engine: holds N upgraded WebSocket connections open for a bounded time, answers
 // the server's pings, spreads source addresses over 127.0.0.0/8, ramps at a controlled rate and
 // reconnects what it loses (with exponential backoff). One thread, one epoll instance, no
-// allocation per connection after start().
+// allocation per connection after start() on ws:// (wss:// makes an OpenSSL session per attempt).
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "reactor/socket_ops.h"
+#include "reactor/tls_context.h"
 #include "tools/ws_url.h"
 
 namespace tools {
@@ -24,6 +27,7 @@ inline constexpr uint32_t kMaxIdleConnectionsPerProcess = 19'500;
 struct IdleOptions {
   std::string url_text = "ws://127.0.0.1:8080/echo";
   WsUrl url;                         // parsed from url_text by parse_idle_options()
+  reactor::TlsClientOptions tls;     // wss://: --insecure, --ca-file
   uint32_t connections = 1000;       // connections to hold
   uint32_t rate = 5000;              // connection attempts per second, first ones and reconnects
   uint32_t max_pending = 1000;       // connects and handshakes in progress at once
@@ -87,9 +91,10 @@ class IdleHolder {
   IdleHolder(const IdleHolder&) = delete;
   IdleHolder& operator=(const IdleHolder&) = delete;
 
-  // Resolves the target and source addresses and creates the epoll instance; 0, or -errno
-  // (-EINVAL for a non-numeric host or bad source base, -EMFILE when `connections` does not
-  // fit under the file-descriptor limit). `error` gets one line for the user.
+  // Resolves the target and source addresses and creates the epoll instance (and, for wss://,
+  // the TLS context); 0, or -errno (-EINVAL for a non-numeric host, a bad source base or an
+  // unreadable CA file, -EMFILE when `connections` does not fit under the file-descriptor
+  // limit). `error` gets one line for the user.
   int start(std::string& error);
 
   // Ramps, holds for duration_s, and returns the final report. Calls `on_report` (may be empty)
@@ -126,6 +131,13 @@ class IdleHolder {
   bool on_readable(Slot& slot, bool until_eof);
   bool on_frames(Slot& slot);
   void finish_attempt(Slot& slot, bool success);
+  // wss://: advances the TLS handshake and then sends the upgrade request; true once sent,
+  // false while waiting (`failed` set when the connection must be dropped).
+  bool secure_request(Slot& slot, bool& failed);
+  // read()/write() on the slot's socket, through its TLS session for wss:// (same results and
+  // errno, so the plain path stays one syscall).
+  ssize_t receive(Slot& slot, void* buffer, size_t size);
+  ssize_t transmit(Slot& slot, const void* data, size_t size);
   void drop(uint32_t index, uint64_t now);
   void expire_deadlines(uint64_t now);
   IdleReport report(uint64_t now) const;
@@ -136,6 +148,7 @@ class IdleHolder {
   uint32_t source_base_ = 0;  // host order; 0 = no source binding
   bool bind_sources_ = false;
   int epoll_fd_ = -1;
+  std::unique_ptr<reactor::TlsContext> tls_context_;  // wss:// only
   std::string request_;
   std::unique_ptr<Slot[]> slots_;
   uint32_t next_new_ = 0;       // slots never tried yet are [next_new_, connections)

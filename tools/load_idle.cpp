@@ -21,6 +21,7 @@ IdleOptions idle_options_for(const LoadOptions& options, const WorkerPlan& plan)
   IdleOptions idle;
   idle.url_text = options.url_text;
   idle.url = options.url;
+  idle.tls = options.tls;
   idle.connections = static_cast<uint32_t>(plan.connections);
   idle.rate = plan.ramp != 0 ? static_cast<uint32_t>(std::min<uint64_t>(plan.ramp, kUnpacedRate)) : kUnpacedRate;
   idle.duration_s = options.warmup_s + options.duration_s;

@@ -89,7 +89,11 @@ void print_load_usage() {
       "\n"
       "Options:\n"
       "  --url ws://HOST:PORT/PATH  server (default ws://127.0.0.1:8080/echo, broadcast and chat\n"
-      "                    .../chat; numeric host)\n"
+      "                    .../chat; numeric host); wss://HOST:PORT/PATH for TLS, the server's\n"
+      "                    certificate verified against the system's trusted CAs and the host\n"
+      "  --ca-file FILE    wss://: trust the certificates in this PEM file instead (e.g. a\n"
+      "                    self-signed build/certs/cert.pem)\n"
+      "  -k, --insecure    wss://: do not verify the server's certificate (tests only)\n"
       "  -c N              connections (echo, idle), concurrent connectors (connect), subscribers\n"
       "                    (broadcast) or users (chat); default 100\n"
       "  --duration S      measured seconds (default 5; fractions allowed); idle: the hold\n"
@@ -177,6 +181,12 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       ok = need(v);
       o.url_text = std::string(v);
       url_set = true;
+    } else if (arg == "--insecure" || arg == "-k") {
+      o.tls.insecure = true;
+    } else if (arg == "--ca-file") {
+      std::string_view v;
+      ok = need(v) && !v.empty();
+      o.tls.ca_file = std::string(v);
     } else if (arg == "-c" || arg == "--connections") {
       ok = count(o.connections);
     } else if (arg == "--rate") {
@@ -241,7 +251,9 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
   const bool chat = o.scenario == Scenario::kChat;
   if ((o.scenario == Scenario::kBroadcast || chat) && !url_set) o.url_text = "ws://127.0.0.1:8080/chat";
   if (!parse_ws_url(o.url_text, o.url)) return fail("cannot parse --url ", o.url_text);
-  if (o.url.secure) return fail("wss:// is not supported: ", o.url_text);
+  if (!o.url.secure && (o.tls.insecure || !o.tls.ca_file.empty())) {
+    return fail("--insecure and --ca-file apply to wss:// URLs only: ", o.url_text);
+  }
   if (o.connections == 0) return fail("-c must be at least 1");
   if (o.processes == 0 || o.processes > 256) return fail("-j must be 1-256");
   if (o.processes > o.connections) o.processes = o.connections;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "reactor/tls_context.h"
 #include "tools/ws_url.h"
 
 namespace tools {
@@ -23,6 +24,7 @@ struct LoadOptions {
   Scenario scenario = Scenario::kEcho;
   std::string url_text = "ws://127.0.0.1:8080/echo";  // broadcast, chat: .../chat unless --url is given
   WsUrl url;
+  reactor::TlsClientOptions tls;  // wss://: --insecure, --ca-file
   uint64_t connections = 100;  // echo, idle: connections held; connect: concurrent connectors;
                                // broadcast: subscribers; chat: users
   uint64_t rate = 0;           // echo, broadcast, chat: messages/s in total (0 = closed loop; chat: always

@@ -211,6 +211,8 @@ void LoadCounters::add(const LoadCounters& o) {
   presence_events += o.presence_events;
   reconnects_planned += o.reconnects_planned;
   reconnects += o.reconnects;
+  tls_handshakes += o.tls_handshakes;
+  tls_resumed += o.tls_resumed;
   lost += o.lost;
   pings += o.pings;
   server_cpu_ns += o.server_cpu_ns;
@@ -260,12 +262,18 @@ bool LoadResult::deserialize(std::span<const uint8_t> in) {
   return message_latency.deserialize(in) && connect_latency.deserialize(in) && in.empty();
 }
 
+// " (TLS, certificate verified)" for wss://, nothing for ws://.
+static const char* tls_text(const LoadOptions& o) {
+  if (!o.url.secure) return "";
+  return o.tls.insecure ? " (TLS, certificate not verified)" : " (TLS, certificate verified)";
+}
+
 std::string format_summary(const LoadOptions& o, const LoadResult& r) {
   const LoadCounters& c = r.counters;
   std::string out;
-  out += printf_string("parley-load %s %s: %s %s, %" PRIu64 " process%s, %s\n", scenario_name(o.scenario),
-                       o.url_text.c_str(), grouped(o.connections).c_str(), connection_noun(o.scenario),
-                       o.processes, o.processes == 1 ? "" : "es", mode_text(o).c_str());
+  out += printf_string("parley-load %s %s%s: %s %s, %" PRIu64 " process%s, %s\n", scenario_name(o.scenario),
+                       o.url_text.c_str(), tls_text(o), grouped(o.connections).c_str(),
+                       connection_noun(o.scenario), o.processes, o.processes == 1 ? "" : "es", mode_text(o).c_str());
   out += printf_string("  measured   %.2f s", r.measured_s);
   if (o.scenario == Scenario::kBroadcast || o.scenario == Scenario::kChat) {
     out += printf_string(" of %s, which began %.2f s after the start (%s of %s %s joined",
@@ -330,6 +338,10 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
                                            : "");
     out += "  handshake  " + latency_line(r.connect_latency) + "\n";
   }
+  if (o.url.secure) {
+    out += printf_string("  tls        %s handshakes, %s of them resumed sessions\n", grouped(c.tls_handshakes).c_str(),
+                         grouped(c.tls_resumed).c_str());
+  }
   if (c.server_cpu_window_ns != 0) {
     const uint64_t operations = o.scenario == Scenario::kBroadcast || o.scenario == Scenario::kChat ? c.deliveries
                                 : o.scenario == Scenario::kEcho                                    ? c.received
@@ -358,6 +370,7 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
   std::string out = "{\n";
   out += printf_string("  \"scenario\": \"%s\",\n", scenario_name(o.scenario));
   out += "  \"url\": \"" + json_escape(o.url_text) + "\",\n";
+  out += printf_string("  \"tls\": %s,\n", o.url.secure ? (o.tls.insecure ? "\"unverified\"" : "\"verified\"") : "false");
   out += printf_string("  \"connections\": %" PRIu64 ",\n  \"processes\": %" PRIu64 ",\n", o.connections,
                        o.processes);
   out += printf_string("  \"mode\": \"%s\",\n",
@@ -412,6 +425,8 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
   out += printf_string("  \"messages_per_s\": %.1f,\n", per_second(c.received, r.measured_s));
   out += printf_string("  \"payload_bytes_received\": %" PRIu64 ",\n", c.payload_bytes_received);
   out += printf_string("  \"messages_unsent\": %" PRIu64 ",\n", c.unsent);
+  out += printf_string("  \"tls_handshakes\": %" PRIu64 ",\n  \"tls_resumed\": %" PRIu64 ",\n", c.tls_handshakes,
+                       c.tls_resumed);
   out += printf_string("  \"server_cpu_s\": %.3f,\n  \"server_cpu_window_s\": %.3f,\n  \"server_cpu_percent\": %.1f,\n",
                        c.server_cpu_ns / 1e9, c.server_cpu_window_ns / 1e9, server_cpu_percent(c));
   out += "  \"latency_us\": " + latency_json(r.message_latency) + ",\n";

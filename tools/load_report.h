@@ -60,6 +60,8 @@ struct LoadCounters {
   uint64_t reconnects = 0;             // chat: of those, back and joined again; idle: lost ones replaced
   uint64_t lost = 0;                   // idle: upgraded connections lost while held (after the warmup)
   uint64_t pings = 0;                  // idle: server pings answered (after the warmup)
+  uint64_t tls_handshakes = 0;         // wss: TLS handshakes finished
+  uint64_t tls_resumed = 0;            // wss: of those, resumed sessions (abbreviated handshakes)
   uint64_t server_cpu_ns = 0;          // --server-pid: the server's user + system CPU time ...
   uint64_t server_cpu_window_ns = 0;   // ... over this much wall time (the measurement)
   uint64_t errors[static_cast<size_t>(ErrorKind::kCount)] = {};

@@ -24,6 +24,7 @@
 #include "reactor/socket_ops.h"
 #include "tools/load_worker_internal.h"
 #include "tools/process_cpu.h"
+#include "tools/tls_io.h"
 
 namespace tools {
 namespace load_detail {
@@ -61,6 +62,14 @@ bool Worker::setup() {
     std::fprintf(stderr, "parley-load: epoll_create1: %s\n", std::strerror(errno));
     return false;
   }
+  if (options_.url.secure) {
+    std::string error;
+    tls_context_ = reactor::TlsContext::create_client(options_.tls, error);
+    if (!tls_context_) {
+      std::fprintf(stderr, "parley-load: %s\n", error.c_str());
+      return false;
+    }
+  }
 
   const uint64_t start = plan_.start_ns;
   window_start_ = start + static_cast<uint64_t>(options_.warmup_s * kSecond);
@@ -72,9 +81,7 @@ bool Worker::setup() {
   context_.result = &result_;
   context_.rng = &rng_;
   context_.path = options_.url.path;
-  context_.host = options_.url.host.find(':') != std::string::npos ? "[" + options_.url.host + "]"
-                                                                    : options_.url.host;
-  if (options_.url.port != 80) context_.host += ":" + std::to_string(options_.url.port);
+  context_.host = host_header_value(options_.url);
   context_.window_start_ns = window_start_;
   context_.window_end_ns = window_end_;
   // Echo and broadcast runs usually ramp during the warmup; their connect latency is worth seeing anyway.
@@ -164,8 +171,18 @@ void Worker::open_slot(uint32_t index) {
     if (chat_protocol()) on_subscriber_lost(index);
     return;
   }
+  if (tls_context_) {
+    SSL* ssl = tls_context_->new_client_connection(fd, options_.url.host);
+    if (ssl == nullptr) {
+      context_.count_error(ErrorKind::kSocket, "cannot create a TLS session: out of memory");
+      ::close(fd);
+      if (chat_protocol()) on_subscriber_lost(index);
+      return;
+    }
+    slot.tls.attach(ssl);
+  }
   slot.fd = fd;
-  slot.connecting = rc != 0;
+  slot.connecting = rc != 0 || tls_context_ != nullptr;
   slot.handshaking = true;
   slot.deadline_ns = now_ + kHandshakeTimeout;
   ++connecting_;
@@ -182,6 +199,10 @@ void Worker::close_slot(uint32_t index) {
   if (chat_protocol() && !slot.client.chat_joined()) on_subscriber_lost(index);
   lost_ += slot.client.in_flight();
   slot.client.abandon(context_);
+  // close_notify (RFC 8446 6.1), best effort: OpenSSL also stops offering the session of a
+  // connection freed without one, which would end the resumption of later connections.
+  slot.tls.shutdown();
+  slot.tls.release();
   ::close(slot.fd);  // also removes it from the epoll set
   slot.fd = -1;
   ++slot.generation;
@@ -208,10 +229,43 @@ void Worker::write_failed(uint32_t index, int error) {
   close_slot(index);
 }
 
+ssize_t Worker::write_slot(Slot& slot, const uint8_t* data, size_t size) {
+  // A TLS write that stalled is retried from the backlog, which starts at the same bytes.
+  return slot.tls.attached() ? tls_write(slot.tls, data, size) : ::send(slot.fd, data, size, MSG_NOSIGNAL);
+}
+
+ssize_t Worker::read_slot(Slot& slot) {
+  return slot.tls.attached() ? tls_read(slot.tls, read_buffer_.get(), kReadBufferSize)
+                             : ::read(slot.fd, read_buffer_.get(), kReadBufferSize);
+}
+
+bool Worker::advance_tls_handshake(uint32_t index) {
+  Slot& slot = slots_[index];
+  const reactor::IoResult r = slot.tls.handshake();
+  if (r.status == reactor::IoStatus::kOk) {
+    slot.connecting = false;
+    ++result_.counters.tls_handshakes;
+    if (reactor::TlsContext::resumed(slot.tls.native())) ++result_.counters.tls_resumed;
+    return true;
+  }
+  if (r.status == reactor::IoStatus::kAgain) return false;
+  if (r.error == ECONNREFUSED || r.error == ETIMEDOUT || r.error == ENETUNREACH || r.error == EHOSTUNREACH) {
+    context_.count_error(ErrorKind::kConnect, std::string("connect: ") + std::strerror(r.error));
+  } else {
+    context_.count_error(ErrorKind::kHandshake,
+                         "TLS handshake: " + reactor::describe_client_handshake_failure(
+                                                 slot.tls.native(), "failed (is the server speaking TLS?)"));
+  }
+  close_slot(index);
+  return false;
+}
+
 void Worker::flush_backlog(uint32_t index) {
   Slot& slot = slots_[index];
+  // wss://: the upgrade request waits in the backlog until the TLS handshake is done.
+  if (slot.tls.attached() && !slot.tls.established() && !advance_tls_handshake(index)) return;
   while (!slot.backlog.empty()) {
-    const ssize_t n = ::send(slot.fd, slot.backlog.data(), slot.backlog.size(), MSG_NOSIGNAL);
+    const ssize_t n = write_slot(slot, slot.backlog.data(), slot.backlog.size());
     if (n > 0) {
       slot.connecting = false;
       slot.backlog.consume(static_cast<size_t>(n));
@@ -241,7 +295,7 @@ void Worker::send_out(uint32_t index) {
   // One write for everything this event produced (all of a connection's pipelined frames).
   size_t done = 0;
   while (done < out_.size()) {
-    const ssize_t n = ::send(slot.fd, out_.data() + done, out_.size() - done, MSG_NOSIGNAL);
+    const ssize_t n = write_slot(slot, out_.data() + done, out_.size() - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
       continue;
@@ -264,13 +318,24 @@ void Worker::dispatch(uint32_t index, uint32_t events) {
     int error = 0;
     socklen_t length = sizeof error;
     getsockopt(slot.fd, SOL_SOCKET, SO_ERROR, &error, &length);
+    // wss: a hang-up during the TLS handshake (TCP up) is the handshake's failure: read it.
+    if (error == 0 && slot.tls.attached()) {
+      on_readable(index, true);
+      return;
+    }
     context_.count_error(ErrorKind::kConnect, std::string("connect: ") + std::strerror(error ? error : ECONNREFUSED));
     close_slot(index);
     return;
   }
   if (events & EPOLLOUT) {
-    slot.connecting = false;
+    if (!slot.tls.attached()) slot.connecting = false;  // wss: only once the TLS handshake is done
     if (!slot.backlog.empty()) flush_backlog(index);
+    if (slot.fd < 0) return;
+    // TLS: a read that stalled on a full socket goes on now.
+    if (slot.tls.read_wants_write() && !(events & EPOLLIN)) events |= EPOLLIN;
+  }
+  if ((events & EPOLLIN) && slot.tls.write_wants_read() && !slot.backlog.empty()) {
+    flush_backlog(index);  // TLS: a write that waited for bytes from the server
     if (slot.fd < 0) return;
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -281,8 +346,13 @@ void Worker::dispatch(uint32_t index, uint32_t events) {
 
 void Worker::on_readable(uint32_t index, bool until_again) {
   Slot& slot = slots_[index];
+  if (slot.tls.attached() && !slot.tls.established()) {
+    // The handshake's reply arrived: finish it, then the upgrade request goes out.
+    flush_backlog(index);
+    if (slot.fd < 0 || !slot.tls.established()) return;
+  }
   for (int round = 0; round < kReadRounds; ++round) {
-    const ssize_t n = ::read(slot.fd, read_buffer_.get(), kReadBufferSize);
+    const ssize_t n = read_slot(slot);
     if (n > 0) {
       // A clock read per read(), not per iteration: a latency sample must not include the time
       // spent on the connections handled before this one.
@@ -312,8 +382,9 @@ void Worker::on_readable(uint32_t index, bool until_again) {
       }
       send_out(index);
       if (slot.fd < 0) return;
-      // A short read drained the socket; data arriving later raises a new edge.
-      if (static_cast<size_t>(n) < kReadBufferSize && !until_again) return;
+      // A short read drained the socket; data arriving later raises a new edge. TLS: unless the
+      // stream ended behind the bytes just delivered (the next read reports it).
+      if (static_cast<size_t>(n) < kReadBufferSize && !until_again && !slot.tls.saw_end()) return;
       continue;
     }
     if (n == 0) {
@@ -344,6 +415,9 @@ void Worker::on_readable(uint32_t index, bool until_again) {
 
 void Worker::on_upgraded(uint32_t index) {
   Slot& slot = slots_[index];
+  // wss: the server's session ticket came before its 101; the next connections resume it
+  // (a reconnecting client's abbreviated handshake, which the connect scenario then measures).
+  if (tls_context_) tls_context_->keep_session(slot.tls.native());
   slot.handshaking = false;
   --connecting_;
   slot.deadline_ns = 0;
@@ -448,7 +522,9 @@ void Worker::tick() {
     for (uint32_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
       if (slot.fd < 0 || slot.deadline_ns == 0 || now_ < slot.deadline_ns) continue;
-      context_.count_error(ErrorKind::kTimeout, slot.client.phase() == ClientPhase::kHandshake
+      context_.count_error(ErrorKind::kTimeout, slot.tls.attached() && !slot.tls.established()
+                                                    ? "no TLS handshake within 5 s of connecting"
+                                                : slot.client.phase() == ClientPhase::kHandshake
                                                     ? "no 101 within 5 s of connecting"
                                                     : "no close frame and end of stream within 2 s of ours");
       close_slot(i);
@@ -593,7 +669,9 @@ LoadResult Worker::run() {
     // Broadcast ends with a plain TCP close: every close makes the server tell the remaining
     // members (O(N^2) `left` deliveries), and waiting on that is no part of the measurement.
     if (echo()) {
-      context_.count_error(ErrorKind::kTimeout, slot.client.phase() == ClientPhase::kHandshake
+      context_.count_error(ErrorKind::kTimeout, slot.tls.attached() && !slot.tls.established()
+                                                    ? "still no TLS handshake at the end of the run"
+                                                : slot.client.phase() == ClientPhase::kHandshake
                                                     ? "still no 101 at the end of the run"
                                                     : "the server did not finish the close handshake in time");
     }

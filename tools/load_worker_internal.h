@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "reactor/socket_ops.h"
+#include "reactor/tls_context.h"
+#include "reactor/tls_stream.h"
 #include "tools/load_client.h"
 #include "tools/load_worker.h"
 #include "tools/rate_limiter.h"
@@ -54,11 +56,12 @@ enum class RunPhase : uint8_t {
 struct Slot {
   LoadClient client;
   ByteBuffer backlog;  // bytes the kernel did not take yet (always written before new ones)
+  reactor::TlsStream tls;  // wss:// only; detached (no SSL, no memory) for ws://
   OpenLoopPacer pacer;
   uint64_t deadline_ns = 0;  // handshake or close deadline; 0 = none
   int fd = -1;
   uint32_t generation = 0;  // in every epoll event, so events for an earlier socket are dropped
-  bool connecting = false;  // TCP connect not known to have completed
+  bool connecting = false;  // TCP connect not known to have completed (wss: nor the TLS handshake)
   bool handshaking = false; // counted in connecting_
   bool in_ready = false;
   bool in_dirty = false;
@@ -85,6 +88,13 @@ class Worker {
   void send_out(uint32_t index);
   void flush_backlog(uint32_t index);
   void write_failed(uint32_t index, int error);
+  // send()/read() on the slot's socket, through its TLS layer for wss:// (same return and
+  // errno conventions, so the plain path keeps its single syscall).
+  ssize_t write_slot(Slot& slot, const uint8_t* data, size_t size);
+  ssize_t read_slot(Slot& slot);
+  // wss://: drives the TLS handshake; true once it is done. On failure the error is counted
+  // (the certificate check's verdict when that was the cause) and the slot closed.
+  bool advance_tls_handshake(uint32_t index);
   void pump(uint32_t index);
   // Open loop: takes the next message `slot`'s schedule has due by now into `intended`; false
   // when none is due, the in-flight cap or the connection's state holds it back, or it falls
@@ -167,6 +177,7 @@ class Worker {
   uint32_t source_base_ = 0;  // host order, 127.0.0.2
 
   int epoll_fd_ = -1;
+  std::unique_ptr<reactor::TlsContext> tls_context_;  // wss:// only
   std::unique_ptr<uint8_t[]> read_buffer_;
   ByteBuffer out_;  // frames built for one connection, written once per event
   std::vector<Slot> slots_;

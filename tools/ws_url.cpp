@@ -81,4 +81,10 @@ bool parse_ws_url(std::string_view text, WsUrl& out) {
   return true;
 }
 
+std::string host_header_value(const WsUrl& url) {
+  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  if (url.port != (url.secure ? 443 : 80)) host += ":" + std::to_string(url.port);
+  return host;
+}
+
 }  // namespace tools

@@ -16,4 +16,8 @@ struct WsUrl {
 // Parses "ws://host[:port][/path]" or "wss://..."; false when malformed.
 bool parse_ws_url(std::string_view text, WsUrl& out);
 
+// The Host header value for `url` (RFC 7230 5.4): the host, bracketed when IPv6, with ":port"
+// unless it is the scheme's default (80 for ws://, 443 for wss://; RFC 6455 3).
+std::string host_header_value(const WsUrl& url);
+
 }  // namespace tools
