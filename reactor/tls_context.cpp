@@ -49,6 +49,14 @@ void configure_common(SSL_CTX* context, uint64_t extra_options) {
   SSL_CTX_set_read_ahead(context, 1);
 }
 
+// A fresh SSL_CTX, or nullptr with `error` set.
+SSL_CTX* new_context(const SSL_METHOD* method, std::string& error) {
+  ERR_clear_error();
+  SSL_CTX* context = SSL_CTX_new(method);
+  if (context == nullptr) error = "cannot create a TLS context: " + take_tls_errors("out of memory");
+  return context;
+}
+
 bool is_ip_literal(const std::string& host) {
   unsigned char address[16];
   return inet_pton(AF_INET, host.c_str(), address) == 1 || inet_pton(AF_INET6, host.c_str(), address) == 1;
@@ -82,12 +90,8 @@ std::unique_ptr<TlsContext> TlsContext::create(const std::string& cert_file, con
       return nullptr;
     }
   }
-  ERR_clear_error();
-  SSL_CTX* context = SSL_CTX_new(TLS_server_method());
-  if (context == nullptr) {
-    error = "cannot create a TLS context: " + take_tls_errors("out of memory");
-    return nullptr;
-  }
+  SSL_CTX* context = new_context(TLS_server_method(), error);
+  if (context == nullptr) return nullptr;
   std::unique_ptr<TlsContext> result(new TlsContext(context));
   if (SSL_CTX_use_certificate_chain_file(context, cert_file.c_str()) != 1) {
     error = "cannot load TLS certificate '" + cert_file + "': " + take_tls_errors("unknown error");
@@ -149,12 +153,8 @@ std::unique_ptr<TlsContext> TlsContext::create_client(const TlsClientOptions& op
     error = "cannot read CA file '" + options.ca_file + "': " + std::strerror(errno);
     return nullptr;
   }
-  ERR_clear_error();
-  SSL_CTX* context = SSL_CTX_new(TLS_client_method());
-  if (context == nullptr) {
-    error = "cannot create a TLS context: " + take_tls_errors("out of memory");
-    return nullptr;
-  }
+  SSL_CTX* context = new_context(TLS_client_method(), error);
+  if (context == nullptr) return nullptr;
   std::unique_ptr<TlsContext> result(new TlsContext(context));
   // A server that ends TCP without close_notify is no truncation risk for WebSocket, whose
   // close frame (RFC 6455 5.5.1) says where the stream ends: report it as a plain end of stream.

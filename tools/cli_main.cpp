@@ -1,5 +1,6 @@
 // parley-cli: an interactive WebSocket client in the spirit of wscat. One non-blocking socket and
 // stdin, multiplexed with poll; signals arrive through a signalfd so Ctrl-C can close cleanly.
+// wss:// runs the socket through reactor::TlsStream (the server's TLS layer, in connect state).
 // The protocol work is ClientSession's (tools/cli_session.h); this file does the I/O, the
 // reconnect loop and the chat mode's bookkeeping. Exit status: 0 clean, 1 connection failure,
 // 2 usage error.
