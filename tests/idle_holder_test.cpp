@@ -26,6 +26,7 @@
 
 #include "tests/support/forked_server.h"
 #include "tests/support/parleyd_process.h"
+#include "tests/support/tls_test_certs.h"
 #include "tools/idle_holder.h"
 
 namespace {
@@ -405,6 +406,36 @@ TEST(IdleHolderParleyd, HoldsAllAndReconnectsAfterARestartOnTheSamePort) {
   EXPECT_EQ(r.counters.lost, kConnections);
   EXPECT_EQ(r.counters.reconnected, kConnections);
   EXPECT_EQ(r.counters.attempts, 2 * kConnections + r.counters.failed);
+}
+
+// wss://: held through TLS with the certificate trusted by --ca-file; without it, nothing opens
+// and the first failure's reason is OpenSSL's verify result.
+TEST(IdleHolderParleyd, HoldsWssConnectionsAndNamesARefusedCertificate) {
+  parley_test::TestCertificate cert;
+  ASSERT_TRUE(cert.ok()) << cert.error();
+  ParleydProcess server({"--tls-cert", cert.cert_path(), "--tls-key", cert.key_path()});
+  ASSERT_TRUE(server.ok()) << server.error();
+  const std::string url = "wss://127.0.0.1:" + std::to_string(server.port()) + "/echo";
+  IdleOptions trusted;
+  ASSERT_EQ(parse({"--url", url, "--ca-file", cert.cert_path(), "-c", "50", "--duration", "0.2"}, trusted),
+            tools::kIdleOptionsOk);
+  IdleHolder holder(trusted);
+  std::string error;
+  ASSERT_EQ(holder.start(error), 0) << error;
+  const IdleReport held = holder.run({});
+  EXPECT_EQ(held.counters.open, 50u);
+  EXPECT_EQ(held.counters.failed, 0u);
+  EXPECT_EQ(holder.first_tls_error(), "");
+
+  IdleOptions verifying;
+  ASSERT_EQ(parse({"--url", url, "-c", "2", "--duration", "0", "--ramp-timeout", "0.3"}, verifying),
+            tools::kIdleOptionsOk);
+  IdleHolder refused(verifying);
+  ASSERT_EQ(refused.start(error), 0) << error;
+  const IdleReport none = refused.run({});
+  EXPECT_EQ(none.counters.open, 0u);
+  EXPECT_GE(none.counters.failed, 2u);
+  EXPECT_EQ(refused.first_tls_error(), "certificate verify failed: self-signed certificate");
 }
 
 // parleyd's own heartbeat flags: with a ping every 100 ms and a 700 ms pong deadline, only

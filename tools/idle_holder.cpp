@@ -365,6 +365,11 @@ bool IdleHolder::secure_request(Slot& s, bool& failed) {
   const reactor::IoResult r = s.tls.handshake();
   if (r.status != reactor::IoStatus::kOk) {
     failed = r.status != reactor::IoStatus::kAgain;
+    if (failed && first_tls_error_.empty()) {
+      first_tls_error_ = r.error == EPROTO ? reactor::describe_client_handshake_failure(
+                                                 s.tls.native(), "failed (is the server speaking TLS?)")
+                                           : std::strerror(r.error);
+    }
     return false;
   }
   failed = transmit(s, request_.data(), request_.size()) != static_cast<ssize_t>(request_.size());

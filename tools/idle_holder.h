@@ -106,6 +106,9 @@ class IdleHolder {
 
   // The current counters; safe from any thread while run() runs.
   IdleCounters counters() const;
+  // wss://: why the first failed TLS handshake failed ("certificate verify failed: ..."), empty
+  // when none did. Read it after run() returned.
+  const std::string& first_tls_error() const { return first_tls_error_; }
 
  private:
   enum class Phase : uint8_t { kIdle, kConnecting, kHandshake, kOpen };
@@ -163,6 +166,7 @@ class IdleHolder {
   uint64_t rng_ = 0x9e3779b97f4a7c15ull;
   Shared shared_;
   std::atomic<bool> stop_requested_{false};
+  std::string first_tls_error_;
 };
 
 }  // namespace tools

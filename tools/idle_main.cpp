@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
     std::printf("%s\n", tools::format_idle_report(report).c_str());
     std::fflush(stdout);
   });
+  if (!holder.first_tls_error().empty()) {
+    std::fprintf(stderr, "parley-idle: first TLS handshake error: %s\n", holder.first_tls_error().c_str());
+  }
   const tools::IdleCounters& c = final_report.counters;
   std::printf("parley-idle: held %llu of %u connections to %s at the end (peak %llu); ramp %s; "
               "%llu lost, %llu reconnected, %llu failed attempts, %llu pings answered\n",

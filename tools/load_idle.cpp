@@ -90,6 +90,9 @@ LoadResult run_idle_worker(const LoadOptions& options, const WorkerPlan& plan,
     at_start = final_report.counters;
     measure_start_ms = final_report.elapsed_ms;
   }
+  if (!holder.first_tls_error().empty()) {
+    std::fprintf(stderr, "parley-load: first TLS handshake error: %s\n", holder.first_tls_error().c_str());
+  }
   result.counters = idle_counters(at_start, final_report.counters, plan.connections);
   result.measured_s = static_cast<double>(final_report.elapsed_ms - measure_start_ms) / 1000;
   result.join_s = static_cast<double>(final_report.ramp_ms) / 1000;
