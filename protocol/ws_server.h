@@ -136,8 +136,8 @@ class WsServer : public reactor::EventHandler {
   // The bound address (with the real port when 0 was asked for).
   const reactor::SocketAddress& address() const { return bound_; }
   // Serves TLS (wss://, https) with `context` (not owned, must outlive the server) on every
-  // connection accepted from now on; call before listen(). 0, or -ENOMEM. OpenSSL writes with
-  // write(2), not MSG_NOSIGNAL: the process must ignore SIGPIPE (parleyd does).
+  // connection accepted from now on; call before listen(). 0, or -ENOMEM. TLS records are sent
+  // with MSG_NOSIGNAL (reactor/socket_bio.h), so a vanished peer never raises SIGPIPE.
   int use_tls(const reactor::TlsContext* context);
 
   // Serves WebSocket upgrades on `path` with `app` (not owned, must outlive the server).

@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "reactor/socket_bio.h"
+
 namespace reactor {
 
 namespace {
@@ -107,10 +109,12 @@ TlsContext::~TlsContext() { SSL_CTX_free(context_); }
 SSL* TlsContext::new_connection(int fd) const {
   SSL* ssl = SSL_new(context_);
   if (ssl == nullptr) return nullptr;
-  if (SSL_set_fd(ssl, fd) != 1) {
+  BIO* bio = new_socket_bio(fd);  // MSG_NOSIGNAL: no SIGPIPE for the embedding process
+  if (bio == nullptr) {
     SSL_free(ssl);
     return nullptr;
   }
+  SSL_set_bio(ssl, bio, bio);
   SSL_set_accept_state(ssl);
   return ssl;
 }
