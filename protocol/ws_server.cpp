@@ -71,6 +71,7 @@ class WsServer::Reader final : public MessageSink {
     // RFC 6455 5.5.1: answer a close with a close (echoing the code), then the server closes
     // the TCP connection (RFC 6455 7.1.1). Anything after the close frame is ignored.
     c_.flags |= kCloseReceived;
+    c_.flags2 |= kPeerCloseFrame;
     uint16_t code = close_payload_code(payload.data(), payload.size());
     c_.close_code = code;
     server_.queue_close_notice(c_);

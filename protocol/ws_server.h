@@ -230,6 +230,8 @@ class WsServer : public reactor::EventHandler {
   reactor::IoResult write_output(Connection& c, const iovec* iov, int count);
   reactor::IoResult flush_output(Connection& c);
   void shutdown_output(Connection& c);
+  // True when `c`'s bytes go through a TLS session rather than straight to its socket.
+  bool uses_tls(const Connection& c) const;
   bool start_tls(int fd);
   void end_tls(int fd);
   uint32_t tls_events(int fd, uint32_t events);
