@@ -283,6 +283,9 @@ class WsServer : public reactor::EventHandler {
   const reactor::TlsContext* tls_ = nullptr;
   reactor::TlsStream* tls_streams_ = nullptr;
 
+  // The end of the bytes of a read that drained the socket, while they are processed; null
+  // otherwise. Only a close frame ending there lets the connection skip the lingering close.
+  const uint8_t* input_end_ = nullptr;
   ReaderState scratch_reader_;  // reader state for connections that had none (the usual case)
   PermessageDeflate deflate_;   // zlib streams and buffers shared by all connections
   WsServerStats stats_;

@@ -198,11 +198,13 @@ void WsServer::maybe_shutdown(Connection& c) {
   if (corked_ == &c && cork_length_ != 0) return;  // uncork() calls back here
   constexpr uint8_t kPeerClosedUpgraded = kUpgraded | kPeerCloseFrame;
   if ((c.flags2 & kPeerClosedUpgraded) == kPeerClosedUpgraded && !uses_tls(c)) {
-    // Both close frames are exchanged and a peer sends nothing after its close (RFC 6455
-    // 5.5.1), so our receive queue is empty and close() is as graceful as shutdown(): the
-    // kernel sends our queued bytes, then the FIN, and we still close first (7.1.1). It saves
-    // the shutdown(), the wakeup and read() for the peer's FIN, and the fd is free at once.
-    // Not under TLS: the peer's close_notify would arrive on a closed socket and draw a reset.
+    // Both close frames are exchanged, the peer's ended a read that drained the socket, and a
+    // peer sends nothing after its close (RFC 6455 5.5.1): our receive queue is empty, so
+    // close() is as graceful as shutdown(): the kernel sends our queued bytes, then the FIN,
+    // and we still close first (7.1.1). It saves the shutdown(), the wakeup and read() for the
+    // peer's FIN, and frees the fd at once. Hazard: a peer that breaks 5.5.1 with bytes still
+    // in flight gets a reset. Bytes seen after its close keep the lingering close below, and
+    // so does TLS (the peer's close_notify would arrive on a closed socket).
     destroy(c, c.close_code);
     return;
   }
