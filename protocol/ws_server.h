@@ -241,6 +241,8 @@ class WsServer : public reactor::EventHandler {
   reactor::IoResult write_output(Connection& c, const iovec* iov, int count);
   reactor::IoResult flush_output(Connection& c);
   void shutdown_output(Connection& c);
+  // True when `c`'s bytes go through a TLS session rather than straight to its socket.
+  bool uses_tls(const Connection& c) const;
   bool start_tls(int fd);
   void end_tls(int fd);
   uint32_t tls_events(int fd, uint32_t events);
@@ -294,6 +296,9 @@ class WsServer : public reactor::EventHandler {
   const reactor::TlsContext* tls_ = nullptr;
   reactor::TlsStream* tls_streams_ = nullptr;
 
+  // The end of the bytes of a read that drained the socket, while they are processed; null
+  // otherwise. Only a close frame ending there lets the connection skip the lingering close.
+  const uint8_t* input_end_ = nullptr;
   ReaderState scratch_reader_;  // reader state for connections that had none (the usual case)
   PermessageDeflate deflate_;   // zlib streams and buffers shared by all connections
   WsServerStats stats_;
