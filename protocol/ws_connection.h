@@ -31,6 +31,9 @@ enum ConnectionFlags : uint8_t {
 
 enum ConnectionFlags2 : uint8_t {
   kRejectBusy = 1 << 0,         // over a connection limit on TLS: 503 once the handshake is done
+  // Shares kRejectBusy's bit: that one lives only before the upgrade, this one only after it.
+  kPeerCloseFrame = 1 << 0,     // the peer's close frame arrived with nothing after it (unlike
+                                // kCloseReceived, also set when we failed the connection)
   kUpgraded = 1 << 1,           // the 101 went out: frames are read until the close completes
   kCloseNoticeQueued = 1 << 2,  // on_close is due at the end of this iteration
   kPeerHungUp = 1 << 3,         // epoll reported RDHUP/HUP/ERR: read on to the end of stream

@@ -71,6 +71,9 @@ class WsServer::Reader final : public MessageSink {
     // RFC 6455 5.5.1: answer a close with a close (echoing the code), then the server closes
     // the TCP connection (RFC 6455 7.1.1). Anything after the close frame is ignored.
     c_.flags |= kCloseReceived;
+    // Nothing after the close in this read, and the read drained the socket: a peer that sends
+    // nothing after its close (5.5.1) may be closed outright (see maybe_shutdown()).
+    if (payload.data() + payload.size() == server_.input_end_) c_.flags2 |= kPeerCloseFrame;
     uint16_t code = close_payload_code(payload.data(), payload.size());
     c_.close_code = code;
     server_.queue_close_notice(c_);
@@ -148,6 +151,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
   limits_.sender = Sender::kClient;
   handler_id_ = loop_.add_handler(this);
   loop_.add_timer_wheel(&wheel_);
+  setup_heartbeat_batching();
   loop_.add_before_sleep([this] {
     // Each step can feed the others (on_close may send or close; a failed flush destroys),
     // so run them until all are empty: nothing queued may wait for an unrelated wakeup.
@@ -344,7 +348,10 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
     stats_.bytes_in += r.bytes;
     total += r.bytes;
     c.flags |= kHeardFrom;
+    // A full buffer may have more behind it in the kernel.
+    input_end_ = r.bytes < buffer.size() ? buffer.data() + r.bytes : nullptr;
     process_input(c, buffer.data(), r.bytes);
+    input_end_ = nullptr;
     if (c.state == ConnectionState::kClosed) {
       corked_ = nullptr;
       return;

@@ -196,6 +196,18 @@ void WsServer::maybe_shutdown(Connection& c) {
   constexpr uint8_t kBoth = kCloseSent | kCloseReceived;
   if ((c.flags & kBoth) != kBoth || (c.flags & kShutdownSent) || c.out != nullptr) return;
   if (corked_ == &c && cork_length_ != 0) return;  // uncork() calls back here
+  constexpr uint8_t kPeerClosedUpgraded = kUpgraded | kPeerCloseFrame;
+  if ((c.flags2 & kPeerClosedUpgraded) == kPeerClosedUpgraded && !uses_tls(c)) {
+    // Both close frames are exchanged, the peer's ended a read that drained the socket, and a
+    // peer sends nothing after its close (RFC 6455 5.5.1): our receive queue is empty, so
+    // close() is as graceful as shutdown(): the kernel sends our queued bytes, then the FIN,
+    // and we still close first (7.1.1). It saves the shutdown(), the wakeup and read() for the
+    // peer's FIN, and frees the fd at once. Hazard: a peer that breaks 5.5.1 with bytes still
+    // in flight gets a reset. Bytes seen after its close keep the lingering close below, and
+    // so does TLS (the peer's close_notify would arrive on a closed socket).
+    destroy(c, c.close_code);
+    return;
+  }
   c.flags |= kShutdownSent;
   shutdown_output(c);
   wheel_.schedule(&c.timer, config_.close_timeout_ms);

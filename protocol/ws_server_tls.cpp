@@ -35,6 +35,10 @@ int WsServer::use_tls(const reactor::TlsContext* context) {
   return 0;
 }
 
+bool WsServer::uses_tls(const Connection& c) const {
+  return tls_streams_ != nullptr && tls_streams_[fd_of(c)].attached();
+}
+
 bool WsServer::start_tls(int fd) {
   SSL* ssl = tls_->new_connection(fd);
   if (ssl == nullptr) return false;
@@ -59,7 +63,7 @@ uint32_t WsServer::tls_events(int fd, uint32_t events) {
 
 reactor::IoResult WsServer::read_input(Connection& c, uint8_t* buffer, size_t capacity) {
   int fd = fd_of(c);
-  if (tls_streams_ == nullptr || !tls_streams_[fd].attached()) return reactor::read_some(fd, buffer, capacity);
+  if (!uses_tls(c)) return reactor::read_some(fd, buffer, capacity);
   reactor::TlsStream& stream = tls_streams_[fd];
   reactor::IoResult r = stream.read(buffer, capacity);
   // The last bytes came with close_notify or EOF: a short read usually ends the read loop,
@@ -70,7 +74,7 @@ reactor::IoResult WsServer::read_input(Connection& c, uint8_t* buffer, size_t ca
 
 reactor::IoResult WsServer::write_output(Connection& c, const iovec* iov, int count) {
   int fd = fd_of(c);
-  if (tls_streams_ == nullptr || !tls_streams_[fd].attached()) return reactor::write_vector(fd, iov, count);
+  if (!uses_tls(c)) return reactor::write_vector(fd, iov, count);
   // Before the handshake finished there is no session to write in (a 408 or 503 for a client
   // that never completed TLS): the error makes the caller drop the connection.
   return tls_streams_[fd].write_vector(iov, count);
@@ -78,7 +82,7 @@ reactor::IoResult WsServer::write_output(Connection& c, const iovec* iov, int co
 
 reactor::IoResult WsServer::flush_output(Connection& c) {
   int fd = fd_of(c);
-  if (tls_streams_ == nullptr || !tls_streams_[fd].attached()) return c.out->flush(fd);
+  if (!uses_tls(c)) return c.out->flush(fd);
   return c.out->flush(write_tls, &tls_streams_[fd]);
 }
 

@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "reactor/socket_bio.h"
+
 namespace reactor {
 
 namespace {
@@ -140,10 +142,12 @@ bool TlsContext::resumed(const SSL* ssl) { return SSL_session_reused(ssl) == 1; 
 SSL* TlsContext::new_connection(int fd) const {
   SSL* ssl = SSL_new(context_);
   if (ssl == nullptr) return nullptr;
-  if (SSL_set_fd(ssl, fd) != 1) {
+  BIO* bio = new_socket_bio(fd);  // MSG_NOSIGNAL: no SIGPIPE for the embedding process
+  if (bio == nullptr) {
     SSL_free(ssl);
     return nullptr;
   }
+  SSL_set_bio(ssl, bio, bio);
   SSL_set_accept_state(ssl);
   return ssl;
 }

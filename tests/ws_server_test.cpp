@@ -114,6 +114,37 @@ TEST(WsServer, MetricsCountUpgradesAndMessages) {
   EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_messages_sent_total"), 5);
 }
 
+// RFC 6455 7.1.1: once both close frames are exchanged the server closes TCP first. It closes
+// the socket outright (a FIN, not a reset) instead of waiting for the client's FIN, so the
+// connection is gone from the server while the client still holds its end open.
+TEST(WsServer, CloseHandshakeFreesTheConnectionBeforeTheClientsFin) {
+  ParleydProcess server({"--close-timeout", "5000"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  WsTestClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", server.port())) << client.error();
+  ASSERT_TRUE(client.send_close(1000, "bye"));
+  parley_test::CloseResult result = client.expect_close();
+  EXPECT_TRUE(result.close_received) << result.error;
+  EXPECT_EQ(result.code, 1000);
+  EXPECT_TRUE(result.tcp_closed) << result.error;
+  EXPECT_FALSE(result.tcp_reset);
+  // Only the /metrics request itself is open: `client` has not closed its socket yet.
+  EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_connections"), 1);
+
+  // A peer that sends more after its close (against RFC 6455 5.5.1) might still be sending:
+  // the server keeps reading until that peer's FIN, so it never answers with a reset.
+  WsTestClient rude;
+  ASSERT_TRUE(rude.connect("127.0.0.1", server.port())) << rude.error();
+  std::string close_then_text = parley_test::encode_frame(parley_test::kOpClose, std::string("\x03\xe8", 2));
+  close_then_text += parley_test::encode_frame(parley_test::kOpText, "after the close");
+  ASSERT_TRUE(rude.send_raw(close_then_text));
+  result = rude.expect_close();
+  EXPECT_TRUE(result.close_received) << result.error;
+  EXPECT_TRUE(result.tcp_closed) << result.error;
+  EXPECT_FALSE(result.tcp_reset);
+  EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_connections"), 2);
+}
+
 TEST(WsServer, ManyConcurrentConnectionsAllEcho) {
   ParleydProcess server;
   ASSERT_TRUE(server.ok()) << server.error();

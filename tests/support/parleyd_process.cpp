@@ -97,10 +97,20 @@ void ParleydProcess::start(const std::vector<std::string>& extra_args,
   // async-signal-safe calls are allowed (the test binary may have threads).
   std::vector<std::string> args{binary};
   bool has_listen = false;
-  for (const std::string& arg : extra_args) has_listen |= arg == "--listen" || arg.rfind("--listen=", 0) == 0;
+  bool has_ping_interval = false;
+  for (const std::string& arg : extra_args) {
+    has_listen |= arg == "--listen" || arg.rfind("--listen=", 0) == 0;
+    has_ping_interval |= arg == "--ping-interval" || arg.rfind("--ping-interval=", 0) == 0;
+  }
   if (!has_listen) {
     args.push_back("--listen");
     args.push_back("127.0.0.1:0");
+  }
+  if (!has_ping_interval) {
+    // Heartbeat pings come at random points of the interval: a test reading exact frame
+    // sequences would fail whenever one lands inside it. Heartbeat tests ask for an interval.
+    args.push_back("--ping-interval");
+    args.push_back("0");
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
