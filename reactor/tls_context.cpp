@@ -190,7 +190,9 @@ SSL* TlsContext::new_client_connection(int fd, std::string_view host_view) const
   if (ssl == nullptr) return nullptr;
   const std::string host(host_view);
   const bool ip = is_ip_literal(host);
-  bool ok = SSL_set_fd(ssl, fd) == 1;
+  BIO* bio = new_socket_bio(fd);  // MSG_NOSIGNAL, as on the server side
+  bool ok = bio != nullptr;
+  if (ok) SSL_set_bio(ssl, bio, bio);
   // RFC 6066 3: "Literal IPv4 and IPv6 addresses are not permitted in HostName".
   if (ok && !ip && !host.empty()) ok = SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
   if (ok && SSL_CTX_get_verify_mode(context_) != SSL_VERIFY_NONE) {
