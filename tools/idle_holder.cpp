@@ -234,6 +234,7 @@ IdleHolder::~IdleHolder() {
     // An abortive close: a million holders' sockets in TIME_WAIT would outlive the test.
     const linger reset{1, 0};
     for (uint32_t i = 0; i < options_.connections; ++i) {
+      slots_[i].tls.release();  // TlsStream frees nothing by itself
       if (slots_[i].fd < 0) continue;
       setsockopt(slots_[i].fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
       close(slots_[i].fd);
