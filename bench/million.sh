@@ -43,8 +43,6 @@
 #   --ping-interval MS   parleyd's heartbeat period (default 30000, parleyd's default); the
 #                        idle CPU is almost all heartbeat, so it scales with 1 / MS
 #   --pong-timeout MS    parleyd's pong deadline (default 10000, parleyd's default)
-#   --ping-batch MS      parleyd's heartbeat batch period (default 1000, parleyd's default; 0 =
-#                        every heartbeat timer on its own 10 ms tick)
 #   --keep-logs          keep the per-process logs (they are kept anyway when the run fails)
 # Exit status: 0 when N connections were held and none was lost, 1 otherwise, 2 on bad usage.
 set -uo pipefail
@@ -62,7 +60,7 @@ count() {  # 1000000, 1M, 50k -> integer
 }
 
 N=1000000 HOLD=300 RATE=20000 WORKERS=0 PER_HOLDER=19500 CPU_WINDOW=30 MIN_AVAIL_MIB=2048
-RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000 BATCH_MS=1000
+RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000
 while [ $# -gt 0 ]; do
   case "$1" in
     --hold) HOLD=$(count "$2"); shift 2 ;;
@@ -75,7 +73,6 @@ while [ $# -gt 0 ]; do
     --keep-logs) KEEP_LOGS=1; shift ;;
     --ping-interval) PING_MS=$(count "$2"); shift 2 ;;
     --pong-timeout) PONG_MS=$(count "$2"); shift 2 ;;
-    --ping-batch) BATCH_MS=$(count "$2"); shift 2 ;;
     --nice) NICE=$2; [[ "$NICE" =~ ^-?[0-9]+$ ]] || die "--nice takes an integer"; shift 2 ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -210,7 +207,7 @@ holders_alive() { local p n=0; for p in "${holder_pids[@]}"; do alive "$p" && n=
 T0=$(now_s)
 echo "== parley million-connection test: N=$N, $WORKERS parleyd workers, $HOLDERS holders (<= $PER_HOLDER each),"
 echo "   ramp at $RATE/s (timeout ${RAMP_TIMEOUT}s), hold ${HOLD}s, idle-CPU window ${CPU_WINDOW}s, niceness $NICE,"
-echo "   parleyd heartbeat: ping every ${PING_MS} ms, pong deadline ${PONG_MS} ms, batches of ${BATCH_MS} ms; $(nproc) cores,"
+echo "   parleyd heartbeat: ping every ${PING_MS} ms, pong deadline ${PONG_MS} ms; $(nproc) cores,"
 echo "   $(( $(meminfo MemTotal) / 1024 )) MiB RAM, fd limit per process $(ulimit -Hn); logs in $LOGS"
 
 echo "raising system limits:"
@@ -233,7 +230,7 @@ fi
 mem_before_workers=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
 start_worker() {  # index listen-address
   nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport \
-    --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" --ping-batch "$BATCH_MS" >"$LOGS/worker-$1.log" 2>&1 &
+    --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" >"$LOGS/worker-$1.log" 2>&1 &
   wrapper_pids+=("$!")
 }
 wait_listening() {  # index -> port on stdout, or nothing after 10 s

@@ -44,7 +44,6 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--close-timeout", &o.close_timeout_ms, 1, kDay, false, "milliseconds, 1 to 86400000"},
       {"--ping-interval", &o.ping_interval_ms, 0, kDay, false, "milliseconds, 0 (off) to 86400000"},
       {"--pong-timeout", &o.pong_timeout_ms, 1, kDay, false, "milliseconds, 1 to 86400000"},
-      {"--ping-batch", &o.ping_batch_ms, 0, 60000, false, "milliseconds, 0 (off) to 60000"},
       {"--idle-timeout", &o.idle_timeout_ms, 0, kDay, false, "milliseconds, 0 (off) to 86400000"},
       {"--drain-timeout", &o.drain_timeout_ms, 0, kDay, false, "milliseconds, 0 to 86400000"},
       {"--max-buffered", &o.max_buffered, 1024, 1u << 30, true, "bytes, 1K to 1G"},
@@ -91,9 +90,6 @@ std::string parleyd_usage() {
          "  --ping-interval MS         heartbeat ping period, 0 disables (default 30000); at least\n"
          "                             --pong-timeout, since the next ping follows the deadline\n"
          "  --pong-timeout MS          close a connection silent this long after a ping (default 10000)\n"
-         "  --ping-batch MS            pings and pong deadlines fall on multiples of this (at most\n"
-         "                             --ping-interval/16), so an idle server wakes once per batch\n"
-         "                             rather than once per connection; 0 = off (default 1000)\n"
          "  --idle-timeout MS          close (1000) connections with no message this long, 0 = never (default 0)\n"
          "  --max-buffered BYTES       write-queue cap per connection (default 1M)\n"
          "  --slow-consumer POLICY     past the cap: close (1008, default) or drop (drop messages)\n"

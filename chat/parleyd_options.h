@@ -16,7 +16,6 @@ struct ParleydOptions {
   uint32_t close_timeout_ms = 5000;
   uint32_t ping_interval_ms = 30000;        // heartbeat; 0 disables
   uint32_t pong_timeout_ms = 10000;
-  uint32_t ping_batch_ms = 1000;           // heartbeat timers fire on multiples of this
   uint32_t idle_timeout_ms = 0;            // 0: never
   uint32_t drain_timeout_ms = 5000;        // graceful shutdown on SIGTERM/SIGINT
   uint64_t max_buffered = 1u << 20;        // write-queue cap per connection

@@ -97,7 +97,6 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   config.close_timeout_ms = options.close_timeout_ms;
   config.ping_interval_ms = options.ping_interval_ms;
   config.pong_timeout_ms = options.pong_timeout_ms;
-  config.ping_batch_ms = options.ping_batch_ms;
   config.idle_timeout_ms = options.idle_timeout_ms;
   config.max_buffered = options.max_buffered;
   config.slow_consumer =

@@ -151,7 +151,6 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
   limits_.sender = Sender::kClient;
   handler_id_ = loop_.add_handler(this);
   loop_.add_timer_wheel(&wheel_);
-  setup_heartbeat_batching();
   loop_.add_before_sleep([this] {
     // Each step can feed the others (on_close may send or close; a failed flush destroys),
     // so run them until all are empty: nothing queued may wait for an unrelated wakeup.

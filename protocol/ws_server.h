@@ -87,11 +87,6 @@ struct WsServerConfig {
   uint32_t ping_interval_ms = 30000;      // RFC 6455 5.5.2 heartbeat; 0 disables
   uint32_t pong_timeout_ms = 10000;       // no frame at all this long after a ping: dead peer
   uint32_t idle_timeout_ms = 0;           // no data message for this long: close 1000; 0 = never
-  // Heartbeat timers (pings, pong deadlines) fire only on multiples of this period (at most
-  // ping_interval_ms / 16), at a phase of this server's own: the pings due in one period leave
-  // in one burst and their pongs come back together, so an idle server wakes a few times a
-  // second instead of once per connection. 0 or 1: every timer on its own tick.
-  uint32_t ping_batch_ms = 1000;
   size_t max_buffered = 1u << 20;         // write-queue cap per connection (a message that
                                           // starts below the cap is queued whole)
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::kClose;
@@ -223,12 +218,6 @@ class WsServer : public reactor::EventHandler {
 
   static void on_timer(void* context, reactor::TimerNode* node);
   void on_timeout(Connection& c);
-  // Seeds the heartbeat randomness and picks this server's batch period and phase.
-  void setup_heartbeat_batching();
-  // xorshift64: spreads first pings; not for anything secret.
-  uint64_t next_random();
-  // Arms the heartbeat timer `delay_ms` from now, rounded up to the next batch boundary.
-  void schedule_heartbeat(Connection& c, uint64_t delay_ms);
   void start_heartbeat(Connection& c);
   void on_heartbeat(Connection& c, bool pong_deadline);
   bool over_buffer_cap(Connection& c);
@@ -288,8 +277,7 @@ class WsServer : public reactor::EventHandler {
   reactor::TimerNode drain_timer_;
   std::function<void()> on_drained_;
   uint64_t random_state_ = 0x853c49e6748fea9bull;  // spreads first pings over the interval
-  uint32_t ping_batch_ms_ = 0;    // config_.ping_batch_ms capped by the interval; 0 = no batching
-  uint32_t ping_batch_phase_ = 0; // in [0, ping_batch_ms_): workers sharing a port differ
+  bool random_seeded_ = false;                      // random_state_ mixed with the pid yet
 
   // TLS: per-fd streams in a side table (like table_), so plain connections stay as small as
   // they were; both null without TLS.

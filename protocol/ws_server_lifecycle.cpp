@@ -95,44 +95,24 @@ void WsServer::on_timer(void* context, reactor::TimerNode* node) {
   server->on_timeout(*c);
 }
 
-void WsServer::setup_heartbeat_batching() {
-  // Several workers sharing a port (and restarts) start from different seeds, so their batches
-  // fall at different phases instead of all in the same millisecond.
-  random_state_ ^= (static_cast<uint64_t>(getpid()) << 32) ^ loop_.now_ms();
-  if (random_state_ == 0) random_state_ = 1;
-  uint32_t batch = std::min(config_.ping_batch_ms, config_.ping_interval_ms / 16);
-  if (batch <= 1) return;
-  ping_batch_ms_ = batch;
-  ping_batch_phase_ = static_cast<uint32_t>(next_random() % batch);
-}
-
-uint64_t WsServer::next_random() {
-  random_state_ ^= random_state_ << 13;
-  random_state_ ^= random_state_ >> 7;
-  random_state_ ^= random_state_ << 17;
-  return random_state_;
-}
-
-void WsServer::schedule_heartbeat(Connection& c, uint64_t delay_ms) {
-  if (ping_batch_ms_ != 0) {
-    // Round the deadline up to the next boundary (phase + k * batch): every heartbeat timer of
-    // this server due in one batch period fires in the same wake-up.
-    uint64_t due = loop_.now_ms() + delay_ms;
-    uint64_t past_boundary = (due + ping_batch_ms_ - ping_batch_phase_) % ping_batch_ms_;
-    if (past_boundary != 0) delay_ms += ping_batch_ms_ - past_boundary;
-  }
-  wheel_.schedule(&c.timer, delay_ms);
-}
-
 void WsServer::start_heartbeat(Connection& c) {
   if (config_.ping_interval_ms == 0) {
     c.timer_purpose = TimerPurpose::kNone;
     return;
   }
   // The first ping lands at a random point of the interval, so connections that arrived
-  // together (a reconnect storm) are spread over the interval's batches afterwards.
+  // together (a reconnect storm) are not all pinged in the same millisecond afterwards.
+  if (!random_seeded_) {
+    // Workers sharing a port (forked from one parent) must not draw the same sequence.
+    random_state_ ^= (static_cast<uint64_t>(getpid()) << 32) ^ loop_.now_ms();
+    if (random_state_ == 0) random_state_ = 1;
+    random_seeded_ = true;
+  }
+  random_state_ ^= random_state_ << 13;
+  random_state_ ^= random_state_ >> 7;
+  random_state_ ^= random_state_ << 17;
   c.timer_purpose = TimerPurpose::kPing;
-  schedule_heartbeat(c, 1 + next_random() % config_.ping_interval_ms);
+  wheel_.schedule(&c.timer, 1 + random_state_ % config_.ping_interval_ms);
 }
 
 void WsServer::on_heartbeat(Connection& c, bool pong_deadline) {
@@ -148,7 +128,7 @@ void WsServer::on_heartbeat(Connection& c, bool pong_deadline) {
     uint32_t rest = config_.ping_interval_ms > config_.pong_timeout_ms
                         ? config_.ping_interval_ms - config_.pong_timeout_ms
                         : 1;
-    schedule_heartbeat(c, rest);
+    wheel_.schedule(&c.timer, rest);
     return;
   }
   if (config_.idle_timeout_ms != 0) {
@@ -164,7 +144,7 @@ void WsServer::on_heartbeat(Connection& c, bool pong_deadline) {
   send_frame(c, Opcode::kPing, nullptr, 0);
   if (c.state != ConnectionState::kOpen) return;
   c.timer_purpose = TimerPurpose::kPong;
-  schedule_heartbeat(c, config_.pong_timeout_ms);
+  wheel_.schedule(&c.timer, config_.pong_timeout_ms);
 }
 
 void WsServer::drain(uint32_t timeout_ms, std::function<void()> on_drained) {

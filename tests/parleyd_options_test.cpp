@@ -204,8 +204,7 @@ namespace {
 TEST(ParleydOptionsTest, ServerLimitsAndHeartbeat) {
   Parsed result = parse({"--ping-interval", "0", "--pong-timeout", "2500", "--idle-timeout", "60000",
                          "--max-buffered", "256K", "--slow-consumer", "drop", "--max-connections", "1000",
-                         "--max-connections-per-ip", "10", "--drain-timeout", "100", "--workers", "4",
-                         "--ping-batch", "250"});
+                         "--max-connections-per-ip", "10", "--drain-timeout", "100", "--workers", "4"});
   ASSERT_TRUE(result.ok) << result.error;
   EXPECT_EQ(result.options.ping_interval_ms, 0u);
   EXPECT_EQ(result.options.pong_timeout_ms, 2500u);
@@ -216,9 +215,6 @@ TEST(ParleydOptionsTest, ServerLimitsAndHeartbeat) {
   EXPECT_EQ(result.options.max_connections_per_ip, 10u);
   EXPECT_EQ(result.options.drain_timeout_ms, 100u);
   EXPECT_EQ(result.options.workers, 4u);
-  EXPECT_EQ(result.options.ping_batch_ms, 250u);
-  EXPECT_EQ(ParleydOptions{}.ping_batch_ms, 1000u);
-  expect_error_naming({"--ping-batch", "60001"}, "--ping-batch");
   expect_error_naming({"--slow-consumer", "sometimes"}, "--slow-consumer");
   expect_error_naming({"--workers", "0"}, "--workers");
   expect_error_naming({"--max-buffered", "10"}, "--max-buffered");
