@@ -102,6 +102,16 @@ double json_number(const std::string& json, const std::string& key) {
   return std::strtod(json.c_str() + at + needle.size(), nullptr);
 }
 
+// More than `min_published` messages went out, each acknowledged and delivered `fanout` times,
+// and the run counted no errors.
+void expect_every_delivery(const LoadRun& run, double min_published, int fanout) {
+  const double published = json_number(run.json, "published");
+  EXPECT_GT(published, min_published) << run.output;
+  EXPECT_EQ(json_number(run.json, "acked"), published);
+  EXPECT_EQ(json_number(run.json, "deliveries"), published * fanout) << run.output;
+  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+}
+
 class LoadIntegration : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(server_.ok()) << server_.error(); }
@@ -206,13 +216,9 @@ TEST_F(BroadcastIntegration, ClosedLoopAcrossTwoProcesses) {
   const LoadRun run = run_load({"broadcast", "--url", url(), "-c", "7", "-j", "2", "--publishers", "2", "--pipeline",
                                 "4", "--size", "1024", "--duration", "1", "--warmup", "0.2", "--quiet"});
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const double published = json_number(run.json, "published");
-  EXPECT_GT(published, 50) << run.output;
-  EXPECT_EQ(json_number(run.json, "acked"), published);
+  expect_every_delivery(run, 50, 7);
   EXPECT_EQ(json_number(run.json, "processes"), 2);
   EXPECT_EQ(json_number(run.json, "subscribers_joined"), 7);
-  EXPECT_EQ(json_number(run.json, "deliveries"), published * 7) << run.output;
-  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
 }
 
 // The chat scenario against a server with no per-connection message limit.
@@ -366,11 +372,7 @@ TEST_F(WssLoadIntegration, BroadcastEverySubscriberGetsEveryMessage) {
   const LoadRun run = run_load({"broadcast", "--url", url("/chat"), "-k", "-c", "5", "--rate", "200", "--duration",
                                 "0.8", "--quiet"});
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const double published = json_number(run.json, "published");
-  EXPECT_GT(published, 100) << run.output;
-  EXPECT_EQ(json_number(run.json, "acked"), published);
-  EXPECT_EQ(json_number(run.json, "deliveries"), published * 5) << run.output;
-  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+  expect_every_delivery(run, 100, 5);
 }
 
 TEST_F(WssLoadIntegration, ChatEveryMessageReachesEveryOtherMember) {
@@ -378,11 +380,7 @@ TEST_F(WssLoadIntegration, ChatEveryMessageReachesEveryOtherMember) {
   const LoadRun run = run_load({"chat", "--url", url("/chat"), "--ca-file", cert_.cert_path(), "-c", "8", "--rooms",
                                 "2", "--rooms-per-user", "2", "--user-rate", "10", "--duration", "0.8", "--quiet"});
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const double published = json_number(run.json, "published");
-  EXPECT_GT(published, 20) << run.output;
-  EXPECT_EQ(json_number(run.json, "acked"), published);
-  EXPECT_EQ(json_number(run.json, "deliveries"), published * 7) << run.output;
-  EXPECT_EQ(json_number(run.json, "total"), 0) << run.output;
+  expect_every_delivery(run, 20, 7);
 }
 
 TEST_F(WssLoadIntegration, IdleHoldsEveryConnectionAndAnswersPings) {
