@@ -150,6 +150,8 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
       deflate_(config.deflate_threshold) {
   limits_.sender = Sender::kClient;
   handler_id_ = loop_.add_handler(this);
+  random_state_ ^= (static_cast<uint64_t>(getpid()) << 32) ^ loop_.now_ms();
+  if (random_state_ == 0) random_state_ = 1;
   loop_.add_timer_wheel(&wheel_);
   loop_.add_before_sleep([this] {
     // Each step can feed the others (on_close may send or close; a failed flush destroys),

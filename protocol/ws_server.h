@@ -276,8 +276,9 @@ class WsServer : public reactor::EventHandler {
   bool draining_ = false;
   reactor::TimerNode drain_timer_;
   std::function<void()> on_drained_;
-  uint64_t random_state_ = 0x853c49e6748fea9bull;  // spreads first pings over the interval
-  bool random_seeded_ = false;                      // random_state_ mixed with the pid yet
+  // Spreads first pings over the interval; mixed with the pid and clock at construction, so
+  // workers sharing a port (forked from one parent) draw different sequences. Never 0.
+  uint64_t random_state_ = 0x853c49e6748fea9bull;
 
   // TLS: per-fd streams in a side table (like table_), so plain connections stay as small as
   // they were; both null without TLS.

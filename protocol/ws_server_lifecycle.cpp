@@ -102,12 +102,6 @@ void WsServer::start_heartbeat(Connection& c) {
   }
   // The first ping lands at a random point of the interval, so connections that arrived
   // together (a reconnect storm) are not all pinged in the same millisecond afterwards.
-  if (!random_seeded_) {
-    // Workers sharing a port (forked from one parent) must not draw the same sequence.
-    random_state_ ^= (static_cast<uint64_t>(getpid()) << 32) ^ loop_.now_ms();
-    if (random_state_ == 0) random_state_ = 1;
-    random_seeded_ = true;
-  }
   random_state_ ^= random_state_ << 13;
   random_state_ ^= random_state_ >> 7;
   random_state_ ^= random_state_ << 17;

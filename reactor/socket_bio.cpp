@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace reactor {
 namespace {
@@ -30,9 +31,7 @@ int socket_read(BIO* bio, char* data, int length) {
 }
 
 int socket_puts(BIO* bio, const char* text) {
-  int length = 0;
-  while (text[length] != '\0') ++length;
-  return socket_write(bio, text, length);
+  return socket_write(bio, text, static_cast<int>(std::strlen(text)));
 }
 
 long socket_ctrl(BIO* bio, int command, long, void* pointer) {

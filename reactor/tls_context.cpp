@@ -139,7 +139,7 @@ void TlsContext::keep_session(SSL* ssl) {
 
 bool TlsContext::resumed(const SSL* ssl) { return SSL_session_reused(ssl) == 1; }
 
-SSL* TlsContext::new_connection(int fd) const {
+SSL* TlsContext::new_ssl(int fd) const {
   SSL* ssl = SSL_new(context_);
   if (ssl == nullptr) return nullptr;
   BIO* bio = new_socket_bio(fd);  // MSG_NOSIGNAL: no SIGPIPE for the embedding process
@@ -148,7 +148,12 @@ SSL* TlsContext::new_connection(int fd) const {
     return nullptr;
   }
   SSL_set_bio(ssl, bio, bio);
-  SSL_set_accept_state(ssl);
+  return ssl;
+}
+
+SSL* TlsContext::new_connection(int fd) const {
+  SSL* ssl = new_ssl(fd);
+  if (ssl != nullptr) SSL_set_accept_state(ssl);
   return ssl;
 }
 
@@ -186,15 +191,13 @@ std::unique_ptr<TlsContext> TlsContext::create_client(const TlsClientOptions& op
 }
 
 SSL* TlsContext::new_client_connection(int fd, std::string_view host_view) const {
-  SSL* ssl = SSL_new(context_);
+  SSL* ssl = new_ssl(fd);
   if (ssl == nullptr) return nullptr;
   const std::string host(host_view);
   const bool ip = is_ip_literal(host);
-  BIO* bio = new_socket_bio(fd);  // MSG_NOSIGNAL, as on the server side
-  bool ok = bio != nullptr;
-  if (ok) SSL_set_bio(ssl, bio, bio);
+  bool ok = true;
   // RFC 6066 3: "Literal IPv4 and IPv6 addresses are not permitted in HostName".
-  if (ok && !ip && !host.empty()) ok = SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
+  if (!ip && !host.empty()) ok = SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
   if (ok && SSL_CTX_get_verify_mode(context_) != SSL_VERIFY_NONE) {
     ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1
             : SSL_set1_host(ssl, host.c_str()) == 1;

@@ -53,6 +53,8 @@ class TlsContext {
   SSL_CTX* native() const { return context_; }
 
  private:
+  // An SSL of this context reading and writing `fd` (reactor/socket_bio), in neither state yet.
+  SSL* new_ssl(int fd) const;
   explicit TlsContext(SSL_CTX* context) : context_(context) {}
   SSL_CTX* context_;
   SSL_SESSION* session_ = nullptr;  // client: the session to offer, owned

@@ -23,6 +23,14 @@ using parley_test::ForkedServer;
 using parley_test::Received;
 using parley_test::WsTestClient;
 
+// For tests about anything but heartbeats: no pings, which would otherwise land at random
+// moments of the 30 s default interval, between frames a test expects in order.
+protocol::WsServerConfig without_heartbeats() {
+  protocol::WsServerConfig config;
+  config.ping_interval_ms = 0;
+  return config;
+}
+
 protocol::WsServerConfig fast_heartbeat() {
   protocol::WsServerConfig config;
   config.ping_interval_ms = 150;
@@ -120,7 +128,7 @@ TEST(WsServerHeartbeat, IdleConnectionIsClosedNormally) {
 }
 
 TEST(WsServerBackpressure, SlowReaderIsClosedWith1008WhileOthersKeepReceiving) {
-  protocol::WsServerConfig config;
+  protocol::WsServerConfig config = without_heartbeats();
   config.max_buffered = 64 * 1024;
   ForkedServer server(config);
   ASSERT_TRUE(server.ok());
@@ -147,7 +155,7 @@ TEST(WsServerBackpressure, SlowReaderIsClosedWith1008WhileOthersKeepReceiving) {
 }
 
 TEST(WsServerBackpressure, DropPolicyDropsFanOutToASlowSubscriberAndKeepsIt) {
-  protocol::WsServerConfig config;
+  protocol::WsServerConfig config = without_heartbeats();
   config.max_buffered = 64 * 1024;
   config.slow_consumer = protocol::SlowConsumerPolicy::kDrop;
   ForkedServer server(config);
@@ -180,7 +188,7 @@ TEST(WsServerBackpressure, DropPolicyDropsFanOutToASlowSubscriberAndKeepsIt) {
 }
 
 TEST(WsServerLimits, ConnectionsPerIpBeyondTheLimitGet503) {
-  protocol::WsServerConfig config;
+  protocol::WsServerConfig config = without_heartbeats();
   config.max_connections_per_ip = 5;
   ForkedServer server(config);
   ASSERT_TRUE(server.ok());
@@ -202,7 +210,7 @@ TEST(WsServerLimits, ConnectionsPerIpBeyondTheLimitGet503) {
 }
 
 TEST(WsServerLimits, TotalConnectionsBeyondTheLimitGet503) {
-  protocol::WsServerConfig config;
+  protocol::WsServerConfig config = without_heartbeats();
   config.max_connections = 3;
   ForkedServer server(config);
   ASSERT_TRUE(server.ok());
@@ -216,7 +224,7 @@ TEST(WsServerLimits, TotalConnectionsBeyondTheLimitGet503) {
 }
 
 TEST(WsServerDrain, SigtermClosesEveryoneWith1001AndExitsZero) {
-  protocol::WsServerConfig config;
+  protocol::WsServerConfig config = without_heartbeats();
   config.close_timeout_ms = 400;
   ForkedServer server(config, /*drain_timeout_ms=*/1500);
   ASSERT_TRUE(server.ok());
