@@ -34,6 +34,13 @@ struct ChatConfig {
   size_t history_size = 50;             // messages kept per room (0: no history)
   size_t max_text_bytes = 4096;         // longer msg/dm text -> error text_too_long
   size_t max_rooms_per_connection = 32; // joins beyond -> error too_many_rooms
+  // Memory bounds (issue 13). Bytes of history all rooms together may hold; past it the oldest
+  // messages of the rooms holding the most history are evicted (RoomTable). 0: no budget.
+  size_t history_memory = size_t{64} << 20;
+  // Live rooms in total, and live rooms created from one address (the peer_key below); a join
+  // that would create one more gets error room_limit. 0: unlimited.
+  size_t max_rooms = 100000;
+  size_t max_rooms_per_ip = 1000;
   // Wall-clock milliseconds since the epoch for `ts` and token expiry; null means CLOCK_REALTIME.
   uint64_t (*wall_clock_ms)() = nullptr;
 
@@ -62,8 +69,9 @@ struct ChatConfig {
   size_t max_room_members = 0;
   // Milliseconds of a monotonic clock for the rate limits; null means CLOCK_MONOTONIC_COARSE.
   uint64_t (*monotonic_ms)() = nullptr;
-  // The per-address key of a connection's peer for handshake_rate; false when unknown (the
-  // upgrade is then not limited). Null means getpeername() on the id's fd.
+  // The per-address key of a connection's peer for handshake_rate and max_rooms_per_ip; false
+  // when unknown (the upgrade or room is then not limited). Null means getpeername() on the
+  // id's fd.
   bool (*peer_key)(protocol::ConnectionId, uint64_t& key) = nullptr;
 };
 
@@ -162,7 +170,22 @@ struct ChatAccessStats {
   uint64_t rate_closed = 0;        // connections closed 1008 for flooding
   uint64_t forbidden_rooms = 0;    // joins outside a token's rooms
   uint64_t rooms_full = 0;         // joins refused by max_room_members
+  uint64_t room_limit = 0;         // joins refused by max_rooms or max_rooms_per_ip
 };
+
+// What the rooms hold (issue 13), for tests and /metrics.
+struct ChatRoomStats {
+  size_t rooms = 0;                // live rooms
+  size_t history_bytes = 0;        // heap bytes held by all rooms' history
+  size_t history_memory = 0;       // the budget (ChatConfig::history_memory; 0: none)
+  uint64_t history_evictions = 0;  // messages evicted early to keep the budget
+};
+
+// The largest /chat message read whole (the route's max message size in parleyd): 16 times the
+// text limit, at least 64 KiB. Anything up to it gets a JSON reply (text_too_long when the text
+// is over max_text_bytes); a larger message closes the connection with 1009 (RFC 6455 7.4.1),
+// since reading it would let one peer pin that much memory.
+uint64_t chat_hard_message_size(uint64_t max_text_bytes);
 
 class ChatApp final : public protocol::WsApplication {
  public:
@@ -195,6 +218,8 @@ class ChatApp final : public protocol::WsApplication {
   size_t users() const { return users_.size(); }
   const ChatStats& stats() const { return stats_; }
   const ChatAccessStats& access_stats() const { return access_stats_; }
+  // Rooms and history memory now.
+  ChatRoomStats room_stats() const;
   const ChatConfig& config() const { return config_; }
 
  private:
@@ -209,6 +234,8 @@ class ChatApp final : public protocol::WsApplication {
   // False when `session` was granted rooms at the handshake and `room` is not among them.
   bool room_allowed(uint32_t session, std::string_view room) const;
   uint64_t monotonic_now() const;
+  // The per-address key of `id`'s peer (ChatConfig::peer_key); false when unknown.
+  bool peer_key_of(protocol::ConnectionId id, uint64_t& key) const;
 
   // The session of `id`, or kNoIndex before hello.
   uint32_t session_of(protocol::ConnectionId id) const;
@@ -232,10 +259,9 @@ class ChatApp final : public protocol::WsApplication {
   void send_error(protocol::ConnectionId id, ChatError error, std::string_view reason, std::string_view message_id);
   void send_history(protocol::ConnectionId id, const Room& room, uint64_t before_seq, uint32_t limit);
   // Sends `json` to every member of `room` but `except`: encoded once into one shared frame.
-  // `immediate` sends a copy per member instead, written at once (see on_close).
-  void broadcast(const Room& room, protocol::ConnectionId except, std::string_view json, bool immediate = false);
-  // Removes `session` from every room, telling the remaining members.
-  void leave_all(uint32_t session, bool immediate);
+  void broadcast(const Room& room, protocol::ConnectionId except, std::string_view json);
+  // Removes `session` from every room, telling the remaining members (one shared frame each).
+  void leave_all(uint32_t session);
 
   ChatTransport& transport_;
   ChatConfig config_;

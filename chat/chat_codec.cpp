@@ -306,6 +306,7 @@ std::string_view chat_error_code(ChatError error) {
     case ChatError::kUnknownUser: return "unknown_user";
     case ChatError::kTooManyRooms: return "too_many_rooms";
     case ChatError::kRejected: return "rejected";
+    case ChatError::kRoomLimit: return "room_limit";
   }
   return "unknown";
 }
@@ -558,10 +559,14 @@ void append_json_string(std::string& out, std::string_view text) {
 // The `expected` sizes below are each object's fixed bytes, its strings unescaped and quoted, and
 // 20 bytes per number: enough whenever nothing needs escaping.
 
-void write_welcome(std::string& out, std::string_view name) {
-  JsonSink sink(out, 28 + name.size());
+void write_welcome(std::string& out, std::string_view name, uint64_t max_text_bytes) {
+  JsonSink sink(out, 60 + name.size());
   sink.literal(R"({"type":"welcome","name":)");
   sink.string(name);
+  if (max_text_bytes != 0) {
+    sink.literal(R"(,"max_text":)");
+    sink.number(max_text_bytes);
+  }
   sink.put('}');
   sink.finish();
 }

@@ -26,6 +26,7 @@ enum class ChatError : uint8_t {
   kUnknownUser,    // "unknown_user": dm to nobody
   kTooManyRooms,   // "too_many_rooms"
   kRejected,       // "rejected": vetoed by the embedding application
+  kRoomLimit,      // "room_limit": the join would create a room past --max-rooms or --max-rooms-per-ip
 };
 
 // The wire string for `error` ("bad_json", ...).
@@ -79,7 +80,9 @@ bool is_valid_room_name(std::string_view room);
 void append_json_string(std::string& out, std::string_view text);
 
 // Server messages, appended to `out` as one JSON object each (no trailing newline).
-void write_welcome(std::string& out, std::string_view name);
+// `max_text_bytes` != 0 adds "max_text": the text limit in UTF-8 bytes, for clients to check
+// before sending.
+void write_welcome(std::string& out, std::string_view name, uint64_t max_text_bytes = 0);
 void write_presence(std::string& out, bool joined, std::string_view room, std::string_view user);  // joined/left
 void write_msg(std::string& out, std::string_view room, std::string_view from, std::string_view text,
                uint64_t ts_ms, uint64_t seq);

@@ -58,6 +58,9 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--rate-burst", &o.rate_burst, 1, 4294, false, "messages, 1 to 4294"},
       {"--handshake-rate", &o.handshake_rate, 0, 4294, false, "handshakes per second, 0 (off) to 4294"},
       {"--max-room-members", &o.max_room_members, 0, UINT32_MAX, false, "0 (unlimited) or more"},
+      {"--history-memory", &o.history_memory, 0, uint64_t{1} << 40, true, "bytes, 0 (no cap) to 1T, e.g. 64M"},
+      {"--max-rooms", &o.max_rooms, 0, UINT32_MAX, false, "0 (unlimited) or more"},
+      {"--max-rooms-per-ip", &o.max_rooms_per_ip, 0, UINT32_MAX, false, "0 (unlimited) or more"},
   };
 }
 
@@ -101,9 +104,19 @@ std::string parleyd_usage() {
          "  --history N                chat messages kept per room and sent on join, 0 to 100000 (default 50)\n"
          "  --max-text BYTES           longest chat message text, K/M suffixes (default 4096)\n"
          "  --max-rooms-per-connection N  rooms one connection may join, 1 to 65536 (default 32)\n"
+         "  --history-memory BYTES     history all rooms together may hold, K/M/G (default 64M, 0 = no\n"
+         "                             cap); past it the oldest messages of the rooms holding the most go\n"
+         "  --max-rooms N              live rooms in total, 0 = unlimited (default 100000); a join that\n"
+         "                             would create one more gets error room_limit\n"
+         "  --max-rooms-per-ip N       live rooms created from one address (IPv6: per /64), 0 = unlimited\n"
+         "                             (default 1000); beyond: error room_limit\n"
+         "  --echo on|off              serve /echo, the conformance and benchmark endpoint (default on)\n"
          "\n"
-         "Access control and abuse limits (on /chat and the page's WebSocket; /echo, a conformance and\n"
-         "benchmark endpoint, is not covered):\n"
+         "A /chat message over --max-text gets error text_too_long and the connection stays open, up to\n"
+         "16 x --max-text (at least 64K) per message; a larger one closes the connection with 1009.\n"
+         "\n"
+         "Access control and abuse limits (on /chat and the page's WebSocket; --auth-secret covers /echo\n"
+         "too):\n"
          "  --auth-secret FILE         require an HS256 token (see parley-token) signed with the secret in\n"
          "                             FILE (at least 32 bytes); sent as Authorization: Bearer, as\n"
          "                             Sec-WebSocket-Protocol parley.token.<token> (echoed in the 101), or\n"
@@ -156,7 +169,8 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
       continue;
     }
     bool takes_value = arg == "--listen" || arg == "--slow-consumer" || arg == "--auth-secret" ||
-                       arg == "--allow-origin" || arg == "--deflate" || arg == "--tls-cert" || arg == "--tls-key";
+                       arg == "--allow-origin" || arg == "--deflate" || arg == "--tls-cert" || arg == "--tls-key" ||
+                       arg == "--echo";
     const ValueOption* option = nullptr;
     for (const ValueOption& candidate : table) {
       if (arg == candidate.name) option = &candidate;
@@ -209,6 +223,12 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
         return false;
       }
       parsed.deflate = value == "on";
+    } else if (arg == "--echo") {
+      if (value != "on" && value != "off") {
+        error = "invalid --echo '" + value + "' (on or off)";
+        return false;
+      }
+      parsed.echo = value == "on";
     } else if (!parse_value(*option, value)) {
       error = "invalid " + arg + " '" + value + "' (" + option->expected + ")";
       return false;

@@ -28,8 +28,7 @@ struct ParleydOptions {
   uint32_t history_size = 50;              // chat: messages kept per room (0: none)
   uint64_t max_text_bytes = 4096;          // chat: longer msg/dm text -> error text_too_long
   uint32_t max_rooms_per_connection = 32;  // chat: more joins -> error too_many_rooms
-  // Access control and abuse limits on /chat (issue 7; /echo is a conformance and benchmark
-  // endpoint and stays open).
+  // Access control and abuse limits on /chat (issue 7); --auth-secret covers /echo too.
   std::string auth_secret_file;            // set: /chat requires a token signed with this secret
   std::string allow_origin;                // --allow-origin list (origin_policy.h); empty: any Origin
   bool deny_missing_origin = false;        // refuse /chat upgrades without an Origin header
@@ -37,6 +36,11 @@ struct ParleydOptions {
   uint32_t rate_burst = 40;                // bucket size for rate_limit
   uint32_t handshake_rate = 0;             // /chat upgrades per second per address; 0: off
   uint32_t max_room_members = 10000;       // 0: unlimited
+  // Memory bounds on /chat (issue 13).
+  uint64_t history_memory = 64u << 20;     // bytes of history all rooms together; 0: no budget
+  uint32_t max_rooms = 100000;             // live rooms in total; 0: unlimited
+  uint32_t max_rooms_per_ip = 1000;        // live rooms created from one address; 0: unlimited
+  bool echo = true;                        // serve /echo (with --auth-secret: token required)
   // TLS (wss://, https): both set or both empty.
   std::string tls_cert_file;               // PEM certificate chain
   std::string tls_key_file;                // PEM private key

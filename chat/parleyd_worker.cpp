@@ -9,6 +9,7 @@
 #include "chat/auth_token.h"
 #include "chat/chat_app.h"
 #include "chat/server_metrics.h"
+#include "chat/upgrade_auth.h"
 #include "chat/web_routes.h"
 #include "protocol/echo_app.h"
 #include "protocol/ws_server.h"
@@ -16,7 +17,7 @@
 
 namespace chat {
 
-uint64_t chat_message_limit(uint64_t max_text_bytes) { return 6 * max_text_bytes + 16 * 1024; }
+uint64_t chat_message_limit(uint64_t max_text_bytes) { return chat_hard_message_size(max_text_bytes); }
 
 namespace {
 
@@ -53,6 +54,9 @@ bool configure_chat_access(const ParleydOptions& options, ChatConfig& config) {
   config.handshake_rate = options.handshake_rate;
   config.handshake_burst = options.handshake_rate == 0 ? 1 : options.handshake_rate;
   config.max_room_members = options.max_room_members;
+  config.history_memory = options.history_memory;
+  config.max_rooms = options.max_rooms;
+  config.max_rooms_per_ip = options.max_rooms_per_ip;
   return true;
 }
 
@@ -72,6 +76,23 @@ std::string render_access_metrics(const ChatAccessStats& stats) {
   counter("parley_chat_rate_closed_total", "connections closed 1008 for flooding", stats.rate_closed);
   counter("parley_chat_forbidden_room_total", "joins outside a token's rooms claim", stats.forbidden_rooms);
   counter("parley_chat_room_full_total", "joins refused by --max-room-members", stats.rooms_full);
+  counter("parley_chat_room_limit_total", "joins refused by --max-rooms or --max-rooms-per-ip", stats.room_limit);
+  return out;
+}
+
+// What the /chat rooms hold (ChatRoomStats) in the Prometheus text format.
+std::string render_room_metrics(const ChatRoomStats& stats) {
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  metric("parley_chat_rooms", "gauge", "live chat rooms", stats.rooms);
+  metric("parley_chat_history_bytes", "gauge", "heap bytes held by all rooms' history", stats.history_bytes);
+  metric("parley_chat_history_memory_bytes", "gauge", "the --history-memory budget (0: none)",
+         stats.history_memory);
+  metric("parley_chat_history_evictions_total", "counter", "messages evicted to keep --history-memory",
+         stats.history_evictions);
   return out;
 }
 
@@ -114,7 +135,14 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   }
 
   protocol::EchoApp echo(server);
-  server.add_websocket_route("/echo", &echo);
+  // With --auth-secret, /echo asks for the same token as /chat: otherwise anyone could make the
+  // server read 16 MiB messages on a deployment that believes itself closed (issue 13).
+  TokenGatedApp gated_echo(echo, chat_config.token_secret);
+  if (options.echo) {
+    protocol::WsApplication* echo_app = chat_config.token_secret.empty() ? static_cast<protocol::WsApplication*>(&echo)
+                                                                         : &gated_echo;
+    server.add_websocket_route("/echo", echo_app);
+  }
   WsServerTransport chat_transport(server);
   ChatApp chat_app(chat_transport, chat_config);
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
@@ -127,6 +155,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply.body = render_metrics(server.stats(), loop.iterations());
     reply.body += render_access_metrics(chat_app.access_stats());
+    reply.body += render_room_metrics(chat_app.room_stats());
   });
 
   reactor::ListenOptions listen_options;

@@ -20,8 +20,9 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
                        const std::function<void(const reactor::SocketAddress&)>& on_listening,
                        const reactor::TlsContext* tls = nullptr);
 
-// The WebSocket limits a --max-text setting implies for /chat: room for the text escaped as
-// JSON (up to 6 bytes per byte) plus the envelope, so no legitimate message is refused.
+// The WebSocket message limit a --max-text setting implies for /chat (chat_hard_message_size):
+// room for the text escaped as JSON (up to 6 bytes per byte) plus the envelope, and for texts
+// over the limit to be answered text_too_long instead of closing the connection.
 uint64_t chat_message_limit(uint64_t max_text_bytes);
 
 }  // namespace chat

@@ -10,7 +10,7 @@ uint32_t RoomTable::find(std::string_view name) const {
   return id == nullptr ? kNoIndex : *id;
 }
 
-uint32_t RoomTable::create(std::string_view name) {
+uint32_t RoomTable::create(std::string_view name, uint64_t owner) {
   uint32_t id;
   if (!free_rooms_.empty()) {
     id = free_rooms_.back();
@@ -22,8 +22,11 @@ uint32_t RoomTable::create(std::string_view name) {
   Room& room = rooms_[id];
   room.name_.assign(name);
   room.next_seq_ = 1;
+  room.owner_ = owner;
+  room.heap_position_ = kNoIndex;
   room.live_ = true;
   by_name_.try_emplace(name, id);
+  if (owner != kNoOwner) ++*owned_rooms_.try_emplace(owner, 0u).first;
   return id;
 }
 
@@ -33,19 +36,31 @@ void RoomTable::free_room(uint32_t id) {
   // Give the memory back: a freed room costs only its slab slot.
   std::string().swap(room.name_);
   std::vector<RoomMember>().swap(room.members_);
+  heap_remove(id);
+  history_bytes_ -= room.history_.bytes();
   room.history_.clear();
+  if (room.owner_ != kNoOwner) {
+    uint32_t* owned = owned_rooms_.find(room.owner_);
+    if (owned != nullptr && --*owned == 0) owned_rooms_.erase(room.owner_);
+    room.owner_ = kNoOwner;
+  }
   room.live_ = false;
   free_rooms_.push_back(id);
 }
 
-RoomTable::JoinResult RoomTable::join(uint32_t session_index, std::string_view name, size_t max_rooms) {
+RoomTable::JoinResult RoomTable::join(uint32_t session_index, std::string_view name, size_t max_rooms,
+                                      uint64_t owner) {
   ChatSession& session = sessions_.get(session_index);
   uint32_t id = find(name);
   if (id != kNoIndex && session.memberships.find(id) != kNoIndex) return {JoinStatus::kAlreadyMember, id};
   if (session.memberships.size() >= max_rooms) return {JoinStatus::kTooManyRooms, id};
   bool created = false;
   if (id == kNoIndex) {
-    id = create(name);
+    if (max_rooms_ != 0 && by_name_.size() >= max_rooms_) return {JoinStatus::kRoomLimit, kNoIndex};
+    if (max_rooms_per_owner_ != 0 && owner != kNoOwner && rooms_of(owner) >= max_rooms_per_owner_) {
+      return {JoinStatus::kOwnerRoomLimit, kNoIndex};
+    }
+    id = create(name, owner);
     created = true;
   }
   Room& room = rooms_[id];
@@ -99,6 +114,85 @@ RoomTable::LeaveResult RoomTable::leave_at(uint32_t session_index, uint32_t inde
   return result;
 }
 
+void RoomTable::set_room_limits(size_t max_rooms, size_t max_rooms_per_owner) {
+  max_rooms_ = max_rooms;
+  max_rooms_per_owner_ = max_rooms_per_owner;
+}
+
+size_t RoomTable::rooms_of(uint64_t owner) const {
+  const uint32_t* owned = owned_rooms_.find(owner);
+  return owned == nullptr ? 0 : *owned;
+}
+
+bool RoomTable::append_history(uint32_t id, std::string_view from, std::string_view text, uint64_t ts_ms,
+                               uint64_t seq) {
+  Room& room = rooms_[id];
+  size_t before = room.history_.bytes();
+  if (!room.history_.push(from, text, ts_ms, seq)) return false;
+  history_bytes_ = history_bytes_ - before + room.history_.bytes();
+  if (room.history_.empty()) return true;  // history disabled
+  if (room.heap_position_ == kNoIndex) {
+    room.heap_position_ = static_cast<uint32_t>(by_bytes_.size());
+    by_bytes_.push_back(id);
+  }
+  heap_fix(room.heap_position_);
+  enforce_history_budget();
+  return true;
+}
+
+void RoomTable::enforce_history_budget() {
+  if (history_memory_ == 0) return;
+  while (history_bytes_ > history_memory_ && !by_bytes_.empty()) {
+    uint32_t id = by_bytes_.front();
+    History& history = rooms_[id].history_;
+    size_t before = history.bytes();
+    history.evict_oldest();
+    history_bytes_ -= before - history.bytes();
+    ++history_evictions_;
+    if (history.empty()) {
+      heap_remove(id);
+    } else {
+      heap_fix(0);
+    }
+  }
+}
+
+void RoomTable::heap_swap(uint32_t a, uint32_t b) {
+  std::swap(by_bytes_[a], by_bytes_[b]);
+  rooms_[by_bytes_[a]].heap_position_ = a;
+  rooms_[by_bytes_[b]].heap_position_ = b;
+}
+
+void RoomTable::heap_fix(uint32_t position) {
+  auto bytes = [this](uint32_t at) { return rooms_[by_bytes_[at]].history_.bytes(); };
+  // Up while larger than the parent, then down while smaller than the larger child.
+  while (position > 0 && bytes(position) > bytes((position - 1) / 2)) {
+    heap_swap(position, (position - 1) / 2);
+    position = (position - 1) / 2;
+  }
+  auto size = static_cast<uint32_t>(by_bytes_.size());
+  for (;;) {
+    uint32_t largest = position;
+    uint32_t left = 2 * position + 1;
+    uint32_t right = left + 1;
+    if (left < size && bytes(left) > bytes(largest)) largest = left;
+    if (right < size && bytes(right) > bytes(largest)) largest = right;
+    if (largest == position) return;
+    heap_swap(position, largest);
+    position = largest;
+  }
+}
+
+void RoomTable::heap_remove(uint32_t id) {
+  uint32_t position = rooms_[id].heap_position_;
+  if (position == kNoIndex) return;
+  auto last = static_cast<uint32_t>(by_bytes_.size() - 1);
+  if (position != last) heap_swap(position, last);
+  by_bytes_.pop_back();
+  rooms_[id].heap_position_ = kNoIndex;
+  if (position < by_bytes_.size()) heap_fix(position);
+}
+
 bool RoomTable::check_invariants(std::string* why) const {
   auto fail = [&](std::string text) {
     if (why != nullptr) *why = std::move(text);
@@ -146,6 +240,26 @@ bool RoomTable::check_invariants(std::string* why) const {
   }
   for (const Room& room : rooms_) members += room.members_.size();
   if (members != memberships) return fail("member and membership counts differ");
+  // The history budget: the running total, the heap's cross-links and its order.
+  size_t bytes = 0;
+  size_t with_history = 0;
+  for (uint32_t id = 0; id < rooms_.size(); ++id) {
+    const Room& room = rooms_[id];
+    bytes += room.history_.bytes();
+    if (!room.history_.empty()) ++with_history;
+    if (room.heap_position_ != kNoIndex &&
+        (room.heap_position_ >= by_bytes_.size() || by_bytes_[room.heap_position_] != id)) {
+      return fail("room " + std::to_string(id) + " has a stale heap position");
+    }
+  }
+  if (bytes != history_bytes_) return fail("history byte total differs from the rooms' sum");
+  if (with_history != by_bytes_.size()) return fail("heap size differs from the rooms with history");
+  for (uint32_t at = 1; at < by_bytes_.size(); ++at) {
+    if (rooms_[by_bytes_[at]].history_.bytes() > rooms_[by_bytes_[(at - 1) / 2]].history_.bytes()) {
+      return fail("history heap out of order");
+    }
+  }
+  if (history_memory_ != 0 && history_bytes_ > history_memory_) return fail("history over its budget");
   return true;
 }
 

@@ -3,6 +3,13 @@
 // indexed by id, each room a dense member array with swap-remove. Every member entry and the
 // session's Membership for that room point at each other (slot <-> membership index), so join
 // and leave are O(1) and both sides are fixed up when an entry moves. Empty rooms are freed.
+//
+// Bounds (issue 13): the table caps the number of live rooms and the rooms one owner (a peer
+// address) has created and that still live, and keeps the history of all rooms together under
+// a byte budget. Over the budget, the oldest message of the room whose history holds the most
+// bytes is evicted, until the total is under the budget again: a few busy (or hostile) rooms
+// lose their oldest history first, while quiet rooms keep theirs. A max-heap of rooms keyed by
+// history bytes makes each step O(log rooms).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -32,7 +39,7 @@ class Room {
   // Dense member array in no particular order; invalidated by any join or leave of this room.
   std::span<const RoomMember> members() const { return members_; }
   size_t size() const { return members_.size(); }
-  History& history() { return history_; }
+  // Read-only: messages go in through RoomTable::append_history, which keeps the budget.
   const History& history() const { return history_; }
   // Hands out the next message seq: 1, 2, 3, ... for the room's lifetime.
   uint64_t take_seq() { return next_seq_++; }
@@ -47,14 +54,20 @@ class Room {
   std::vector<RoomMember> members_;
   History history_;
   uint64_t next_seq_ = 1;
+  uint64_t owner_ = UINT64_MAX;     // the creator's peer key, or RoomTable::kNoOwner
+  uint32_t heap_position_ = kNoIndex;  // index in RoomTable::by_bytes_, kNoIndex when not in it
   bool live_ = false;
 };
 
 class RoomTable {
  public:
-  // `sessions` must outlive the table; rooms keep `history_capacity` messages each.
-  RoomTable(SessionPool& sessions, size_t history_capacity)
-      : sessions_(sessions), history_capacity_(history_capacity) {}
+  // An owner key that is never limited (the creator's address is unknown).
+  static constexpr uint64_t kNoOwner = UINT64_MAX;
+
+  // `sessions` must outlive the table; rooms keep `history_capacity` messages each, and all
+  // rooms together at most `history_memory` bytes of history (0: no budget).
+  RoomTable(SessionPool& sessions, size_t history_capacity, size_t history_memory = 0)
+      : sessions_(sessions), history_capacity_(history_capacity), history_memory_(history_memory) {}
   RoomTable(const RoomTable&) = delete;
   RoomTable& operator=(const RoomTable&) = delete;
 
@@ -63,15 +76,36 @@ class RoomTable {
     kAlreadyMember,  // nothing changed
     kTooManyRooms,   // the session is in max_rooms rooms already; nothing changed
     kNoMemory,       // nothing changed
+    kRoomLimit,      // the room does not exist and max_rooms rooms live already
+    kOwnerRoomLimit, // the room does not exist and its owner has created max_rooms_per_owner
   };
   struct JoinResult {
     JoinStatus status = JoinStatus::kJoined;
     uint32_t room = kNoIndex;  // the room's id (also for kAlreadyMember)
   };
   // Adds session `session` (its connection taken from the session) to room `name`, creating
-  // the room on first join. Invalidates Room references and members() spans (the slab and the
-  // member array may grow).
-  JoinResult join(uint32_t session, std::string_view name, size_t max_rooms);
+  // the room on first join, owned by `owner` (a peer key; kNoOwner is never limited).
+  // `max_rooms` caps the session's memberships. Invalidates Room references and members()
+  // spans (the slab and the member array may grow).
+  JoinResult join(uint32_t session, std::string_view name, size_t max_rooms, uint64_t owner = kNoOwner);
+
+  // Caps live rooms (`max_rooms`) and live rooms per owner (`max_rooms_per_owner`) for joins
+  // that would create a room; 0 means unlimited. Existing rooms are not touched.
+  void set_room_limits(size_t max_rooms, size_t max_rooms_per_owner);
+  // Live rooms created by `owner`.
+  size_t rooms_of(uint64_t owner) const;
+
+  // Appends a message to room `room`'s history (History::push), then evicts the oldest
+  // messages of the rooms holding the most history bytes until the total is within the
+  // budget (possibly this very message, when the budget is smaller than it). False when the
+  // seq is not newer than the room's newest.
+  bool append_history(uint32_t room, std::string_view from, std::string_view text, uint64_t ts_ms, uint64_t seq);
+  // Heap bytes held by all rooms' history (History::bytes summed).
+  size_t history_bytes() const { return history_bytes_; }
+  // The budget given at construction (0: none).
+  size_t history_memory() const { return history_memory_; }
+  // Messages evicted to keep the budget since construction.
+  uint64_t history_evictions() const { return history_evictions_; }
 
   struct LeaveResult {
     uint32_t room = kNoIndex;  // kNoIndex when the session was not in the room
@@ -97,14 +131,27 @@ class RoomTable {
   bool check_invariants(std::string* why) const;
 
  private:
-  uint32_t create(std::string_view name);
+  uint32_t create(std::string_view name, uint64_t owner);
   void free_room(uint32_t room);
+  // Max-heap of rooms by history bytes (by_bytes_): moves the entry at `position` to its place.
+  void heap_fix(uint32_t position);
+  void heap_swap(uint32_t a, uint32_t b);
+  void heap_remove(uint32_t room);
+  // Evicts oldest messages from the largest histories until history_bytes_ fits the budget.
+  void enforce_history_budget();
 
   SessionPool& sessions_;
   size_t history_capacity_;
+  size_t history_memory_;
+  size_t history_bytes_ = 0;
+  uint64_t history_evictions_ = 0;
+  size_t max_rooms_ = 0;
+  size_t max_rooms_per_owner_ = 0;
   FlatMap<std::string, uint32_t> by_name_;
   std::vector<Room> rooms_;
   std::vector<uint32_t> free_rooms_;
+  std::vector<uint32_t> by_bytes_;           // room ids with a non-empty history, a max-heap
+  FlatMap<uint64_t, uint32_t> owned_rooms_;  // owner -> live rooms it created (no zero entries)
 };
 
 }  // namespace chat

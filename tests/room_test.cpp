@@ -156,7 +156,7 @@ TEST(RoomTableTest, SeqsStartAtOneAndRestartWhenARoomIsRecreated) {
   chat::Room& room = rooms.room(id);
   EXPECT_EQ(room.take_seq(), 1u);
   EXPECT_EQ(room.take_seq(), 2u);
-  room.history().push("alice", "hi", 1, 2);
+  rooms.append_history(id, "alice", "hi", 1, 2);
   EXPECT_EQ(room.next_seq(), 3u);
   EXPECT_TRUE(rooms.leave(alice, "r").freed);
   uint32_t again = rooms.join(alice, "r", 32).room;
