@@ -19,6 +19,7 @@
   const TYPING_EXPIRE_MS = 6000;    // a remote "on" not refreshed this long is dropped
   const GROUP_WINDOW_MS = 5 * 60 * 1000;  // same author within this: no repeated header
   const NAME_KEY = 'parley.name';
+  const DEFAULT_MAX_TEXT = 4096;    // the server's text limit until its welcome says otherwise
 
   // ---------------------------------------------------------------------------------------------
   // DOM helpers
@@ -104,7 +105,9 @@
     typingRoom: '',       // room we told "typing on"
     typingSentAt: 0,
     typingIdleTimer: 0,
+    maxText: DEFAULT_MAX_TEXT,  // UTF-8 bytes a message text may have (welcome's max_text)
   };
+  const utf8 = new TextEncoder();
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
   const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
@@ -271,6 +274,8 @@
   function onWelcome(message) {
     const first = !state.me;
     state.me = String(message.name);
+    const maxText = Number(message.max_text);
+    if (Number.isSafeInteger(maxText) && maxText > 0) state.maxText = maxText;
     state.connected = true;
     state.attempt = 0;
     clearInterval(state.countdownTimer);
@@ -388,6 +393,7 @@
       case 'unknown_user': return `${pending?.conv?.name ?? 'That user'} is not online, so the message was not delivered.`;
       case 'unknown_room': return `You are not in ${pending?.conv?.name ?? 'that room'} any more.`;
       case 'too_many_rooms': return `You are in too many rooms (${reason}). Leave one first.`;
+      case 'room_limit': return `No new room can be made right now: ${reason}.`;
       case 'text_too_long': return `That message is too long: ${reason}.`;
       case 'not_identified': return 'The server does not know your name yet. Reconnecting should fix it.';
       case 'rejected': return `The server refused that: ${reason}.`;
@@ -719,8 +725,16 @@
     node.querySelector('.bubble').append(el('div', 'status', el('span', '', text), ' ', action));
   }
 
+  // Sends `text` to `conv`; false (nothing sent) when offline or when the text is over the
+  // server's limit, which counts UTF-8 bytes, not characters: the user is told instead of
+  // getting a text_too_long error (or, far over, a closed connection).
   function sendText(conv, text) {
     if (!conv || !state.connected) return false;
+    const bytes = utf8.encode(text).length;
+    if (bytes > state.maxText) {
+      toast(`That message is too long: ${bytes} bytes, over the limit of ${state.maxText}. Shorten it and send again.`);
+      return false;
+    }
     const kind = conv.kind === 'room' ? 'msg' : 'dm';
     const id = newId('m');
     const node = appendMessage(conv, { from: state.me, text, ts: 0, pending: true });
