@@ -19,7 +19,6 @@
 #include <string_view>
 #include <vector>
 
-#include "chat/auth_token.h"
 #include "chat/parleyd_options.h"
 #include "protocol/frame_header.h"
 #include "protocol/http_request.h"

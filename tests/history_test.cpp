@@ -173,4 +173,57 @@ TEST(HistoryTest, OverwriteKeepsLongAndShortTexts) {
   EXPECT_EQ(history.at(1).text, long_text);
 }
 
+// Issue 13: early eviction frees the oldest message, keeps seq order, and the slots are reused.
+TEST(HistoryTest, EvictOldestKeepsOrderAndReusesSlots) {
+  History history(5);
+  push_range(history, 1, 7);  // wrapped: holds 3..7
+  history.evict_oldest();
+  history.evict_oldest();
+  EXPECT_EQ(all_seqs(history), (std::vector<uint64_t>{5, 6, 7}));
+  EXPECT_EQ(seqs(history, history.select(7, 0)), (std::vector<uint64_t>{5, 6}));
+  push_range(history, 8, 9);  // into the freed slots
+  EXPECT_EQ(all_seqs(history), (std::vector<uint64_t>{5, 6, 7, 8, 9}));
+  push_range(history, 10, 10);  // full again: overwrites the oldest
+  EXPECT_EQ(all_seqs(history), (std::vector<uint64_t>{6, 7, 8, 9, 10}));
+  EXPECT_EQ(history.at(0).text, "text 6");
+  EXPECT_EQ(history.last_seq(), 10u);
+  EXPECT_FALSE(history.push("x", "old", 1, 10));
+}
+
+TEST(HistoryTest, EvictedRingGrowsInOrder) {
+  // Evictions before the ring reached its capacity, then growth: the ring must be rotated so
+  // appending a slot keeps oldest-first order.
+  History history(6);
+  push_range(history, 1, 3);
+  history.evict_oldest();  // head moves to 1, one free slot at the front
+  push_range(history, 4, 4);  // reuses the free slot (wraps)
+  push_range(history, 5, 7);  // grows: needs the rotation
+  EXPECT_EQ(all_seqs(history), (std::vector<uint64_t>{2, 3, 4, 5, 6, 7}));
+  push_range(history, 8, 8);
+  EXPECT_EQ(all_seqs(history), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8}));
+}
+
+TEST(HistoryTest, BytesCountTheHeapItHolds) {
+  History history(4);
+  EXPECT_EQ(history.bytes(), 0u);
+  const std::string big(1000, 'x');
+  ASSERT_TRUE(history.push("alice", big, 1, 1));
+  // One slot array (at least one entry) and the text's heap block; "alice" fits inline.
+  EXPECT_GE(history.bytes(), sizeof(chat::HistoryEntry) + big.size() + 1);
+  EXPECT_LE(history.bytes(), 4 * sizeof(chat::HistoryEntry) + 2 * big.size());
+  size_t one = history.bytes();
+  ASSERT_TRUE(history.push("bob", big, 2, 2));
+  EXPECT_GT(history.bytes(), one + big.size());
+  history.evict_oldest();
+  history.evict_oldest();  // the last one: everything goes, the slot array too
+  EXPECT_TRUE(history.empty());
+  EXPECT_EQ(history.bytes(), 0u);
+  history.evict_oldest();  // empty: no-op
+  EXPECT_EQ(history.bytes(), 0u);
+  for (uint64_t seq = 3; seq < 20; ++seq) ASSERT_TRUE(history.push("carol", big, seq, seq));
+  EXPECT_LE(history.bytes(), 4 * (sizeof(chat::HistoryEntry) + 2 * big.size()));
+  history.clear();
+  EXPECT_EQ(history.bytes(), 0u);
+}
+
 }  // namespace

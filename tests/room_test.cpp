@@ -347,4 +347,117 @@ TEST(RoomTableTest, LargeRoomRemovalsFromEveryPosition) {
   EXPECT_EQ(rooms.size(), 0u);
 }
 
+// Issue 13: the history budget evicts from the room holding the most, and keeps every link.
+TEST(RoomTableTest, HistoryBudgetEvictsFromTheLargestRoomFirst) {
+  SessionPool pool;
+  constexpr size_t kBudget = 64 * 1024;
+  RoomTable rooms(pool, 50, kBudget);
+  uint32_t alice = new_session(pool, "alice");
+  uint32_t quiet = rooms.join(alice, "quiet", 32).room;
+  uint32_t busy = rooms.join(alice, "busy", 32).room;
+  uint32_t other = rooms.join(alice, "other", 32).room;
+  for (uint64_t seq = 1; seq <= 3; ++seq) ASSERT_TRUE(rooms.append_history(quiet, "alice", "small", seq, seq));
+  const std::string big(4000, 'b');
+  std::string why;
+  for (uint64_t seq = 1; seq <= 50; ++seq) {
+    ASSERT_TRUE(rooms.append_history(busy, "alice", big, seq, seq));
+    if (seq % 2 == 0) {
+      ASSERT_TRUE(rooms.append_history(other, "alice", big, seq, seq));
+    }
+    ASSERT_LE(rooms.history_bytes(), kBudget);
+    ASSERT_TRUE(rooms.check_invariants(&why)) << why;
+  }
+  EXPECT_GT(rooms.history_evictions(), 0u);
+  EXPECT_EQ(rooms.room(quiet).history().size(), 3u);  // never the largest: untouched
+  // The busy room keeps its newest messages; the two big rooms end up about even.
+  const chat::History& history = rooms.room(busy).history();
+  ASSERT_FALSE(history.empty());
+  EXPECT_EQ(history.last_seq(), 50u);
+  EXPECT_LE(rooms.room(busy).history().bytes(), rooms.room(other).history().bytes() + 2 * (big.size() + 1));
+  // Freeing a room gives its bytes back.
+  size_t before = rooms.history_bytes();
+  size_t busy_bytes = history.bytes();
+  ASSERT_TRUE(rooms.leave(alice, "busy").freed);
+  EXPECT_EQ(rooms.history_bytes(), before - busy_bytes);
+  ASSERT_TRUE(rooms.check_invariants(&why)) << why;
+  ASSERT_TRUE(rooms.leave(alice, "quiet").freed);
+  ASSERT_TRUE(rooms.leave(alice, "other").freed);
+  EXPECT_EQ(rooms.history_bytes(), 0u);
+  EXPECT_EQ(rooms.size(), 0u);
+  ASSERT_TRUE(rooms.check_invariants(&why)) << why;
+}
+
+TEST(RoomTableTest, ABudgetSmallerThanOneMessageKeepsNothing) {
+  SessionPool pool;
+  RoomTable rooms(pool, 10, 100);
+  uint32_t alice = new_session(pool, "alice");
+  uint32_t id = rooms.join(alice, "r", 32).room;
+  ASSERT_TRUE(rooms.append_history(id, "alice", std::string(500, 'x'), 1, 1));
+  EXPECT_TRUE(rooms.room(id).history().empty());
+  EXPECT_EQ(rooms.history_bytes(), 0u);
+  std::string why;
+  EXPECT_TRUE(rooms.check_invariants(&why)) << why;
+}
+
+TEST(RoomTableTest, RoomLimitsTotalAndPerOwner) {
+  SessionPool pool;
+  RoomTable rooms(pool, 5);
+  rooms.set_room_limits(3, 2);
+  uint32_t alice = new_session(pool, "alice");
+  uint32_t bob = new_session(pool, "bob");
+  constexpr uint64_t kAliceAddress = 1;
+  constexpr uint64_t kBobAddress = 2;
+  EXPECT_EQ(rooms.join(alice, "a1", 32, kAliceAddress).status, JoinStatus::kJoined);
+  EXPECT_EQ(rooms.join(alice, "a2", 32, kAliceAddress).status, JoinStatus::kJoined);
+  EXPECT_EQ(rooms.join(alice, "a3", 32, kAliceAddress).status, JoinStatus::kOwnerRoomLimit);
+  EXPECT_EQ(rooms.rooms_of(kAliceAddress), 2u);
+  EXPECT_EQ(rooms.join(bob, "a1", 32, kBobAddress).status, JoinStatus::kJoined);  // exists: no limit
+  EXPECT_EQ(rooms.join(bob, "b1", 32, kBobAddress).status, JoinStatus::kJoined);
+  EXPECT_EQ(rooms.join(bob, "b2", 32, kBobAddress).status, JoinStatus::kRoomLimit);  // 3 live
+  EXPECT_EQ(rooms.join(bob, "b2", 32, RoomTable::kNoOwner).status, JoinStatus::kRoomLimit);
+  // a1 lives on with bob after alice leaves: still alice's, until it is freed.
+  EXPECT_FALSE(rooms.leave(alice, "a1").freed);
+  EXPECT_EQ(rooms.rooms_of(kAliceAddress), 2u);
+  EXPECT_TRUE(rooms.leave(bob, "a1").freed);
+  EXPECT_EQ(rooms.rooms_of(kAliceAddress), 1u);
+  EXPECT_EQ(rooms.join(alice, "a3", 32, kAliceAddress).status, JoinStatus::kJoined);
+  EXPECT_EQ(rooms.size(), 3u);
+  std::string why;
+  EXPECT_TRUE(rooms.check_invariants(&why)) << why;
+}
+
+// Random joins, leaves and messages under a small budget: the heap and totals stay consistent.
+TEST(RoomTableTest, RandomHistoryTrafficKeepsTheBudget) {
+  SessionPool pool;
+  constexpr size_t kBudget = 20000;
+  RoomTable rooms(pool, 8, kBudget);
+  std::vector<uint32_t> sessions;
+  for (int i = 0; i < 6; ++i) sessions.push_back(new_session(pool, "u" + std::to_string(i)));
+  std::mt19937 rng(13);
+  std::string why;
+  for (int step = 0; step < 5000; ++step) {
+    uint32_t session = sessions[rng() % sessions.size()];
+    std::string name = "r" + std::to_string(rng() % 10);
+    switch (rng() % 4) {
+      case 0:
+        rooms.join(session, name, 32);
+        break;
+      case 1:
+        rooms.leave(session, name);
+        break;
+      default: {
+        uint32_t id = rooms.find(name);
+        if (id == kNoIndex) break;
+        chat::Room& room = rooms.room(id);
+        uint64_t seq = room.take_seq();
+        ASSERT_TRUE(rooms.append_history(id, "u", std::string(rng() % 3000, 'x'), seq, seq));
+        break;
+      }
+    }
+    ASSERT_LE(rooms.history_bytes(), kBudget);
+    ASSERT_TRUE(rooms.check_invariants(&why)) << "step " << step << ": " << why;
+  }
+  EXPECT_GT(rooms.history_evictions(), 0u);
+}
+
 }  // namespace
