@@ -264,6 +264,20 @@ async function run(context) {
     await openConversation(alice, 'r:lobby');
   });
 
+  await check('a text over the server limit (UTF-8 bytes) is not sent; the user is told and keeps it', async () => {
+    // 2,100 characters, 4,200 UTF-8 bytes: over welcome's max_text (4096) only when counted in bytes.
+    const long = 'é'.repeat(2100);
+    const before = await alice.page.$$eval('#messages .msg.mine', (nodes) => nodes.length);
+    await alice.page.fill('#composer-input', long);
+    await alice.page.press('#composer-input', 'Enter');
+    await alice.page.waitForFunction(() => [...document.querySelectorAll('#toasts .toast')]
+      .some((n) => n.textContent.includes('too long') && n.textContent.includes('4096')));
+    assert(await alice.page.$eval('#composer-input', (n) => n.value.length) === 2100, 'the text left the message box');
+    assert(await alice.page.$$eval('#messages .msg.mine', (nodes) => nodes.length) === before, 'a message was shown as sent');
+    assert(await alice.page.evaluate(() => document.body.dataset.conn) === 'connected', 'the connection dropped');
+    await alice.page.fill('#composer-input', '');
+  });
+
   // Screenshots for people (and the README): a conversation in progress, carol typing.
   await carol.page.click('#composer-input');
   await carol.page.keyboard.type('Thanks! Wh', { delay: 10 });
