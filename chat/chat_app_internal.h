@@ -1,6 +1,6 @@
 #pragma once
-// Helpers shared by the files that implement ChatApp (chat_app.cpp, chat_access.cpp,
-// chat_rooms.cpp); not part of the public interface.
+// Helpers shared by the files that implement ChatApp (chat_app.cpp, chat_access.cpp); not part
+// of the public interface.
 #include <cstdint>
 #include <string_view>
 

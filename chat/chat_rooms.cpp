@@ -3,15 +3,12 @@
 #include <algorithm>
 #include <string>
 
-#include "chat/chat_app_internal.h"
 #include "protocol/frame_header.h"
 
 // ChatApp's room handlers: join, leave, room messages, typing, who, history, and the fan-out
 // they share (one encoded frame per event, referenced by every recipient).
 
 namespace chat {
-
-using detail::without_hash;
 
 uint32_t ChatApp::joined_room(uint32_t session, std::string_view room) const {
   uint32_t id = rooms_.find(room);
