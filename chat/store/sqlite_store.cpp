@@ -126,6 +126,7 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const RoomLogConfig& config, std:
   std::unique_ptr<SqliteStore> store(new SqliteStore(config));
   auto fail = [&](const std::string& why) {
     error = "store " + config.path + ": " + why;
+    std::replace(error.begin(), error.end(), '\n', ' ');  // quick_check reports span lines
     return nullptr;
   };
   // NOMUTEX: one thread uses the connection at a time (see the class comment).
