@@ -179,6 +179,9 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const RoomLogConfig& config, std:
   if (!store->exec(config.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", error)) {
     return fail("cannot set synchronous: " + error);
   }
+  // A burst can grow the WAL far past the auto-checkpoint size (1000 pages); once checkpointed,
+  // truncate it back to this rather than keeping the high-water mark on disk.
+  if (!store->exec("PRAGMA journal_size_limit=67108864", error)) return fail("cannot set journal_size_limit: " + error);
 
   if (version == 0) {
     sqlite3_stmt* statement = nullptr;
