@@ -79,7 +79,7 @@ class SqliteRoomLog final : public RoomLog, private reactor::EventHandler {
   // Writer thread.
   void writer_main();
   void process(std::vector<Job>& work);
-  // Writer thread: moves finished jobs [first, last) of `work` to done_, waking the loop.
+  // Writer thread: moves the finished jobs of `work` at `indexes` to done_, waking the loop.
   void post(std::vector<Job>& work, const std::vector<size_t>& indexes);
   void note_write(bool ok, const std::string& error);
 
