@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -162,6 +163,34 @@ TEST_F(SqliteRoomLogTest, DestructionCommitsWhatIsQueuedAndRestartRecoversIt) {
   log->append(message("general", "alice", 9000, "after restart"));
   ASSERT_TRUE(pump(loop_, client_, [&] { return client_.appended.size() == 102; }));
   EXPECT_EQ(client_.appended.back().seq, 101u);
+}
+
+std::atomic<uint64_t> fake_now{0};
+uint64_t fake_clock() { return fake_now.load(); }
+
+TEST_F(SqliteRoomLogTest, SweepSoonAppliesRetentionBeforeLaterRequests) {
+  chat::RoomLogConfig settings = config(dir_.file("parley.db"));
+  settings.dedup_window_ms = 60'000;
+  settings.max_age_ms = 30'000;
+  settings.wall_clock_ms = fake_clock;
+  fake_now = 1'000'000;
+  auto log = open(settings);
+  ASSERT_NE(log, nullptr);
+  log->append(message("general", "alice", 1'000'000, "hi", "c1"));
+  log->append(message("general", "alice", 1'000'000, "hi", "c1"));
+  ASSERT_TRUE(pump(loop_, client_, [&] { return client_.appended.size() == 2; }));
+  EXPECT_EQ(client_.appended[1].status, LogStatus::kDuplicate);
+  fake_now = 1'061'000;  // past both windows
+  log->sweep_soon();
+  log->append(message("general", "alice", 1'061'000, "hi again", "c1"));
+  log->since("general", 0, 0, 0);
+  ASSERT_TRUE(pump(loop_, client_, [&] { return client_.appended.size() == 3 && client_.reads.size() == 1; }));
+  EXPECT_EQ(client_.appended[2].status, LogStatus::kOk);
+  EXPECT_EQ(client_.appended[2].seq, 2u);
+  ASSERT_EQ(client_.reads[0].messages.size(), 1u);  // "hi" expired
+  EXPECT_EQ(client_.reads[0].messages[0].text, "hi again");
+  EXPECT_FALSE(client_.reads[0].complete);
+  EXPECT_EQ(client_.reads[0].first_seq, 2u);
 }
 
 // A full disk at run time: the appends of the failing transactions get kUnavailable, the log

@@ -244,8 +244,7 @@ void SqliteRoomLog::writer_main() {
     bool sweep = sweep_requested_ || Clock::now() >= next_sweep;
     sweep_requested_ = false;
     lock.unlock();
-    if (!work.empty()) process(work);
-    work.clear();
+    // Before the work taken with it: requests submitted after sweep_soon() see its effect.
     if (sweep && !stop) {
       std::string error;
       uint64_t now = config_.wall_clock_ms != nullptr ? config_.wall_clock_ms() : room_log_realtime_ms();
@@ -255,6 +254,8 @@ void SqliteRoomLog::writer_main() {
       }
       next_sweep = Clock::now() + interval;
     }
+    if (!work.empty()) process(work);
+    work.clear();
     lock.lock();
     if (stop) break;
   }

@@ -56,7 +56,8 @@ class SqliteRoomLog final : public RoomLog, private reactor::EventHandler {
   // The last write error, empty while writes succeed. Any thread.
   std::string last_error() const;
   // Runs the retention sweep (max_age_ms, dedup window) on the writer now instead of at its
-  // next interval; the call returns at once. For tests and an operator's command.
+  // next interval; returns at once, and requests submitted after it see its effect. For tests
+  // and an operator's command.
   void sweep_soon();
 
  private:
