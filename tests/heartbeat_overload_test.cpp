@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -115,6 +116,44 @@ TEST(HeartbeatOverload, PeersStoppedLongerThanThePongTimeoutAreClosedAsDead) {
   // its deadline; the rest is margin for a loaded machine.
   EXPECT_TRUE(wait_until([&] { return held(server) == 0; }, 10s)) << "held " << held(server);
   EXPECT_EQ(parleyd_metric(server.port(), "parley_dead_peers_total"), static_cast<long>(kConnections));
+}
+
+// The heartbeat budget: 2,100 connections pinged every 200 ms would need 10,500 pings a second;
+// with a budget of 1,000 the period stretches to about 2.1 s, /metrics and stderr say so, and
+// no connection is lost. When most connections go, the period returns to 200 ms.
+TEST(HeartbeatOverload, PingBudgetStretchesThePeriodAndSaysSo) {
+  ParleydProcess server({"--ping-interval", "200", "--pong-timeout", "150", "--max-pings-per-second", "1000"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  auto many = std::make_unique<IdleProcess>(server.port(), kConnections);
+  IdleProcess few(server.port(), 100);
+  ASSERT_GT(many->pid(), 0);
+  ASSERT_GT(few.pid(), 0);
+  ASSERT_TRUE(wait_until([&] { return held(server) == kConnections + 100; }, 60s)) << "held " << held(server);
+  ASSERT_TRUE(wait_until([&] { return server.stderr_text().find("heartbeat budget: ") != std::string::npos; }, 5s));
+  const std::string log = server.stderr_text();
+  EXPECT_NE(log.find("at one ping per 200 ms exceed 1000 pings/s; pinging every"), std::string::npos) << log;
+  std::this_thread::sleep_for(3s);  // every connection past its first, stretched, period
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const long pings0 = parleyd_metric(server.port(), "parley_pings_sent_total");
+  std::this_thread::sleep_for(4s);
+  const long pings1 = parleyd_metric(server.port(), "parley_pings_sent_total");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double rate = (pings1 - pings0) / seconds;
+  EXPECT_LE(rate, 1250) << "pings/s over the budget of 1000 (unbudgeted: 10,500)";
+  EXPECT_GE(rate, 500) << "pings/s far under the budget: the period stretched too far";
+  const long period = parleyd_metric(server.port(), "parley_ping_interval_effective_ms");
+  EXPECT_GE(period, 2100);  // ceil(2,101 connections (with /metrics) * 1000 / 1000)
+  EXPECT_LE(period, 2110);
+  EXPECT_GT(parleyd_metric(server.port(), "parley_pings_deferred_total"), 0);
+  EXPECT_EQ(parleyd_metric(server.port(), "parley_dead_peers_total"), 0);
+  EXPECT_EQ(held(server), kConnections + 100);
+
+  many.reset();  // killed: 100 connections left need 500 pings/s, well under the budget
+  EXPECT_TRUE(wait_until([&] { return server.stderr_text().find("back to one ping per 200 ms") != std::string::npos; }, 10s))
+      << server.stderr_text();
+  EXPECT_EQ(parleyd_metric(server.port(), "parley_ping_interval_effective_ms"), 200);
+  EXPECT_EQ(held(server), 100);
 }
 
 }  // namespace
