@@ -12,7 +12,8 @@
 #   - connections held (and, when it could not reach N, the highest count and why),
 #   - connections lost (must be 0) and reconnected, failed connection attempts,
 #   - pings answered by the holders (parleyd's own counters sit behind the shared port, where
-#     /metrics reaches one random worker, so the holders count them),
+#     /metrics reaches one random worker, so the holders count them), and how far the heartbeat
+#     budget stretched the ping period (the workers log it),
 #   - server user-space memory per connection: the workers' private memory (RssAnon) growth from
 #     just started to all connections held, divided by the connections held; and the same with
 #     VmRSS, which also counts shared-library pages faulted in by the first handshakes (about
@@ -43,6 +44,10 @@
 #   --ping-interval MS   parleyd's heartbeat period (default 30000, parleyd's default); the
 #                        idle CPU is almost all heartbeat, so it scales with 1 / MS
 #   --pong-timeout MS    parleyd's pong deadline (default 10000, parleyd's default)
+#   --max-pings-per-second N  the heartbeat budget of all workers together, split evenly
+#                        (default parleyd's automatic one, 10000 per CPU: the workers here are
+#                        separate processes, so the script splits it); past it the ping period
+#                        stretches, and the results say how far (from the workers' log lines)
 #   --keep-logs          keep the per-process logs (they are kept anyway when the run fails)
 # Exit status: 0 when N connections were held and none was lost, 1 otherwise, 2 on bad usage.
 set -uo pipefail
@@ -60,7 +65,7 @@ count() {  # 1000000, 1M, 50k -> integer
 }
 
 N=1000000 HOLD=300 RATE=20000 WORKERS=0 PER_HOLDER=19500 CPU_WINDOW=30 MIN_AVAIL_MIB=2048
-RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000
+RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000 PING_BUDGET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --hold) HOLD=$(count "$2"); shift 2 ;;
@@ -73,6 +78,7 @@ while [ $# -gt 0 ]; do
     --keep-logs) KEEP_LOGS=1; shift ;;
     --ping-interval) PING_MS=$(count "$2"); shift 2 ;;
     --pong-timeout) PONG_MS=$(count "$2"); shift 2 ;;
+    --max-pings-per-second) PING_BUDGET=$(count "$2"); shift 2 ;;
     --nice) NICE=$2; [[ "$NICE" =~ ^-?[0-9]+$ ]] || die "--nice takes an integer"; shift 2 ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -87,6 +93,8 @@ HOLDERS=$(( (N + PER_HOLDER - 1) / PER_HOLDER ))
 [ "$HOLDERS" -le 254 ] || die "at most 254 holders (127.<h+1>.0.0/16 each)"
 [ "$RAMP_TIMEOUT" -ge 1 ] || RAMP_TIMEOUT=$(( N * 4 / RATE + 60 ))
 [ "$CPU_WINDOW" -le "$HOLD" ] || CPU_WINDOW=$HOLD
+[ "$PING_BUDGET" -gt 0 ] || PING_BUDGET=$(( 10000 * $(nproc) ))  # parleyd's automatic budget
+WORKER_PING_BUDGET=$(( PING_BUDGET / WORKERS > 0 ? PING_BUDGET / WORKERS : 1 ))
 for bin in parleyd parley-idle; do [ -x "$BUILD/$bin" ] || die "$BUILD/$bin is missing (make)"; done
 # Everything is bounded: processes die on their own after this many seconds.
 LIFETIME=$(( RAMP_TIMEOUT + HOLD + 180 ))
@@ -207,7 +215,8 @@ holders_alive() { local p n=0; for p in "${holder_pids[@]}"; do alive "$p" && n=
 T0=$(now_s)
 echo "== parley million-connection test: N=$N, $WORKERS parleyd workers, $HOLDERS holders (<= $PER_HOLDER each),"
 echo "   ramp at $RATE/s (timeout ${RAMP_TIMEOUT}s), hold ${HOLD}s, idle-CPU window ${CPU_WINDOW}s, niceness $NICE,"
-echo "   parleyd heartbeat: ping every ${PING_MS} ms, pong deadline ${PONG_MS} ms; $(nproc) cores,"
+echo "   parleyd heartbeat: ping every ${PING_MS} ms, pong deadline ${PONG_MS} ms, budget $PING_BUDGET pings/s"
+echo "   ($WORKER_PING_BUDGET per worker); $(nproc) cores,"
 echo "   $(( $(meminfo MemTotal) / 1024 )) MiB RAM, fd limit per process $(ulimit -Hn); logs in $LOGS"
 
 echo "raising system limits:"
@@ -230,7 +239,8 @@ fi
 mem_before_workers=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
 start_worker() {  # index listen-address
   nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport \
-    --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" >"$LOGS/worker-$1.log" 2>&1 &
+    --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" --max-pings-per-second "$WORKER_PING_BUDGET" \
+    >"$LOGS/worker-$1.log" 2>&1 &
   wrapper_pids+=("$!")
 }
 wait_listening() {  # index -> port on stdout, or nothing after 10 s
@@ -426,6 +436,17 @@ row "ramp:" "$(calc "int($ramp_s * 10) / 10") s; $attempts connection attempts, 
 row "hold:" "$(calc "int($hold_s * 10) / 10") s, heartbeats on (a ping every $(calc "$PING_MS / 1000") s, pong deadline $(calc "$PONG_MS / 1000") s)"
 row "connections lost (must be 0):" "$lost ($lost_in_hold during the hold); $reconnected reconnected"
 row "pings answered by the holders (= pongs):" "$pings in total; $pings_hold during the hold ($pings_rate/s)"
+# Workers log "parleyd: heartbeat budget: ... pinging every E ms" when they start stretching the
+# ping period and "... back to one ping per P ms" when they stop.
+read -r budget_stretched budget_back <<<"$(cat "$LOGS"/worker-*.log 2>/dev/null | awk '
+  /heartbeat budget: .* pinging every/ { stretched++ }
+  /heartbeat budget: .* back to/ { back++ }
+  END { printf "%d %d\n", stretched, back }')"
+if [ "$budget_stretched" -gt 0 ]; then
+  row "heartbeat budget:" "ping period stretched $budget_stretched times, back $budget_back times; at $held held: a ping every ~$(calc "int($held / $WORKERS / $WORKER_PING_BUDGET)") s ($WORKER_PING_BUDGET/s per worker)"
+else
+  row "heartbeat budget:" "never stretched the ping period ($WORKER_PING_BUDGET pings/s per worker)"
+fi
 row "server user-space memory per connection:" "$server_anon_bytes bytes private (RssAnon $((anon_workers_base / 1024)) -> $((anon_workers_held / 1024)) MiB; target < 100)$caveat;"
 row "" "$server_bytes bytes by VmRSS ($((rss_workers_base / 1024)) -> $((rss_workers_held / 1024)) MiB), which adds the shared"
 row "" "library pages the first handshakes fault in, counted once per worker"
@@ -447,6 +468,6 @@ echo "result: $status (held $held of $N, lost $lost)${targets:+; targets missed:
 echo "million summary n=$N held=$held open_end=$open_end lost=$lost reconnected=$reconnected failed=$failed" \
      "pings=$pings pings_hold=$pings_hold server_bytes_per_conn=$server_anon_bytes server_rss_bytes_per_conn=$server_bytes slab_bytes_per_conn=$slab_bytes" \
      "kernel_bytes_per_conn=$kernel_bytes idle_cpu_pct=$cpu_pct ramp_s=$(calc "int($ramp_s * 10) / 10")" \
-     "hold_s=$(calc "int($hold_s * 10) / 10")"
+     "hold_s=$(calc "int($hold_s * 10) / 10") ping_budget_per_worker=$WORKER_PING_BUDGET budget_stretches=$budget_stretched"
 [ "$status" = PASS ] && ok=1
 [ $ok -eq 1 ] && exit 0 || exit 1

@@ -1,5 +1,6 @@
 #include "chat/parleyd_options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <variant>
@@ -45,6 +46,8 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--ping-interval", &o.ping_interval_ms, 0, kDay, false, "milliseconds, 0 (off) to 86400000"},
       {"--pong-timeout", &o.pong_timeout_ms, 1, kDay, false, "milliseconds, 1 to 86400000"},
       {"--idle-timeout", &o.idle_timeout_ms, 0, kDay, false, "milliseconds, 0 (off) to 86400000"},
+      {"--max-pings-per-second", &o.max_pings_per_second, 0, 100000000, false,
+       "pings per second, 0 (auto) to 100000000"},
       {"--drain-timeout", &o.drain_timeout_ms, 0, kDay, false, "milliseconds, 0 to 86400000"},
       {"--max-buffered", &o.max_buffered, 1024, 1u << 30, true, "bytes, 1K to 1G"},
       {"--deflate-threshold", &o.deflate_threshold, 0, 1u << 30, true, "bytes, 0 to 1G, e.g. 64 or 1K"},
@@ -93,6 +96,9 @@ std::string parleyd_usage() {
          "  --ping-interval MS         heartbeat ping period, 0 disables (default 30000); at least\n"
          "                             --pong-timeout, since the next ping follows the deadline\n"
          "  --pong-timeout MS          close a connection silent this long after a ping (default 10000)\n"
+         "  --max-pings-per-second N   heartbeat budget of the server (shared by the workers); past it\n"
+         "                             the ping period stretches to connections / N seconds, and\n"
+         "                             /metrics and stderr say so; 0 = auto, 10000 per CPU (default 0)\n"
          "  --idle-timeout MS          close (1000) connections with no message this long, 0 = never (default 0)\n"
          "  --max-buffered BYTES       write-queue cap per connection (default 1M)\n"
          "  --slow-consumer POLICY     past the cap: close (1008, default) or drop (drop messages)\n"
@@ -145,6 +151,13 @@ std::string parleyd_usage() {
          "  --version                  print the version\n"
          "\n"
          "Endpoints: / (chat page), /chat (chat protocol), /echo (WebSocket echo), /healthz, /metrics.\n";
+}
+
+uint32_t worker_ping_budget(const ParleydOptions& options, uint32_t cpus) {
+  const uint64_t total = options.max_pings_per_second != 0
+                             ? options.max_pings_per_second
+                             : uint64_t{kPingsPerCpuPerSecond} * std::max<uint32_t>(cpus, 1);
+  return static_cast<uint32_t>(std::max<uint64_t>(total / std::max<uint32_t>(options.workers, 1), 1));
 }
 
 bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions& out, std::string& error) {

@@ -17,6 +17,8 @@ struct ParleydOptions {
   uint32_t ping_interval_ms = 30000;        // heartbeat; 0 disables
   uint32_t pong_timeout_ms = 10000;
   uint32_t idle_timeout_ms = 0;            // 0: never
+  uint32_t max_pings_per_second = 0;       // heartbeat budget of the whole server, shared by the
+                                           // workers; 0: auto (kPingsPerCpuPerSecond per CPU)
   uint32_t drain_timeout_ms = 5000;        // graceful shutdown on SIGTERM/SIGINT
   uint64_t max_buffered = 1u << 20;        // write-queue cap per connection
   bool slow_consumer_drop = false;         // past the cap: drop messages instead of closing 1008
@@ -47,6 +49,14 @@ struct ParleydOptions {
   bool show_help = false;
   bool show_version = false;
 };
+
+// The automatic heartbeat budget per online CPU: about a fifth of a core at the ~20 us a ping
+// and its pong cost on loopback (both ends), leaving the rest for the connections' traffic.
+inline constexpr uint32_t kPingsPerCpuPerSecond = 10000;
+
+// The ping budget of one worker: `options.max_pings_per_second` (or the automatic one for
+// `cpus` CPUs when it is 0) split evenly over the workers, at least 1.
+uint32_t worker_ping_budget(const ParleydOptions& options, uint32_t cpus);
 
 // Parses argv; on failure returns false and sets `error` to one line for the user.
 bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions& out, std::string& error);

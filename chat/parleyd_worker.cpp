@@ -1,6 +1,7 @@
 #include "chat/parleyd_worker.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -119,6 +120,8 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   config.ping_interval_ms = options.ping_interval_ms;
   config.pong_timeout_ms = options.pong_timeout_ms;
   config.idle_timeout_ms = options.idle_timeout_ms;
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  config.max_pings_per_second = worker_ping_budget(options, cpus > 0 ? static_cast<uint32_t>(cpus) : 1);
   config.max_buffered = options.max_buffered;
   config.slow_consumer =
       options.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
@@ -134,6 +137,21 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     }
   }
 
+  // One line when the heartbeat budget starts stretching the ping period and one when it stops
+  // (the budget's hysteresis keeps these rare); /metrics has the period in use meanwhile.
+  server.on_heartbeat_budget([&server](bool stretching, uint32_t period_ms, uint64_t connections) {
+    if (stretching) {
+      std::fprintf(stderr,
+                   "parleyd: heartbeat budget: %llu connections at one ping per %u ms exceed %u pings/s; "
+                   "pinging every %u ms (pid %d)\n",
+                   static_cast<unsigned long long>(connections), server.config().ping_interval_ms,
+                   server.config().max_pings_per_second,
+                   period_ms, static_cast<int>(getpid()));
+    } else {
+      std::fprintf(stderr, "parleyd: heartbeat budget: %llu connections, back to one ping per %u ms (pid %d)\n",
+                   static_cast<unsigned long long>(connections), period_ms, static_cast<int>(getpid()));
+    }
+  });
   protocol::EchoApp echo(server);
   // With --auth-secret, /echo asks for the same token as /chat: otherwise anyone could make the
   // server read 16 MiB messages on a deployment that believes itself closed (issue 13).

@@ -48,6 +48,12 @@ std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_i
   metric("parley_pings_sent_total", "counter", "Heartbeat pings sent.", stats.pings_sent);
   metric("parley_pongs_received_total", "counter", "Pongs received.", stats.pongs_received);
   metric("parley_dead_peers_total", "counter", "Connections closed for a missed pong.", stats.dead_peers);
+  metric("parley_pong_deadlines_deferred_total", "counter",
+         "Pong deadlines extended because the server was behind on reading.", stats.pong_deadlines_deferred);
+  metric("parley_pings_deferred_total", "counter", "Pings scheduled late by the heartbeat budget.",
+         stats.pings_deferred);
+  metric("parley_ping_interval_effective_ms", "gauge", "Ping period in use (stretched by the heartbeat budget).",
+         stats.ping_interval_effective_ms);
   metric("parley_idle_closed_total", "counter", "Connections closed by the idle timeout.", stats.idle_closed);
   metric("parley_slow_consumers_closed_total", "counter", "Connections closed with 1008 at the write-queue cap.",
          stats.slow_consumers_closed);

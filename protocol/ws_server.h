@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "protocol/frame_header.h"
+#include "protocol/heartbeat_budget.h"
 #include "protocol/http_request.h"
 #include "protocol/message_reader.h"
 #include "protocol/permessage_deflate.h"
@@ -87,6 +88,8 @@ struct WsServerConfig {
   uint32_t ping_interval_ms = 30000;      // RFC 6455 5.5.2 heartbeat; 0 disables
   uint32_t pong_timeout_ms = 10000;       // no frame at all this long after a ping: dead peer
   uint32_t idle_timeout_ms = 0;           // no data message for this long: close 1000; 0 = never
+  uint32_t max_pings_per_second = 0;      // heartbeat budget: past it the ping period stretches
+                                          // (HeartbeatBudget); 0 = unlimited
   size_t max_buffered = 1u << 20;         // write-queue cap per connection (a message that
                                           // starts below the cap is queued whole)
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::kClose;
@@ -113,6 +116,9 @@ struct WsServerStats {
   uint64_t pings_sent = 0;
   uint64_t pongs_received = 0;
   uint64_t dead_peers = 0;         // closed for missing the pong deadline
+  uint64_t pong_deadlines_deferred = 0;  // deadlines given more time: the server was behind
+  uint64_t pings_deferred = 0;     // pings scheduled later than ping_interval_ms (the budget)
+  uint64_t ping_interval_effective_ms = 0;  // the ping period in use; 0 before the first ping
   uint64_t idle_closed = 0;
   uint64_t slow_consumers_closed = 0;
   uint64_t messages_dropped = 0;   // by the kDrop policy
@@ -167,6 +173,11 @@ class WsServer : public reactor::EventHandler {
   // Bytes waiting in `id`'s write queue.
   size_t buffered_bytes(ConnectionId id) const;
 
+  // Called when the heartbeat budget starts stretching the ping period (`stretching`) or stops,
+  // with the period now in use and the connection count that decided it (for a log line).
+  using HeartbeatBudgetListener = std::function<void(bool stretching, uint32_t period_ms, uint64_t connections)>;
+  void on_heartbeat_budget(HeartbeatBudgetListener listener) { budget_listener_ = std::move(listener); }
+
   const WsServerStats& stats() const { return stats_; }
   const WsServerConfig& config() const { return config_; }
   reactor::EventLoop& loop() { return loop_; }
@@ -220,6 +231,10 @@ class WsServer : public reactor::EventHandler {
   void on_timeout(Connection& c);
   void start_heartbeat(Connection& c);
   void on_heartbeat(Connection& c, bool pong_deadline);
+  // Heartbeats (ws_server_heartbeat.cpp): the ping period the budget allows now, and whether
+  // a silent peer's answer may be waiting unread because the server is behind on reading.
+  uint32_t ping_period();
+  bool behind_on_reading(const Connection& c) const;
   bool over_buffer_cap(Connection& c);
   void finish_drain();
   bool admit(int fd, const reactor::SocketAddress& peer);
@@ -279,6 +294,8 @@ class WsServer : public reactor::EventHandler {
   // Spreads first pings over the interval; mixed with the pid and clock at construction, so
   // workers sharing a port (forked from one parent) draw different sequences. Never 0.
   uint64_t random_state_ = 0x853c49e6748fea9bull;
+  HeartbeatBudget heartbeat_budget_{config_.ping_interval_ms, config_.max_pings_per_second};
+  HeartbeatBudgetListener budget_listener_;
 
   // TLS: per-fd streams in a side table (like table_), so plain connections stay as small as
   // they were; both null without TLS.

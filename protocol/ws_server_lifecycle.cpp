@@ -1,4 +1,5 @@
-// WsServer, lifecycle: deferred destruction of connections and their timers.
+// WsServer, lifecycle: deferred destruction of connections, draining, per-address admission.
+// (Timers and heartbeats: ws_server_heartbeat.cpp.)
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -84,63 +85,6 @@ void WsServer::free_closed() {
   if (draining_ && stats_.connections == 0) finish_drain();
 }
 
-void WsServer::on_timer(void* context, reactor::TimerNode* node) {
-  auto* server = static_cast<WsServer*>(context);
-  if (node == &server->drain_timer_) {
-    server->finish_drain();
-    return;
-  }
-  // Every other node is a Connection's `timer` member.
-  auto* c = reinterpret_cast<Connection*>(reinterpret_cast<char*>(node) - offsetof(Connection, timer));
-  server->on_timeout(*c);
-}
-
-void WsServer::start_heartbeat(Connection& c) {
-  if (config_.ping_interval_ms == 0) {
-    c.timer_purpose = TimerPurpose::kNone;
-    return;
-  }
-  // The first ping lands at a random point of the interval, so connections that arrived
-  // together (a reconnect storm) are not all pinged in the same millisecond afterwards.
-  random_state_ ^= random_state_ << 13;
-  random_state_ ^= random_state_ >> 7;
-  random_state_ ^= random_state_ << 17;
-  c.timer_purpose = TimerPurpose::kPing;
-  wheel_.schedule(&c.timer, 1 + random_state_ % config_.ping_interval_ms);
-}
-
-void WsServer::on_heartbeat(Connection& c, bool pong_deadline) {
-  if (c.state != ConnectionState::kOpen) return;
-  if (pong_deadline) {
-    if (!(c.flags & kHeardFrom)) {
-      // RFC 6455 5.5.2: a ping unanswered for pong_timeout: the peer is gone.
-      ++stats_.dead_peers;
-      destroy(c, kCloseAbnormal);
-      return;
-    }
-    c.timer_purpose = TimerPurpose::kPing;
-    uint32_t rest = config_.ping_interval_ms > config_.pong_timeout_ms
-                        ? config_.ping_interval_ms - config_.pong_timeout_ms
-                        : 1;
-    wheel_.schedule(&c.timer, rest);
-    return;
-  }
-  if (config_.idle_timeout_ms != 0) {
-    c.idle_heartbeats = (c.flags & kDataSeen) ? 0 : static_cast<uint8_t>(std::min(c.idle_heartbeats + 1, 255));
-    if (static_cast<uint64_t>(c.idle_heartbeats) * config_.ping_interval_ms >= config_.idle_timeout_ms) {
-      ++stats_.idle_closed;
-      send_close(c, kCloseNormal, "idle timeout");
-      return;
-    }
-  }
-  c.flags &= ~(kHeardFrom | kDataSeen);
-  ++stats_.pings_sent;
-  send_frame(c, Opcode::kPing, nullptr, 0);
-  if (c.state != ConnectionState::kOpen) return;
-  c.timer_purpose = TimerPurpose::kPong;
-  wheel_.schedule(&c.timer, config_.pong_timeout_ms);
-}
-
 void WsServer::drain(uint32_t timeout_ms, std::function<void()> on_drained) {
   if (draining_) return;
   draining_ = true;
@@ -198,28 +142,6 @@ void WsServer::forget_peer(int fd) {
   if (config_.max_connections_per_ip == 0 || static_cast<size_t>(fd) >= peer_of_fd_.size()) return;
   auto it = connections_per_peer_.find(peer_of_fd_[static_cast<size_t>(fd)]);
   if (it != connections_per_peer_.end() && --it->second == 0) connections_per_peer_.erase(it);
-}
-
-void WsServer::on_timeout(Connection& c) {
-  ++stats_.timeouts;
-  TimerPurpose purpose = c.timer_purpose;
-  c.timer_purpose = TimerPurpose::kNone;
-  if (purpose == TimerPurpose::kHandshake && c.state == ConnectionState::kHandshake) {
-    // Slowloris: the request head did not arrive in time.
-    respond_http(c, 408, "text/plain", "request timeout\n");
-    if (c.state != ConnectionState::kClosed) {
-      c.timer_purpose = TimerPurpose::kClose;
-      wheel_.schedule(&c.timer, std::min<uint32_t>(config_.close_timeout_ms, 1000));
-    }
-    return;
-  }
-  if (purpose == TimerPurpose::kPing || purpose == TimerPurpose::kPong) {
-    --stats_.timeouts;  // heartbeats are counted apart
-    on_heartbeat(c, purpose == TimerPurpose::kPong);
-    return;
-  }
-  // The close handshake or the peer's EOF did not come: give up (RFC 6455 7.1.1 allows it).
-  destroy(c, (c.flags & kCloseReceived) ? c.close_code : kCloseAbnormal);
 }
 
 }  // namespace protocol

@@ -156,9 +156,9 @@ int EventLoop::run() {
     if (n < 0 && errno != EINTR) return -errno;
     now_ms_ = monotonic_ms();
     ++iterations_;
-    // Advance before dispatching: a wheel counts new delays from its last advance, so a
-    // handler arming a timeout after a long sleep must not inherit the stale time.
-    for (TimerWheel* wheel : wheels_) wheel->advance(now_ms_);
+    // The wheels learn the time first: a handler arming a timeout after a long sleep must
+    // count from now, not from the stale reading.
+    for (TimerWheel* wheel : wheels_) wheel->set_now(now_ms_);
     // Fds whose budget ran out last time go first: the kernel will not report them again.
     ready_running_.swap(ready_);
     for (const Ready& ready : ready_running_) {
@@ -167,6 +167,10 @@ int EventLoop::run() {
     }
     ready_running_.clear();
     for (int i = 0; i < n; ++i) dispatch(events[i].data.u64, events[i].events);
+    // Timers fire after the input that was already waiting has been read: after a stall (the
+    // process stopped or starved of CPU), a deadline that passed meanwhile must see the answer
+    // that arrived before it (a heartbeat pong), not be judged on input still unread.
+    for (TimerWheel* wheel : wheels_) wheel->advance(now_ms_);
   }
   for (auto& hook : before_sleep_) hook();
   return 0;

@@ -50,7 +50,9 @@ class EventLoop {
   // budget ran out will not be reported by the kernel again.
   void mark_ready(int fd, int handler_id, uint32_t tag);
 
-  // Timer wheels advanced every iteration; their next expiry bounds the epoll timeout.
+  // Timer wheels advanced every iteration, after the iteration's I/O has been dispatched (a
+  // deadline that passed during a stall sees the input that arrived before it); their next
+  // expiry bounds the epoll timeout.
   void add_timer_wheel(TimerWheel* wheel);
   // Runs at the end of every iteration, before the loop sleeps (flushing batched writes,
   // freeing connections closed during the iteration).

@@ -179,6 +179,14 @@ size_t TimerWheel::advance(uint64_t now_ms) {
   return fired;
 }
 
+uint64_t TimerWheel::lateness_ms() const {
+  if (!advancing_) return 0;
+  // While a slot fires, current_tick_ is its tick: the deadline tick of every timer in it
+  // (delay-0 timers, fired before any slot, count as due at the last advance's tick).
+  const uint64_t due_ms = origin_ms_ + current_tick_ * tick_ms_;
+  return now_ms_ > due_ms ? now_ms_ - due_ms : 0;
+}
+
 int64_t TimerWheel::ms_until_next(uint64_t now_ms) const {
   if (size_ == 0) return -1;
   if (heads_[kDueList] != nullptr || heads_[kExpiringList] != nullptr) return 0;

@@ -86,6 +86,15 @@ class TimerWheel {
   // many fired; timers armed by callbacks for a later time wait for a later call. Returns 0
   // when called from inside a callback.
   size_t advance(uint64_t now_ms);
+  // Moves the clock that schedule() counts from to `now_ms` (an earlier reading is ignored)
+  // without firing anything: the event loop reads the clock, dispatches I/O (which may arm
+  // timeouts counted from the fresh reading), and only then fires what is due.
+  void set_now(uint64_t now_ms) {
+    if (now_ms > now_ms_) now_ms_ = now_ms;
+  }
+  // Inside an on_expire callback: how many milliseconds after its deadline the timer being
+  // fired actually fires (the process was busy or not running meanwhile); 0 elsewhere.
+  uint64_t lateness_ms() const;
   // Milliseconds from `now_ms` until the next advance() that can fire or cascade something, for
   // the epoll_wait timeout: 0 when something is due already, -1 when nothing is armed. Never
   // later than the earliest timer's expiry; it may be earlier (a cascade of a far timer).

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -531,6 +532,43 @@ TEST_F(EventLoopTest, TheNearestTimerOfSeveralWheelsBoundsTheWait) {
   EXPECT_GE(fired_at - start, 25u);
   EXPECT_LT(fired_at - start, 400u);
   slow.cancel(&far.node);
+}
+
+// After a stall (the process stopped or starved), input that arrived before a deadline is read
+// before the deadline fires: a heartbeat pong waiting in the socket must count. A timeout armed
+// by that input counts from the fresh clock reading, not from before the stall.
+TEST_F(EventLoopTest, InputWaitingAfterAStallIsDispatchedBeforeDueTimers) {
+  TimerWheel wheel(loop_.now_ms(), &fire_timer, nullptr, 1);
+  loop_.add_timer_wheel(&wheel);
+  Pair pair;
+  Recorder recorder(loop_);
+  const int id = loop_.add_handler(&recorder);
+  ASSERT_EQ(loop_.watch(pair.watched, id, 1), 0);
+  std::vector<std::string> order;
+  Timer deadline;
+  Timer armed_by_input;
+  uint64_t armed_at = 0;
+  uint64_t armed_fired_at = 0;
+  deadline.on_fire = [&] { order.push_back("deadline"); };
+  armed_by_input.on_fire = [&] {
+    armed_fired_at = reactor::monotonic_ms();
+    order.push_back("armed by input");
+    loop_.stop();
+  };
+  recorder.script = [&](const Event& e) {
+    if (!(e.events & EPOLLIN) || armed_at != 0) return;
+    order.push_back("input");
+    armed_at = loop_.now_ms();
+    wheel.schedule(&armed_by_input.node, 20);
+  };
+  Watchdog watchdog(loop_, 2000);
+  wheel.schedule(&deadline.node, 10);
+  ASSERT_TRUE(pair.send());
+  usleep(60 * 1000);  // the "stall": the deadline passes with the input unread
+  EXPECT_EQ(loop_.run(), 0);
+  EXPECT_FALSE(watchdog.fired);
+  EXPECT_EQ(order, (std::vector<std::string>{"input", "deadline", "armed by input"}));
+  EXPECT_GE(armed_fired_at, armed_at + 20) << "a timeout armed after the stall fired early";
 }
 
 TEST_F(EventLoopTest, NowIsMonotonicAndReadOncePerIteration) {

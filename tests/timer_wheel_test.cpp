@@ -618,6 +618,32 @@ class Churn {
   TimerWheel wheel_;
 };
 
+// set_now() moves the clock schedule() counts from without firing what is due; advance() then
+// fires it, and lateness_ms() tells each callback how far past its deadline tick it fires.
+TEST(TimerWheelTest, SetNowCountsNewDelaysFromTheFreshReadingAndLatenessIsReported) {
+  Harness h(1000, 10);
+  Timer due;
+  Timer fresh;
+  std::vector<uint64_t> lateness;
+  h.hook = [&](Timer&) { lateness.push_back(h.wheel.lateness_ms()); };
+  h.schedule(due, 100);  // deadline tick at 1100
+  h.wheel.set_now(1350);
+  h.now = 1350;
+  EXPECT_EQ(due.fired, 0) << "set_now must not fire";
+  h.schedule(fresh, 30);  // from 1350: due at 1380, not at 1030
+  h.wheel.set_now(1200);  // an earlier reading is ignored
+  EXPECT_EQ(h.advance_to(1350), 1u);
+  EXPECT_EQ(due.fired, 1);
+  EXPECT_EQ(fresh.fired, 0);
+  EXPECT_EQ(h.advance_to(1379), 0u);
+  EXPECT_EQ(h.advance_to(1385), 1u);
+  EXPECT_EQ(fresh.fired, 1);
+  ASSERT_EQ(lateness.size(), 2u);
+  EXPECT_EQ(lateness[0], 250u);  // due at 1100, fired at 1350
+  EXPECT_EQ(lateness[1], 5u);    // due at 1380, fired at 1385
+  EXPECT_EQ(h.wheel.lateness_ms(), 0u) << "outside a callback";
+}
+
 TEST(TimerWheelTest, ChurnMatchesReferenceModelTick10) { Churn(11, 0, 10).run(100'000); }
 TEST(TimerWheelTest, ChurnMatchesReferenceModelTick1) { Churn(12, 1'700'000'000'123, 1).run(100'000); }
 TEST(TimerWheelTest, ChurnMatchesReferenceModelTick7) { Churn(13, 5, 7).run(100'000); }
