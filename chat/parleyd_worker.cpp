@@ -13,6 +13,7 @@
 #include "protocol/echo_app.h"
 #include "protocol/ws_server.h"
 #include "reactor/event_loop.h"
+#include "reactor/memory_budget.h"
 
 namespace chat {
 
@@ -99,6 +100,8 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   config.pong_timeout_ms = options.pong_timeout_ms;
   config.idle_timeout_ms = options.idle_timeout_ms;
   config.max_buffered = options.max_buffered;
+  config.max_memory = options.max_memory == kAutoMemoryBudget ? reactor::default_memory_budget(options.workers)
+                                                              : options.max_memory;
   config.slow_consumer =
       options.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
   config.max_connections = options.max_connections;
