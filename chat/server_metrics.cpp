@@ -64,7 +64,7 @@ std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_i
          stats.memory_shed_closed);
   metric("parley_memory_dropped_total", "counter", "Messages not queued while over --max-memory.",
          stats.memory_dropped);
-  metric("parley_memory_rejected_total", "counter", "Connections refused with 503 while over --max-memory.",
+  metric("parley_memory_rejected_total", "counter", "Connections refused with 503 near (7/8 of) --max-memory.",
          stats.memory_rejected);
   metric("parley_heap_trims_total", "counter", "Times freed heap memory was given back to the kernel.",
          stats.heap_trims);

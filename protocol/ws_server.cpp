@@ -312,8 +312,8 @@ void WsServer::accept_ready() {
     ++stats_.connections;
     // Over a limit: still read the request, then answer 503 (a reset would lose the reason).
     bool admitted = admit(fd, peer);
-    // Over the memory budget: refused like a connection over a limit (issue 13).
-    bool memory_full = admitted && memory_exhausted();
+    // Near the memory budget: refused like a connection over a limit (issue 13).
+    bool memory_full = admitted && memory_nearly_exhausted();
     if (memory_full) admitted = false;
     if (loop_.watch(fd, handler_id_, generation) != 0 || (tls_ != nullptr && !start_tls(fd))) {
       destroy(c, kCloseAbnormal);

@@ -97,8 +97,8 @@ struct WsServerConfig {
   bool deflate = true;                    // accept permessage-deflate offers (RFC 7692)
   size_t deflate_threshold = kDefaultDeflateThreshold;  // smaller messages go uncompressed
   // Budget for the heap bytes all write queues pin together (each shared frame once); 0 = off.
-  // Over it: the connections with the largest queues are closed (1008) until 3/4 of it is left,
-  // sends that would queue more are dropped, and new connections get HTTP 503 (issue 13).
+  // From 7/8 of it new connections get HTTP 503; at it the connections with the largest queues
+  // are closed (1008) until 3/4 is left, and sends that would queue more are dropped (issue 13).
   size_t max_memory = 0;
 };
 
@@ -126,7 +126,7 @@ struct WsServerStats {
   uint64_t memory_budget = 0;      // gauge: max_memory, 0 = off
   uint64_t memory_shed_closed = 0; // connections closed (1008) to get back under max_memory
   uint64_t memory_dropped = 0;     // messages not queued while over max_memory
-  uint64_t memory_rejected = 0;    // 503 while over max_memory
+  uint64_t memory_rejected = 0;    // 503 from 7/8 of max_memory
   uint64_t heap_trims = 0;         // free heap given back to the kernel after a burst of frees
   uint64_t heap_trim_us = 0;       // microseconds those took in all
 };
@@ -238,6 +238,10 @@ class WsServer : public reactor::EventHandler {
 
   // Memory budget and giving memory back (ws_server_memory.cpp, issue 13).
   bool memory_exhausted() const { return config_.max_memory != 0 && memory_.bytes() >= config_.max_memory; }
+  // Near the budget (7/8): new connections would only add to it, so they are refused.
+  bool memory_nearly_exhausted() const {
+    return config_.max_memory != 0 && memory_.bytes() >= config_.max_memory - config_.max_memory / 8;
+  }
   // Over budget: sheds the largest queues; true if `c` must not queue this message.
   bool memory_refuses(Connection& c);
   void shed_memory();

@@ -2,6 +2,8 @@
 // and giving freed heap back to the kernel after a wave (issue 13). The budget sheds load
 // before the kernel's OOM killer would: the connections pinning the most are closed first,
 // further queueing is refused, and new connections get 503 until the total is back under it.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -61,7 +63,11 @@ void WsServer::shed_memory() {
     if (memory_.bytes() <= target) break;
     // Closed at once rather than after its queue (the 1008 close frame would wait behind the
     // very bytes the peer is not reading): the queue is freed now, the application hears 1008.
+    // SO_LINGER 0 makes the close a reset: the kernel drops the socket's unsent bytes too
+    // instead of keeping them (and the FIN behind them) for a peer that never reads.
     ++stats_.memory_shed_closed;
+    linger abort{1, 0};
+    setsockopt(fd_of(*c), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
     c->out->clear();
     release_queue(c->out);
     c->out = nullptr;
