@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "chat/parleyd_options.h"
+#include "reactor/memory_budget.h"
 #include "tests/support/forked_server.h"
 #include "tests/support/ws_test_client.h"
 
@@ -141,6 +143,29 @@ TEST(MemoryBudget, WithoutABudgetNothingIsRefused) {
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(probe(server.port()).status, 101);
   EXPECT_FALSE(peer_closed(slow));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(MemoryBudgetOption, MaxMemoryTakesSizesZeroForOffAndDefaultsToAShareOfRam) {
+  chat::ParleydOptions options;
+  std::string error;
+  EXPECT_EQ(options.max_memory, chat::kAutoMemoryBudget);
+  ASSERT_TRUE(chat::parse_parleyd_options({"--max-memory", "512M"}, options, error)) << error;
+  EXPECT_EQ(options.max_memory, uint64_t{512} << 20);
+  ASSERT_TRUE(chat::parse_parleyd_options({"--max-memory", "0"}, options, error)) << error;
+  EXPECT_EQ(options.max_memory, 0u);
+  EXPECT_FALSE(chat::parse_parleyd_options({"--max-memory", "lots"}, options, error));
+  EXPECT_NE(error.find("--max-memory"), std::string::npos) << error;
+  EXPECT_NE(chat::parleyd_usage().find("--max-memory"), std::string::npos);
+
+  // The default: a quarter of the machine's (or cgroup's) memory, split over the workers.
+  const uint64_t system = reactor::system_memory_bytes();
+  ASSERT_GT(system, 64u << 20) << "could not read MemTotal";
+  EXPECT_EQ(reactor::default_memory_budget(1), system / 4);
+  EXPECT_EQ(reactor::default_memory_budget(4), system / 16);
 }
 
 }  // namespace

@@ -50,6 +50,11 @@ constexpr bool kAddressSanitizer = false;
 constexpr bool kAddressSanitizer = false;
 #endif
 
+// ASan's build keeps shadow memory and redzones for every allocation, and its own allocator
+// (not malloc_trim) decides when pages go back: its RSS is held to looser multiples.
+constexpr long kRssFactor = kAddressSanitizer ? 3 : 1;
+constexpr long kReturnRatio = kAddressSanitizer ? 3 : 2;
+
 // The process's resident set in KiB (VmRSS), or -1.
 long rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -70,7 +75,7 @@ void discard_input(WsTestClient& client) {
 
 struct WaveResult {
   long peak_kib = 0;        // highest RSS seen from the first member's join to the last leave
-  long after_kib = 0;       // RSS once back within 2x of the pre-wave RSS (or at the deadline)
+  long after_kib = 0;       // RSS once back within kReturnRatio x the pre-wave RSS (or at the deadline)
   long returned_ms = -1;    // how long that took after the last member left; -1: never
   long published = 0;
 };
@@ -125,7 +130,7 @@ struct WaveResult {
     long now = rss_kib(server.pid());
     result.peak_kib = std::max(result.peak_kib, now);
     result.after_kib = now;
-    if (now <= 2 * pre_wave_kib) {
+    if (now <= kReturnRatio * pre_wave_kib) {
       result.returned_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - gone).count();
       break;
     }
@@ -174,8 +179,8 @@ TEST(MemoryWave, SilentMembersAndLeavesStayInTheBudgetAndMemoryComesBack) {
               parley_test::parleyd_metric(server.port(), "parley_memory_shed_closed_total"));
 
   // Within the budget (plus what is not write-queue memory) during both waves.
-  EXPECT_LT(first.peak_kib, pre_wave + kBudgetKib + kSlackKib);
-  EXPECT_LT(second.peak_kib, pre_wave + kBudgetKib + kSlackKib);
+  EXPECT_LT(first.peak_kib, pre_wave + (kBudgetKib + kSlackKib) * kRssFactor);
+  EXPECT_LT(second.peak_kib, pre_wave + (kBudgetKib + kSlackKib) * kRssFactor);
   // Memory comes back within a few seconds, both times, and waves do not add up.
   EXPECT_GE(first.returned_ms, 0) << "RSS stayed at " << first.after_kib << " KiB (pre-wave " << pre_wave << ")";
   EXPECT_GE(second.returned_ms, 0) << "RSS stayed at " << second.after_kib << " KiB (pre-wave " << pre_wave << ")";
