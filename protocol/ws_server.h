@@ -244,11 +244,14 @@ class WsServer : public reactor::EventHandler {
   }
   // Over budget: sheds the largest queues; true if `c` must not queue this message.
   bool memory_refuses(Connection& c);
+  // Closes the connections with the largest queues until 3/4 of the budget is left.
   void shed_memory();
   // End of iteration: updates the gauges, sheds, and arms a heap trim after a burst of frees.
   void tend_memory();
+  // Empties the spare pools and gives the heap's free pages back to the kernel.
   void trim_memory();
   static void on_trim_timer(void* context, reactor::TimerNode* node);
+  // Records that `c` has a write queue (shed_memory() scans up to the highest such fd).
   void note_queue(const Connection& c);
   void forget_peer(int fd);
 
