@@ -50,6 +50,7 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
        "pings per second, 0 (auto) to 100000000"},
       {"--drain-timeout", &o.drain_timeout_ms, 0, kDay, false, "milliseconds, 0 to 86400000"},
       {"--max-buffered", &o.max_buffered, 1024, 1u << 30, true, "bytes, 1K to 1G"},
+      {"--max-memory", &o.max_memory, 0, uint64_t{1} << 50, true, "bytes, 0 (off) or more, e.g. 512M or 4G"},
       {"--deflate-threshold", &o.deflate_threshold, 0, 1u << 30, true, "bytes, 0 to 1G, e.g. 64 or 1K"},
       {"--max-connections", &o.max_connections, 0, UINT32_MAX, false, "0 (the fd limit) or more"},
       {"--max-connections-per-ip", &o.max_connections_per_ip, 0, UINT32_MAX, false, "0 (unlimited) or more"},
@@ -102,6 +103,9 @@ std::string parleyd_usage() {
          "  --idle-timeout MS          close (1000) connections with no message this long, 0 = never (default 0)\n"
          "  --max-buffered BYTES       write-queue cap per connection (default 1M)\n"
          "  --slow-consumer POLICY     past the cap: close (1008, default) or drop (drop messages)\n"
+         "  --max-memory BYTES         budget for all write queues of a worker, K/M/G suffixes, 0 = off\n"
+         "                             (default: a quarter of RAM or the cgroup limit, / --workers); near\n"
+         "                             it new connections get 503, at it the largest queues are closed (1008)\n"
          "  --deflate on|off           accept permessage-deflate (RFC 7692) offers (default on)\n"
          "  --deflate-threshold BYTES  send smaller messages uncompressed, K/M suffixes (default 64)\n"
          "  --max-connections N        beyond: HTTP 503 before the upgrade, 0 = fd limit (default 0)\n"

@@ -7,6 +7,8 @@
 namespace chat {
 
 inline constexpr const char* kParleyVersion = "0.1.0";
+// ParleydOptions::max_memory when --max-memory was not given.
+inline constexpr uint64_t kAutoMemoryBudget = UINT64_MAX;
 
 struct ParleydOptions {
   std::string listen = "127.0.0.1:8080";
@@ -21,6 +23,9 @@ struct ParleydOptions {
                                            // workers; 0: auto (kPingsPerCpuPerSecond per CPU)
   uint32_t drain_timeout_ms = 5000;        // graceful shutdown on SIGTERM/SIGINT
   uint64_t max_buffered = 1u << 20;        // write-queue cap per connection
+  // Budget for all write queues of a worker (issue 13); kAutoMemoryBudget: a share of the
+  // machine's memory (reactor::default_memory_budget), 0: off.
+  uint64_t max_memory = kAutoMemoryBudget;
   bool slow_consumer_drop = false;         // past the cap: drop messages instead of closing 1008
   bool deflate = true;                     // accept permessage-deflate offers (RFC 7692)
   uint64_t deflate_threshold = 64;         // smaller outgoing messages are sent uncompressed

@@ -15,6 +15,7 @@
 #include "protocol/echo_app.h"
 #include "protocol/ws_server.h"
 #include "reactor/event_loop.h"
+#include "reactor/memory_budget.h"
 
 namespace chat {
 
@@ -123,6 +124,8 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   config.max_pings_per_second = worker_ping_budget(options, cpus > 0 ? static_cast<uint32_t>(cpus) : 1);
   config.max_buffered = options.max_buffered;
+  config.max_memory = options.max_memory == kAutoMemoryBudget ? reactor::default_memory_budget(options.workers)
+                                                              : options.max_memory;
   config.slow_consumer =
       options.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
   config.max_connections = options.max_connections;

@@ -61,6 +61,21 @@ std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_i
          stats.messages_dropped);
   metric("parley_busy_rejected_total", "counter", "Upgrades refused with 503 at a connection limit.",
          stats.busy_rejected);
+  metric("parley_memory_accounted_bytes", "gauge",
+         "Heap bytes pinned by write queues (each shared frame once), as --max-memory counts them.",
+         stats.memory_accounted);
+  metric("parley_memory_budget_bytes", "gauge", "The --max-memory budget, 0 = off.", stats.memory_budget);
+  metric("parley_memory_shed_closed_total", "counter",
+         "Connections closed with 1008 (largest queues first) to get back under --max-memory.",
+         stats.memory_shed_closed);
+  metric("parley_memory_dropped_total", "counter", "Messages not queued while over --max-memory.",
+         stats.memory_dropped);
+  metric("parley_memory_rejected_total", "counter", "Connections refused with 503 near (7/8 of) --max-memory.",
+         stats.memory_rejected);
+  metric("parley_heap_trims_total", "counter", "Times freed heap memory was given back to the kernel.",
+         stats.heap_trims);
+  metric("parley_heap_trim_microseconds_total", "counter", "Time spent giving heap memory back.",
+         stats.heap_trim_us);
   metric("parley_loop_iterations_total", "counter", "Event loop iterations.", loop_iterations);
   metric("parley_resident_bytes", "gauge", "Resident set size of the process.", resident_bytes());
   return out;

@@ -28,6 +28,11 @@ namespace {
 // The answer to a connection over max_connections / max_connections_per_ip.
 constexpr std::string_view kBusyBody = "server busy: connection limit reached\n";
 constexpr std::string_view kBusyHeaders = "Retry-After: 5\r\n";
+// The answer while the write queues are over WsServerConfig::max_memory.
+constexpr std::string_view kMemoryBody = "server busy: memory budget reached\n";
+// The spare pools' bounds in bytes (issue 13: pools must not hold memory a wave left behind).
+constexpr size_t kMaxSpareQueueMemory = 1 << 20;
+constexpr size_t kMaxSparePendingCapacity = 4096;
 
 size_t table_capacity() {
   rlimit limit{};
@@ -58,7 +63,7 @@ class WsServer::Reader final : public MessageSink {
       // RFC 6455 5.5.2/5.5.3: answer with a pong carrying the same payload, unless closing.
       // A peer that pings but does not read gets no pongs past the write-queue cap (5.5.3
       // allows answering only the latest ping), so pings cannot grow our memory.
-      bool full = c_.out != nullptr && c_.out->bytes() >= server_.config_.max_buffered;
+      bool full = c_.out != nullptr && c_.out->memory() >= server_.config_.max_buffered;
       if (!(c_.flags & kCloseSent) && !full) {
         server_.send_frame(c_, Opcode::kPong, payload.data(), payload.size());
       }
@@ -153,6 +158,8 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
   random_state_ ^= (static_cast<uint64_t>(getpid()) << 32) ^ loop_.now_ms();
   if (random_state_ == 0) random_state_ = 1;
   loop_.add_timer_wheel(&wheel_);
+  loop_.add_timer_wheel(&memory_wheel_);
+  stats_.memory_budget = config_.max_memory;
   loop_.add_before_sleep([this] {
     // Each step can feed the others (on_close may send or close; a failed flush destroys),
     // so run them until all are empty: nothing queued may wait for an unrelated wakeup.
@@ -161,6 +168,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
       flush_pending();
       free_closed();
     }
+    tend_memory();
   });
   capacity_ = table_capacity();
   // MAP_NORESERVE: the table costs memory only for the pages of fds actually in use.
@@ -304,6 +312,9 @@ void WsServer::accept_ready() {
     ++stats_.connections;
     // Over a limit: still read the request, then answer 503 (a reset would lose the reason).
     bool admitted = admit(fd, peer);
+    // Near the memory budget: refused like a connection over a limit (issue 13).
+    bool memory_full = admitted && memory_nearly_exhausted();
+    if (memory_full) admitted = false;
     if (loop_.watch(fd, handler_id_, generation) != 0 || (tls_ != nullptr && !start_tls(fd))) {
       destroy(c, kCloseAbnormal);
       continue;
@@ -311,10 +322,10 @@ void WsServer::accept_ready() {
     if (!admitted) {
       // Refused at once, so an address over its limit holds fds for about a second, not for
       // the handshake timeout.
-      ++stats_.busy_rejected;
+      ++(memory_full ? stats_.memory_rejected : stats_.busy_rejected);
       // Under TLS the 503 can only go out inside the session: it is sent on the first input.
       if (tls_ != nullptr) c.flags2 |= kRejectBusy;
-      else respond_http(c, 503, "text/plain", kBusyBody, kBusyHeaders);
+      else respond_http(c, 503, "text/plain", memory_full ? kMemoryBody : kBusyBody, kBusyHeaders);
       if (c.state != ConnectionState::kClosed) wheel_.schedule(&c.timer, kRejectLingerMs);
     }
   }
@@ -328,7 +339,7 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.flags2 |= kPeerHungUp;
   // A peer that does not read what we send is not read either: its bytes stay in the kernel
   // and TCP flow control slows it down. on_writable resumes reading once the queue drains.
-  if (c.out != nullptr && c.out->bytes() >= config_.max_buffered && c.state == ConnectionState::kOpen) {
+  if (c.out != nullptr && c.out->memory() >= config_.max_buffered && c.state == ConnectionState::kOpen) {
     c.flags2 |= kReadPaused;
     return;
   }
@@ -385,7 +396,7 @@ void WsServer::on_writable(Connection& c) {
     c.out = nullptr;
     maybe_shutdown(c);
   }
-  if ((c.flags2 & kReadPaused) && (c.out == nullptr || c.out->bytes() < config_.max_buffered / 2)) {
+  if ((c.flags2 & kReadPaused) && (c.out == nullptr || c.out->memory() < config_.max_buffered / 2)) {
     c.flags2 &= ~kReadPaused;
     if (!(c.flags & kOnReadyList)) {
       c.flags |= kOnReadyList;
@@ -431,16 +442,20 @@ ConnectionExtra* WsServer::extra_for(Connection& c) {
 }
 
 reactor::WriteQueue* WsServer::acquire_queue() {
-  if (spare_queues_.empty()) return new (std::nothrow) reactor::WriteQueue();
+  if (spare_queues_.empty()) return new (std::nothrow) reactor::WriteQueue(&memory_);
   reactor::WriteQueue* queue = spare_queues_.back();
   spare_queues_.pop_back();
+  spare_queue_memory_ -= queue->memory();
   return queue;
 }
 
 void WsServer::release_queue(reactor::WriteQueue* queue) {
   // Fan-out creates and drains queues every iteration; keep a bounded pool of small empty
-  // ones (a queue that once held many slices keeps their array: not worth pooling).
-  if (spare_queues_.size() < kMaxSpareQueues && queue->slice_capacity() <= kMaxPooledSlices) {
+  // ones (a queue that once held many slices keeps their array: not worth pooling), bounded
+  // in bytes too, and emptied when the heap is trimmed.
+  if (spare_queues_.size() < kMaxSpareQueues && queue->slice_capacity() <= kMaxPooledSlices &&
+      spare_queue_memory_ + queue->memory() <= kMaxSpareQueueMemory) {
+    spare_queue_memory_ += queue->memory();
     spare_queues_.push_back(queue);
   } else {
     delete queue;
@@ -453,6 +468,8 @@ void WsServer::release_extra_if_idle(Connection& c) {
   c.extra = nullptr;
   if (spare_extras_.size() < kMaxSpareExtras && extra->pending.capacity() <= kKeepPendingCapacity) {
     extra->reader = ReaderState();
+    // A pooled extra keeps at most a small buffer: the pool must not pin 256 large ones.
+    if (extra->pending.capacity() > kMaxSparePendingCapacity) std::vector<uint8_t>().swap(extra->pending);
     spare_extras_.push_back(extra);
   } else {
     delete extra;

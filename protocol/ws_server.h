@@ -17,6 +17,7 @@
 #include "protocol/message_reader.h"
 #include "protocol/permessage_deflate.h"
 #include "reactor/event_loop.h"
+#include "reactor/memory_budget.h"
 #include "reactor/shared_buffer.h"
 #include "reactor/socket_ops.h"
 #include "reactor/timer_wheel.h"
@@ -98,6 +99,10 @@ struct WsServerConfig {
   uint32_t timer_tick_ms = 10;
   bool deflate = true;                    // accept permessage-deflate offers (RFC 7692)
   size_t deflate_threshold = kDefaultDeflateThreshold;  // smaller messages go uncompressed
+  // Budget for the heap bytes all write queues pin together (each shared frame once); 0 = off.
+  // From 7/8 of it new connections get HTTP 503; at it the connections with the largest queues
+  // are closed (1008) until 3/4 is left, and sends that would queue more are dropped (issue 13).
+  size_t max_memory = 0;
 };
 
 // Counters for /metrics.
@@ -123,6 +128,13 @@ struct WsServerStats {
   uint64_t slow_consumers_closed = 0;
   uint64_t messages_dropped = 0;   // by the kDrop policy
   uint64_t busy_rejected = 0;      // 503 for max_connections / max_connections_per_ip
+  uint64_t memory_accounted = 0;   // gauge: heap bytes pinned by write queues (max_memory's count)
+  uint64_t memory_budget = 0;      // gauge: max_memory, 0 = off
+  uint64_t memory_shed_closed = 0; // connections closed (1008) to get back under max_memory
+  uint64_t memory_dropped = 0;     // messages not queued while over max_memory
+  uint64_t memory_rejected = 0;    // 503 from 7/8 of max_memory
+  uint64_t heap_trims = 0;         // free heap given back to the kernel after a burst of frees
+  uint64_t heap_trim_us = 0;       // microseconds those took in all
 };
 
 class WsServer : public reactor::EventHandler {
@@ -211,7 +223,7 @@ class WsServer : public reactor::EventHandler {
 
   SendResult send_frame(Connection& c, Opcode opcode, const uint8_t* payload, size_t length, bool rsv1 = false);
   SendResult write_bytes(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length);
-  void queue_copy(Connection& c, const uint8_t* data, size_t length);
+  void queue_copy(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length);
   void uncork();
   void send_close(Connection& c, uint16_t code, std::string_view reason);
   void fail(Connection& c, ProtocolError error);
@@ -238,6 +250,24 @@ class WsServer : public reactor::EventHandler {
   bool over_buffer_cap(Connection& c);
   void finish_drain();
   bool admit(int fd, const reactor::SocketAddress& peer);
+
+  // Memory budget and giving memory back (ws_server_memory.cpp, issue 13).
+  bool memory_exhausted() const { return config_.max_memory != 0 && memory_.bytes() >= config_.max_memory; }
+  // Near the budget (7/8): new connections would only add to it, so they are refused.
+  bool memory_nearly_exhausted() const {
+    return config_.max_memory != 0 && memory_.bytes() >= config_.max_memory - config_.max_memory / 8;
+  }
+  // Over budget: sheds the largest queues; true if `c` must not queue this message.
+  bool memory_refuses(Connection& c);
+  // Closes the connections with the largest queues until 3/4 of the budget is left.
+  void shed_memory();
+  // End of iteration: updates the gauges, sheds, and arms a heap trim after a burst of frees.
+  void tend_memory();
+  // Empties the spare pools and gives the heap's free pages back to the kernel.
+  void trim_memory();
+  static void on_trim_timer(void* context, reactor::TimerNode* node);
+  // Records that `c` has a write queue (shed_memory() scans up to the highest such fd).
+  void note_queue(const Connection& c);
   void forget_peer(int fd);
 
   // Transport (ws_server_tls.cpp): the socket itself, or TLS over it when use_tls() was called.
@@ -308,6 +338,18 @@ class WsServer : public reactor::EventHandler {
   ReaderState scratch_reader_;  // reader state for connections that had none (the usual case)
   PermessageDeflate deflate_;   // zlib streams and buffers shared by all connections
   WsServerStats stats_;
+
+  // Memory accounting (ws_server_memory.cpp): every write queue, pooled or in use, charges it.
+  reactor::MemoryAccount memory_;
+  size_t highest_queued_fd_ = 0;    // shed_memory() scans the table up to here
+  uint64_t shed_iteration_ = ~uint64_t{0};  // one shedding scan per loop iteration at most
+  size_t spare_queue_memory_ = 0;   // memory() of the queues in spare_queues_
+  // Heap trimming: armed when queue memory or connections fell well below their peak.
+  size_t memory_peak_ = 0;
+  uint64_t connections_peak_ = 0;
+  uint64_t last_trim_ms_ = 0;
+  reactor::TimerNode trim_timer_;
+  reactor::TimerWheel memory_wheel_{loop_.now_ms(), &WsServer::on_trim_timer, this, 50};
 };
 
 }  // namespace protocol

@@ -15,9 +15,12 @@ namespace protocol {
 using namespace ws_internal;
 
 bool WsServer::over_buffer_cap(Connection& c) {
+  if (memory_exhausted() && memory_refuses(c)) return true;
   // A message is accepted whole while the queue is under the cap, so the cap bounds memory to
-  // max_buffered + one message, and a single large message can still go out.
-  if (c.out == nullptr || c.out->bytes() < config_.max_buffered) return false;
+  // max_buffered + one message, and a single large message can still go out. The cap applies
+  // to the heap bytes the queue pins (allocations, a shared frame in full), not to the bytes
+  // left to write: a small private frame behind a shared one costs its allocation.
+  if (c.out == nullptr || c.out->memory() < config_.max_buffered) return false;
   if (config_.slow_consumer == SlowConsumerPolicy::kDrop) {
     ++stats_.messages_dropped;
   } else {
@@ -57,6 +60,7 @@ SendResult WsServer::send_encoded(ConnectionId id, reactor::SharedBuffer* frame)
     destroy(*c, kCloseInternalError);
     return SendResult::kDropped;
   }
+  note_queue(*c);
   c->out->push(frame, 0, frame->size());
   if (!(c->flags & kOnFlushList)) {
     c->flags |= kOnFlushList;
@@ -87,8 +91,7 @@ SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_lengt
                                  size_t b_length) {
   // Order is preserved: once anything is queued, everything after it queues too.
   if (c.out != nullptr) {
-    queue_copy(c, a, a_length);
-    queue_copy(c, b, b_length);
+    queue_copy(c, a, a_length, b, b_length);
     return SendResult::kBuffered;
   }
   size_t total = a_length + b_length;
@@ -103,8 +106,7 @@ SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_lengt
     corked_ = &c;
     if (c.state == ConnectionState::kClosed) return SendResult::kDropped;
     if (c.out != nullptr) {
-      queue_copy(c, a, a_length);
-      queue_copy(c, b, b_length);
+      queue_copy(c, a, a_length, b, b_length);
       return SendResult::kBuffered;
     }
   }
@@ -118,18 +120,21 @@ SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_lengt
   stats_.bytes_out += written;
   if (written == total) return SendResult::kSent;
   if (written < a_length) {
-    queue_copy(c, a + written, a_length - written);
-    queue_copy(c, b, b_length);
+    queue_copy(c, a + written, a_length - written, b, b_length);
   } else {
-    queue_copy(c, b + (written - a_length), total - written);
+    queue_copy(c, b + (written - a_length), total - written, nullptr, 0);
   }
   return SendResult::kBuffered;
 }
 
-void WsServer::queue_copy(Connection& c, const uint8_t* data, size_t length) {
-  if (length == 0) return;
-  if (c.out == nullptr) c.out = acquire_queue();
-  if (c.out == nullptr || !c.out->push_copy(data, length)) destroy(c, kCloseInternalError);
+void WsServer::queue_copy(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length) {
+  if (a_length + b_length == 0) return;
+  if (c.out == nullptr) {
+    c.out = acquire_queue();
+    if (c.out != nullptr) note_queue(c);
+  }
+  // Header and payload in one call: a new private buffer is sized for the whole frame.
+  if (c.out == nullptr || !c.out->push_copy(a, a_length, b, b_length)) destroy(c, kCloseInternalError);
 }
 
 void WsServer::uncork() {

@@ -42,6 +42,19 @@ class SharedBuffer {
     size_ += length;
   }
 
+  // Heap bytes this buffer's one allocation takes: header and capacity plus the allocator's
+  // chunk overhead (glibc: 8 bytes, rounded up to 16, at least 32). What accounting charges.
+  size_t allocation_bytes() const { return allocation_bytes_for(capacity_); }
+  // allocation_bytes() of a buffer created with `capacity`.
+  static constexpr size_t allocation_bytes_for(size_t capacity) {
+    size_t chunk = (sizeof(SharedBuffer) + capacity + kAllocatorOverhead + 15) & ~size_t{15};
+    return chunk < 32 ? 32 : chunk;
+  }
+  // The capacity whose allocation_bytes_for() is exactly `allocation` (a multiple of 16 >= 48).
+  static constexpr size_t capacity_for_allocation(size_t allocation) {
+    return allocation - sizeof(SharedBuffer) - kAllocatorOverhead;
+  }
+
   uint32_t references() const { return references_; }
   void retain() { ++references_; }
   // Drops one reference; frees the buffer at zero. The pointer is invalid afterwards.
@@ -54,6 +67,14 @@ class SharedBuffer {
   size_t size_ = 0;
   size_t capacity_;
   uint32_t references_ = 1;
+  // Write queues holding a slice of this buffer (WriteQueue keeps it): the first one charges
+  // the allocation to the server-wide MemoryAccount, the last one takes it back, so a frame
+  // shared by many queues is counted once. Sits in what would be padding.
+  uint32_t queue_references_ = 0;
+  friend class WriteQueue;
+  static constexpr size_t kAllocatorOverhead = 8;
 };
+
+static_assert(sizeof(SharedBuffer) == 24, "header of every frame; keep it small");
 
 }  // namespace reactor

@@ -7,37 +7,98 @@
 
 namespace reactor {
 
+namespace {
+
+// The heap bytes of a malloc'ed block of `bytes` (0 for none), as SharedBuffer counts its own.
+size_t allocation_of(size_t bytes) {
+  return bytes == 0 ? 0 : SharedBuffer::allocation_bytes_for(bytes - sizeof(SharedBuffer));
+}
+
+}  // namespace
+
+WriteQueue::WriteQueue(MemoryAccount* account) : account_(account) {
+  static_assert(kSelfMemory >= ((sizeof(WriteQueue) + 8 + 15) & ~size_t{15}), "kSelfMemory is the queue's allocation");
+  static_assert(SharedBuffer::allocation_bytes_for(SharedBuffer::capacity_for_allocation(kMinCopyAllocation)) ==
+                kMinCopyAllocation);
+  if (account_ != nullptr) account_->add(kSelfMemory);
+}
+
+WriteQueue::~WriteQueue() {
+  clear();
+  if (account_ != nullptr) account_->remove(kSelfMemory + array_memory_);
+}
+
+void WriteQueue::update_array_memory() {
+  size_t now = allocation_of(slices_.capacity() * sizeof(Slice));
+  if (now == array_memory_) return;
+  if (account_ != nullptr) {
+    if (now > array_memory_) account_->add(now - array_memory_);
+    else account_->remove(array_memory_ - now);
+  }
+  array_memory_ = now;
+}
+
+void WriteQueue::append_slice(SharedBuffer* buffer, size_t offset, size_t length) {
+  buffer->retain();
+  slices_.push_back({buffer, static_cast<uint32_t>(offset), static_cast<uint32_t>(length)});
+  if (slices_.capacity() * sizeof(Slice) > array_memory_) update_array_memory();
+  bytes_ += length;
+  // Charged per slice here, and to the account only by the first queue to hold the buffer.
+  size_t charge = buffer->allocation_bytes();
+  buffer_memory_ += charge;
+  if (buffer->queue_references_++ == 0 && account_ != nullptr) account_->add(charge);
+}
+
+void WriteQueue::release_slice(const Slice& slice) {
+  SharedBuffer* buffer = slice.buffer;
+  size_t charge = buffer->allocation_bytes();
+  buffer_memory_ -= charge;
+  if (--buffer->queue_references_ == 0 && account_ != nullptr) account_->remove(charge);
+  buffer->release();
+}
+
 void WriteQueue::push(SharedBuffer* buffer, size_t offset, size_t length) {
   // Slices store 32-bit offsets and lengths: larger spans are queued as several slices.
   while (length > 0) {
     size_t take = std::min(length, kMaxSlice);
-    buffer->retain();
-    slices_.push_back({buffer, static_cast<uint32_t>(offset), static_cast<uint32_t>(take)});
-    bytes_ += take;
+    append_slice(buffer, offset, take);
     offset += take;
     length -= take;
   }
 }
 
-bool WriteQueue::push_copy(const void* data, size_t length) {
-  auto* bytes = static_cast<const uint8_t*>(data);
+bool WriteQueue::push_copy(const void* a, size_t a_length, const void* b, size_t b_length) {
+  const void* pieces[2] = {a, b};
+  size_t lengths[2] = {a_length, b_length};
+  size_t total = a_length + b_length;
+  size_t allocation = kMinCopyAllocation;
   // A private tail buffer (one reference: ours) whose end is the slice's end can grow in place.
-  if (head_ < slices_.size()) {
+  if (head_ < slices_.size() && total != 0) {
     Slice& tail = slices_.back();
     if (tail.buffer->references() == 1 && tail.offset + tail.length == tail.buffer->size()) {
-      size_t take = std::min(length, tail.buffer->room());
-      tail.buffer->append(bytes, take);
-      tail.length += static_cast<uint32_t>(take);
-      bytes_ += take;
-      bytes += take;
-      length -= take;
+      for (int i = 0; i < 2; ++i) {
+        size_t take = std::min(lengths[i], tail.buffer->room());
+        if (take == 0) continue;
+        tail.buffer->append(pieces[i], take);
+        tail.length += static_cast<uint32_t>(take);
+        bytes_ += take;
+        pieces[i] = static_cast<const uint8_t*>(pieces[i]) + take;
+        lengths[i] -= take;
+        total -= take;
+      }
+      // Copies are filling private buffers one after another: grow geometrically, so a long
+      // run of them costs few allocations and wastes at most about half of the last one.
+      allocation = std::clamp(2 * tail.buffer->allocation_bytes(), kMinCopyAllocation, kMaxCopyAllocation);
     }
   }
-  if (length == 0) return true;
-  SharedBuffer* buffer = SharedBuffer::create(std::max(length, kCopyChunk));
+  if (total == 0) return true;
+  size_t capacity = std::max(total, SharedBuffer::capacity_for_allocation(allocation));
+  SharedBuffer* buffer = SharedBuffer::create(capacity);
   if (buffer == nullptr) return false;
-  buffer->append(bytes, length);
-  push(buffer, 0, length);
+  for (int i = 0; i < 2; ++i) {
+    if (lengths[i] != 0) buffer->append(pieces[i], lengths[i]);
+  }
+  push(buffer, 0, total);
   buffer->release();  // push() took its own reference
   return true;
 }
@@ -73,7 +134,7 @@ IoResult WriteQueue::flush(VectorWriter write, void* context) {
       Slice& slice = slices_[head_];
       if (written >= slice.length) {
         written -= slice.length;
-        slice.buffer->release();
+        release_slice(slice);
         ++head_;
       } else {
         slice.offset += static_cast<uint32_t>(written);
@@ -103,7 +164,7 @@ void WriteQueue::compact() {
 }
 
 void WriteQueue::clear() {
-  for (size_t i = head_; i < slices_.size(); ++i) slices_[i].buffer->release();
+  for (size_t i = head_; i < slices_.size(); ++i) release_slice(slices_[i]);
   slices_.clear();
   head_ = 0;
   bytes_ = 0;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -561,3 +562,184 @@ TEST_F(WriteQueueTest, FlushToABadFdIsAnError) {
 }
 
 }  // namespace
+
+// Issue 13: what a queue holds is counted as the heap it pins, and small private frames behind
+// shared ones cost their size, not a copy chunk.
+
+using reactor::MemoryAccount;
+
+// A broadcast-like frame of `length` bytes, one reference held by the caller.
+SharedBuffer* shared_frame(size_t length, unsigned seed) {
+  const std::string text = pattern(length, seed);
+  return SharedBuffer::copy_of(text.data(), text.size());
+}
+
+TEST(WriteQueueMemory, AnEmptyQueueCostsOnlyItself) {
+  MemoryAccount account;
+  {
+    WriteQueue queue(&account);
+    EXPECT_GE(queue.memory(), sizeof(WriteQueue));
+    EXPECT_EQ(account.bytes(), queue.memory());
+  }
+  EXPECT_EQ(account.bytes(), 0u);
+}
+
+TEST(WriteQueueMemory, ASmallCopyBehindASharedFrameCostsItsAllocationNotAChunk) {
+  // The issue's case: a member's queue ends in a broadcast frame and a ~50-byte `left` notice
+  // is copied behind it. It used to take a 16 KiB chunk; it must cost about its own size.
+  SharedBuffer* frame = shared_frame(4000, 1);
+  ASSERT_NE(frame, nullptr);
+  WriteQueue queue;
+  // Three slices first, so the notice's slice fits the array without reallocating it (a freed
+  // array would sit in glibc's tcache, still counted as in use by mallinfo2).
+  for (int i = 0; i < 3; ++i) queue.push(frame, 0, frame->size());
+  const size_t with_frame = queue.memory();
+  EXPECT_GE(with_frame, frame->allocation_bytes()) << "a shared frame is charged in full";
+  const std::string notice = R"({"type":"left","room":"lobby","user":"m1234"})";
+  const uint8_t header[2] = {0x81, static_cast<uint8_t>(notice.size())};
+  const size_t heap_before = heap_in_use();
+  ASSERT_TRUE(queue.push_copy(header, sizeof header, notice.data(), notice.size()));
+  const size_t heap_growth = heap_in_use() - heap_before;
+  const size_t charged = queue.memory() - with_frame;
+  // One buffer for header and payload together, sized to them (plus the slice array's growth).
+  EXPECT_GE(charged, notice.size() + sizeof header);
+  EXPECT_LE(charged, 256u) << "the notice pinned a whole chunk";
+  EXPECT_LE(heap_growth, 256u) << "the heap grew by " << heap_growth << " for a " << notice.size() << "-byte notice";
+  // memory() charges at least what the heap gave (less when glibc reused a chunk from its
+  // tcache, which mallinfo2 already counted as in use).
+  EXPECT_GE(charged, heap_growth);
+  SocketPair pair;
+  ASSERT_TRUE(pair.ok());
+  std::string received;
+  flush_until_empty(queue, pair, received);
+  const std::string frame_text(reinterpret_cast<const char*>(frame->data()), frame->size());
+  EXPECT_EQ(received, frame_text + frame_text + frame_text +
+                          std::string(reinterpret_cast<const char*>(header), sizeof header) + notice);
+  frame->release();
+}
+
+TEST(WriteQueueMemory, NoticesInterleavedWithSharedFramesStayProportionalToTheirSize) {
+  // 2,000 rounds of "broadcast frame, private notice": the private copies must cost about their
+  // bytes (they used to cost 2,000 x 16 KiB = 31 MiB), and memory() must match the heap.
+  std::vector<SharedBuffer*> frames;
+  for (int i = 0; i < 8; ++i) frames.push_back(shared_frame(300, static_cast<unsigned>(i)));
+  const std::string notice(50, 'n');
+  std::string expected;
+  for (int i = 0; i < 2000; ++i) {
+    const SharedBuffer* frame = frames[static_cast<size_t>(i) % frames.size()];
+    expected.append(reinterpret_cast<const char*>(frame->data()), frame->size());
+    expected += notice;
+  }
+  MemoryAccount account;
+  {
+    WriteQueue queue(&account);
+    const size_t heap_before = heap_in_use();
+    const size_t account_before = account.bytes();
+    for (int i = 0; i < 2000; ++i) {
+      SharedBuffer* frame = frames[static_cast<size_t>(i) % frames.size()];
+      queue.push(frame, 0, frame->size());
+      ASSERT_TRUE(queue.push_copy(notice.data(), notice.size()));
+    }
+    const size_t heap_growth = heap_in_use() - heap_before;
+    EXPECT_LT(heap_growth, 2000u * (96 + 2 * 16) + 64 * 1024) << "private copies cost more than their size";
+    // The account holds each shared frame once (they were allocated before heap_before); the
+    // queue's own memory() counts a frame per slice (each keeps it alive), so it is larger.
+    size_t frame_memory = 0;
+    for (SharedBuffer* frame : frames) frame_memory += frame->allocation_bytes();
+    const size_t charged = account.bytes() - account_before - frame_memory;
+    EXPECT_GE(charged + 4096, heap_growth);
+#ifndef PARLEY_TEST_ASAN
+    // glibc: the same up to the slice arrays outgrown on the way (freed into its tcache, which
+    // mallinfo2 still counts as in use).
+    EXPECT_LE(charged, heap_growth + 4096) << "memory() charges more than the heap gave";
+#endif
+    EXPECT_GT(queue.memory(), account.bytes());
+    SocketPair pair;
+    ASSERT_TRUE(pair.ok());
+    std::string received;
+    flush_until_empty(queue, pair, received);
+    EXPECT_EQ(received, expected);
+    // Drained: only the queue object and its slice array (4,000 slices of 16 bytes) are left.
+    EXPECT_LT(account.bytes(), 4096u * 16 + 1024);
+    EXPECT_EQ(account.bytes(), queue.memory());
+  }
+  EXPECT_EQ(account.bytes(), 0u);
+  for (SharedBuffer* frame : frames) {
+    EXPECT_EQ(frame->references(), 1u);
+    frame->release();
+  }
+}
+
+TEST(WriteQueueMemory, ConsecutiveCopiesGrowTheirBuffersGeometrically) {
+  // A stream of private copies (echo to a slow reader) starts small and doubles: few
+  // allocations, and at most about half of the last one unused.
+  WriteQueue queue;
+  const size_t base = queue.memory();
+  ASSERT_TRUE(queue.push_copy("x", 1));
+  const size_t first_copy = queue.memory() - base;  // its buffer and a one-slice array
+  EXPECT_GE(first_copy, WriteQueue::kMinCopyAllocation);
+  EXPECT_LE(first_copy, WriteQueue::kMinCopyAllocation + 32);
+  const std::string piece = pattern(100, 3);
+  size_t copied = 1;
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(queue.push_copy(piece.data(), piece.size()));
+    copied += piece.size();
+  }
+  EXPECT_EQ(queue.bytes(), copied);
+  EXPECT_LE(queue.memory(), copied + copied / 2 + WriteQueue::kMaxCopyAllocation + 4096);
+  EXPECT_GE(queue.memory(), copied);
+  // Buffers were 64, 128, ... 16 KiB, then 16 KiB each: about copied / 16 KiB + 9 slices.
+  EXPECT_LT(queue.slice_capacity(), 64u);
+}
+
+TEST(WriteQueueMemory, ASharedFrameIsChargedToTheAccountOnceWhateverTheQueues) {
+  SharedBuffer* frame = shared_frame(1000, 9);
+  ASSERT_NE(frame, nullptr);
+  MemoryAccount account;
+  auto first = std::make_unique<WriteQueue>(&account);
+  auto second = std::make_unique<WriteQueue>(&account);
+  const size_t empty = account.bytes();
+  first->push(frame, 0, frame->size());
+  const size_t arrays = account.bytes() - empty - frame->allocation_bytes();
+  EXPECT_LT(arrays, 256u);
+  second->push(frame, 0, frame->size());
+  first->push(frame, 0, frame->size());  // the same frame twice in one queue
+  EXPECT_EQ(account.bytes(), empty + frame->allocation_bytes() + 2 * arrays) << "the frame was counted twice";
+  EXPECT_GE(first->memory(), 2 * frame->allocation_bytes());
+  EXPECT_GE(second->memory(), frame->allocation_bytes());
+  // It stays charged while any queue holds it, and goes when the last one lets go.
+  first->clear();
+  EXPECT_EQ(account.bytes(), empty + frame->allocation_bytes() + 2 * arrays);
+  SocketPair pair;
+  ASSERT_TRUE(pair.ok());
+  std::string received;
+  flush_until_empty(*second, pair, received);
+  EXPECT_EQ(account.bytes(), empty + 2 * arrays);
+  EXPECT_EQ(account.released(), frame->allocation_bytes());
+  first.reset();
+  second.reset();
+  EXPECT_EQ(account.bytes(), 0u);
+  EXPECT_EQ(frame->references(), 1u);
+  frame->release();
+}
+
+TEST(WriteQueueMemory, APartialFlushKeepsChargingWhatIsStillPinned) {
+  // A buffer is pinned until its last byte is written: a half-written chunk still costs all of it.
+  SocketPair pair;
+  ASSERT_TRUE(pair.ok());
+  MemoryAccount account;
+  WriteQueue queue(&account);
+  const std::string big = pattern(200000, 11);
+  ASSERT_TRUE(queue.push_copy(big.data(), big.size()));
+  const size_t full = queue.memory();
+  EXPECT_GE(full, big.size() + sizeof(SharedBuffer));
+  EXPECT_EQ(account.bytes(), full);
+  IoResult result = queue.flush(pair.writer());
+  ASSERT_EQ(result.status, IoStatus::kAgain);
+  ASSERT_GT(result.bytes, 0u);
+  EXPECT_EQ(queue.memory(), full);
+  std::string received;
+  flush_until_empty(queue, pair, received);
+  EXPECT_LT(queue.memory(), 256u);
+  EXPECT_EQ(account.bytes(), queue.memory());
+}
