@@ -168,7 +168,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   table_ = memory == MAP_FAILED ? nullptr : static_cast<Connection*>(memory);
   cork_.resize(kCorkSize);
-  if (config_.max_connections_per_ip != 0) peer_of_fd_.reserve(1024);
+  peer_slots_.reserve(1024);
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -276,6 +276,9 @@ void WsServer::accept_ready() {
     if (fd < 0) {
       if (fd == -EAGAIN) return;
       if (fd == -EINTR || fd == -ECONNABORTED || fd == -EPROTO) continue;
+      // Out of fds: the oldest incomplete handshake gives its fd to the newcomer (a slowloris
+      // holds old ones; real clients finish at once).
+      if ((fd == -EMFILE || fd == -ENFILE) && evict_oldest_handshake(-1)) continue;
       if ((fd == -EMFILE || fd == -ENFILE) && reserve_fd_ >= 0) {
         // Out of fds: the pending connection would keep the listener readable forever. Spend
         // the reserve fd to take it off the queue and close it (libuv's trick).
@@ -316,7 +319,13 @@ void WsServer::accept_ready() {
       if (tls_ != nullptr) c.flags2 |= kRejectBusy;
       else respond_http(c, 503, "text/plain", kBusyBody, kBusyHeaders);
       if (c.state != ConnectionState::kClosed) wheel_.schedule(&c.timer, kRejectLingerMs);
+      continue;
     }
+    // Clients send the request head right after connecting, so it is usually here already:
+    // read it now. A head that completes never counts as an incomplete handshake, and one that
+    // does not joins them as the newest (which may close older ones over a cap).
+    on_readable(c, EPOLLIN);
+    if (c.state == ConnectionState::kHandshake) enter_handshake(c);
   }
   // Budget spent with connections possibly still queued: come back next iteration.
   loop_.mark_ready(listen_fd_, handler_id_, 0);
