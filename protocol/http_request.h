@@ -1,6 +1,7 @@
 #pragma once
 // Zero-copy HTTP/1.1 request-head parser (RFC 9112 sections 2-5): every output is a view into the
-// caller's bytes, which must outlive the HttpRequest.
+// caller's bytes, which must outlive the HttpRequest (the one exception: the path of an
+// absolute-form target without one is the static string "/").
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
