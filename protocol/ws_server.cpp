@@ -273,23 +273,11 @@ void WsServer::accept_ready() {
   for (int i = 0; i < kAcceptBudget; ++i) {
     reactor::SocketAddress peer;
     int fd = reactor::accept_connection(listen_fd_, &peer);
+    // Linux allocates the fd before looking at the queue: EMFILE may mean nothing is waiting.
+    if (fd == -EMFILE || fd == -ENFILE) fd = accept_without_fds(&peer);
     if (fd < 0) {
-      if (fd == -EAGAIN) return;
-      if (fd == -EINTR || fd == -ECONNABORTED || fd == -EPROTO) continue;
-      // Out of fds: the oldest incomplete handshake gives its fd to the newcomer (a slowloris
-      // holds old ones; real clients finish at once).
-      if ((fd == -EMFILE || fd == -ENFILE) && evict_oldest_handshake(-1)) continue;
-      if ((fd == -EMFILE || fd == -ENFILE) && reserve_fd_ >= 0) {
-        // Out of fds: the pending connection would keep the listener readable forever. Spend
-        // the reserve fd to take it off the queue and close it (libuv's trick).
-        ::close(reserve_fd_);
-        int dropped = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (dropped >= 0) ::close(dropped);
-        ++stats_.accept_rejected;
-        reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (dropped >= 0) continue;
-      }
-      return;
+      if (fd == -EINTR || fd == -ECONNABORTED || fd == -EPROTO || fd == -ECANCELED) continue;
+      return;  // -EAGAIN: the queue is empty
     }
     if (static_cast<size_t>(fd) >= capacity_) {
       ::close(fd);

@@ -254,6 +254,10 @@ class WsServer : public reactor::EventHandler {
   // never picks a connection on closed_, flush_ or close_notices_).
   void release_slot(Connection& c);
   uint32_t handshake_cap() const;
+  // accept() failed for lack of fds: takes the waiting connection with the reserve fd. Returns
+  // its fd when the oldest incomplete handshake gave way for it, -ECANCELED when it was dropped
+  // (no handshake to close), or accept's error (-EAGAIN: nothing was waiting).
+  int accept_without_fds(reactor::SocketAddress* peer);
 
   // Transport (ws_server_tls.cpp): the socket itself, or TLS over it when use_tls() was called.
   reactor::IoResult read_input(Connection& c, uint8_t* buffer, size_t capacity);

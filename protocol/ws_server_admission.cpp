@@ -3,13 +3,17 @@
 // (request heads trickling in a byte at a time) holds only old handshakes, and a real client
 // sends its head at once, so the newcomer wins and the attacker's connections are the ones
 // that go (issue 13; nginx's limit_conn and client_header_timeout answer the same attack).
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cstring>
 
 #include "protocol/handshake.h"
 #include "protocol/ws_connection.h"
 #include "protocol/ws_server.h"
+#include "reactor/socket_ops.h"
 
 namespace protocol {
 
@@ -138,6 +142,24 @@ void WsServer::leave_handshake(Connection& c) {
     }
   }
   s.older = s.newer = s.peer_older = s.peer_newer = kNoFd;
+}
+
+int WsServer::accept_without_fds(reactor::SocketAddress* peer) {
+  if (reserve_fd_ < 0) return -EMFILE;
+  // The spare fd lets us see whether anyone is waiting: a pending connection would otherwise
+  // keep the listener readable forever (libuv's trick).
+  ::close(reserve_fd_);
+  reserve_fd_ = -1;
+  int fd = reactor::accept_connection(listen_fd_, peer);
+  if (fd >= 0 && !evict_oldest_handshake(fd)) {
+    // Nothing to give way: refuse the newcomer rather than an established connection.
+    ::close(fd);
+    ++stats_.accept_rejected;
+    fd = -ECANCELED;
+  }
+  // Into the fd just closed (the evicted handshake's or the dropped newcomer's).
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd;
 }
 
 bool WsServer::evict_oldest_handshake(int keep_fd, int peer_fd) {
