@@ -303,13 +303,19 @@ TEST_F(SlowlorisTest, ThousandAddressesOverTheHandshakeCap) {
 // The same with the total cap on incomplete handshakes lifted, so that it is the fds that run
 // out (accept fails with EMFILE): the oldest handshake's fd goes to the newcomer.
 TEST_F(SlowlorisTest, ThousandAddressesWhenAcceptRunsOutOfFds) {
+  if (kSanitized) {
+    // UBSan's vptr check probes memory through a pipe(); in a process with no free fd that
+    // fails and it reports a false "invalid vptr" (and exits) at the next virtual call.
+    GTEST_SKIP() << "needs a process that may run out of fds, which UBSan's vptr check cannot";
+  }
   ParleydProcess server({"--max-handshakes", "100000"}, ProcessLimits{1024, 1024});
   ASSERT_TRUE(server.ok()) << server.error();
   Slowloris attack(server.port(), 1500, k127 + (7u << 16), 1000);
   let_attack_settle(attack, 1000);
   Figures f = legit_clients(server.port(), {loopback(k127, 2), loopback(k127 + (8u << 16), 1)}, 10, 150ms);
   report("1000 addresses, accept out of fds", f, attack);
-  EXPECT_GE(attack.open(), 900) << "the attack did not fill the fds";
+  EXPECT_GE(attack.open(), 900) << "the attack did not fill the fds; parleyd " << server.status_text() << ": "
+                                << server.stderr_text().substr(0, 3000);
   EXPECT_TRUE(f.failures.empty()) << f.failures.size() << " failed, first: " << f.failures.front();
   EXPECT_LE(f.max(), kMaxTimeTo101.count());
   EXPECT_GT(parley_test::parleyd_metric(server.port(), "parley_handshakes_evicted_total"), 0);
