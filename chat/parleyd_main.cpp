@@ -2,6 +2,7 @@
 // port; with --workers N, N processes share the port through SO_REUSEPORT.
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +18,28 @@
 #include "reactor/tls_context.h"
 
 namespace {
+
+// Below this many fds a server runs out after a few thousand connections (or one slowloris).
+constexpr rlim_t kLowFdLimit = 4096;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit: a stock shell's soft limit of 1024 would cap
+// parleyd at about a thousand connections while the hard limit allows far more. Says so (one
+// line on stderr) when the result is still low. Workers inherit the limit across fork.
+void raise_fd_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < kLowFdLimit) {
+    std::fprintf(stderr,
+                 "parleyd: WARNING: file descriptor limit is %llu (hard limit %llu): at most about that many "
+                 "connections per worker; raise it (ulimit -Hn, LimitNOFILE=) for production\n",
+                 static_cast<unsigned long long>(limit.rlim_cur), static_cast<unsigned long long>(limit.rlim_max));
+  }
+}
 
 void print_listening(const reactor::SocketAddress& address) {
   std::printf("listening on %s\n", address.to_string().c_str());
@@ -127,6 +150,7 @@ int main(int argc, char** argv) {
   // A dead peer must give EPIPE, not kill the daemon (the library already uses MSG_NOSIGNAL;
   // this covers any other write).
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
   // Loaded once, before the workers fork: a bad file is one error line, and the workers share
   // the session-ticket keys, so a client resumes with whichever worker the kernel picks.
   std::unique_ptr<reactor::TlsContext> tls;

@@ -54,6 +54,8 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--deflate-threshold", &o.deflate_threshold, 0, 1u << 30, true, "bytes, 0 to 1G, e.g. 64 or 1K"},
       {"--max-connections", &o.max_connections, 0, UINT32_MAX, false, "0 (the fd limit) or more"},
       {"--max-connections-per-ip", &o.max_connections_per_ip, 0, UINT32_MAX, false, "0 (unlimited) or more"},
+      {"--max-handshakes-per-ip", &o.max_handshakes_per_ip, 0, UINT32_MAX, false, "0 (unlimited) or more"},
+      {"--max-handshakes", &o.max_handshakes, 0, UINT32_MAX, false, "0 (a quarter of the fd limit) or more"},
       {"--workers", &o.workers, 1, 256, false, "processes, 1 to 256"},
       {"--history", &o.history_size, 0, 100000, false, "messages per room, 0 to 100000"},
       {"--max-text", &o.max_text_bytes, 1, 64u << 20, true, "bytes, 1 to 64M, e.g. 4096 or 16K"},
@@ -108,8 +110,15 @@ std::string parleyd_usage() {
          "                             it new connections get 503, at it the largest queues are closed (1008)\n"
          "  --deflate on|off           accept permessage-deflate (RFC 7692) offers (default on)\n"
          "  --deflate-threshold BYTES  send smaller messages uncompressed, K/M suffixes (default 64)\n"
-         "  --max-connections N        beyond: HTTP 503 before the upgrade, 0 = fd limit (default 0)\n"
-         "  --max-connections-per-ip N per source address (IPv6: per /64), 0 = unlimited (default 0)\n"
+         "  --max-connections N        beyond: the oldest incomplete handshake is closed to make room,\n"
+         "                             else HTTP 503 before the upgrade; 0 = fd limit (default 0)\n"
+         "  --max-connections-per-ip N per source address (IPv6: per /64) and worker; beyond: HTTP 503,\n"
+         "                             0 = unlimited (default 1000)\n"
+         "  --max-handshakes-per-ip N  incomplete handshakes (request head not yet complete) per source\n"
+         "                             address; beyond, that address's oldest is closed (503), 0 =\n"
+         "                             unlimited (default 32)\n"
+         "  --max-handshakes N         incomplete handshakes in all; beyond, and whenever fds run out,\n"
+         "                             the oldest is closed; 0 = a quarter of the fd limit (default 0)\n"
          "  --drain-timeout MS         on SIGTERM/SIGINT: close 1001 and wait this long (default 5000)\n"
          "  --history N                chat messages kept per room and sent on join, 0 to 100000 (default 50)\n"
          "  --max-text BYTES           longest chat message text, K/M suffixes (default 4096)\n"

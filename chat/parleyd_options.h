@@ -30,7 +30,9 @@ struct ParleydOptions {
   bool deflate = true;                     // accept permessage-deflate offers (RFC 7692)
   uint64_t deflate_threshold = 64;         // smaller outgoing messages are sent uncompressed
   uint32_t max_connections = 0;            // 0: the fd limit
-  uint32_t max_connections_per_ip = 0;     // 0: unlimited
+  uint32_t max_connections_per_ip = 1000;  // per address (IPv6 /64) and worker; 0: unlimited
+  uint32_t max_handshakes_per_ip = 32;     // incomplete handshakes per address; 0: unlimited
+  uint32_t max_handshakes = 0;             // incomplete handshakes in all; 0: a quarter of the fd limit
   uint32_t workers = 1;                    // processes sharing the port with SO_REUSEPORT
   uint32_t history_size = 50;              // chat: messages kept per room (0: none)
   uint64_t max_text_bytes = 4096;          // chat: longer msg/dm text -> error text_too_long

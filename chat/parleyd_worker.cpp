@@ -132,6 +132,8 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   config.deflate = options.deflate;
   config.deflate_threshold = static_cast<size_t>(options.deflate_threshold);
   config.max_connections_per_ip = options.max_connections_per_ip;
+  config.max_handshakes_per_ip = options.max_handshakes_per_ip;
+  config.max_handshakes = options.max_handshakes;
   protocol::WsServer server(loop, config);
   if (tls != nullptr) {
     if (int rc = server.use_tls(tls); rc != 0) {

@@ -76,6 +76,11 @@ std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_i
          stats.heap_trims);
   metric("parley_heap_trim_microseconds_total", "counter", "Time spent giving heap memory back.",
          stats.heap_trim_us);
+  metric("parley_handshakes", "gauge", "Incomplete handshakes (request head not yet complete).", stats.handshakes);
+  metric("parley_handshakes_evicted_total", "counter",
+         "Oldest incomplete handshakes closed to make room (fds, --max-handshakes[-per-ip], --max-connections).",
+         stats.handshakes_evicted);
+  metric("parley_bad_requests_total", "counter", "Request heads refused with 400.", stats.bad_requests);
   metric("parley_loop_iterations_total", "counter", "Event loop iterations.", loop_iterations);
   metric("parley_resident_bytes", "gauge", "Resident set size of the process.", resident_bytes());
   return out;

@@ -91,6 +91,7 @@ struct UpgradeFields {
   size_t keys = 0;
   bool upgrade_websocket = false;
   bool connection_upgrade = false;
+  bool body = false;  // Transfer-Encoding, or a Content-Length other than 0
   std::string_view version;
   std::string_view key;
   std::string_view origin;
@@ -117,8 +118,16 @@ struct UpgradeFields {
           connection_upgrade = true;
         }
         break;
+      case 14:
+        // Anything but a plain 0 announces (or garbles) a body.
+        if (equals_ignore_case(h.name, "Content-Length") && h.value != "0") body = true;
+        break;
       case 17:
-        if (equals_ignore_case(h.name, "Sec-WebSocket-Key") && keys++ == 0) key = h.value;
+        if (equals_ignore_case(h.name, "Sec-WebSocket-Key")) {
+          if (keys++ == 0) key = h.value;
+        } else if (equals_ignore_case(h.name, "Transfer-Encoding")) {
+          body = true;
+        }
         break;
       case 21:
         if (equals_ignore_case(h.name, "Sec-WebSocket-Version") && versions++ == 0)
@@ -181,6 +190,10 @@ UpgradeCheck check_upgrade_request(const HttpRequest& request) {
   if (f.keys == 0) return reject(check, 400, "missing Sec-WebSocket-Key header");
   if (f.keys > 1) return reject(check, 400, "duplicate Sec-WebSocket-Key header");
   if (!valid_key(f.key)) return reject(check, 400, "Sec-WebSocket-Key must be 16 bytes in base64");
+  // RFC 9110 9.3.1: a GET body has no defined meaning, and after a 101 the bytes that follow
+  // the head are WebSocket frames (RFC 6455 4.1): a body would be read as frames, and framing
+  // that two parsers may disagree on is how requests get smuggled. Refused outright.
+  if (f.body) return reject(check, 400, "upgrade request must not have a body");
 
   check.status = 101;
   check.reason = {};

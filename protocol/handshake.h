@@ -25,7 +25,8 @@ bool is_upgrade_request(const HttpRequest& request);
 
 // Validates an upgrade request (RFC 6455 4.2.1): GET (405), HTTP/1.1 (400), Host (400),
 // Upgrade: websocket and Connection: Upgrade as token lists (400), Sec-WebSocket-Version 13 (426),
-// Sec-WebSocket-Key that base64-decodes to 16 bytes (400).
+// Sec-WebSocket-Key that base64-decodes to 16 bytes (400), and no body: Transfer-Encoding or a
+// Content-Length other than 0 (400).
 UpgradeCheck check_upgrade_request(const HttpRequest& request);
 
 // Sec-WebSocket-Accept for `key`: base64(SHA-1(key + GUID)), RFC 6455 4.2.2. Writes 28 chars.

@@ -121,6 +121,23 @@ HttpParseStatus parse_version(std::string_view v, int& minor) {
   return HttpParseStatus::kComplete;
 }
 
+// RFC 9112 3.2.2: a request-target in absolute-form ("http://host:port/path?query"), which a
+// server MUST accept. Returns the offset where the authority ends (at '/', '?' or the end), or
+// 0 when `target` is not absolute-form with one of the schemes HTTP carries (http, https, and
+// ws/wss, whose requests are HTTP requests, RFC 6455 3); other forms route on the raw target.
+size_t absolute_form_authority_end(std::string_view target) {
+  if (target.empty() || target[0] == '/') return 0;
+  const size_t sep = target.find("://");
+  if (sep == std::string_view::npos) return 0;
+  const std::string_view scheme = target.substr(0, sep);
+  if (!equals_ignore_case(scheme, "http") && !equals_ignore_case(scheme, "https") &&
+      !equals_ignore_case(scheme, "ws") && !equals_ignore_case(scheme, "wss")) {
+    return 0;
+  }
+  const size_t end = target.find_first_of("/?", sep + 3);
+  return end == std::string_view::npos ? target.size() : end;
+}
+
 HttpParseStatus parse_request_line(const char* p, size_t n, HttpRequest& out) {
   // RFC 9112 3: request-line = method SP request-target SP HTTP-version, single SPs.
   const size_t method_len = token_length(p, n);
@@ -141,15 +158,23 @@ HttpParseStatus parse_request_line(const char* p, size_t n, HttpRequest& out) {
 
   out.method = std::string_view(p, method_len);
   out.target = std::string_view(p + target_start, target_len);
-  const void* q = std::memchr(p + target_start, '?', target_len);
-  if (q == nullptr) {
-    out.path = out.target;
-    out.query = out.target.substr(target_len);  // empty, but still a view into the input
-  } else {
-    const size_t path_len = static_cast<size_t>(static_cast<const char*>(q) - (p + target_start));
-    out.path = out.target.substr(0, path_len);
-    out.query = out.target.substr(path_len + 1);
+  out.authority = {};
+  std::string_view rest = out.target;  // path?query
+  const size_t authority_end = absolute_form_authority_end(out.target);
+  if (authority_end != 0) {
+    const size_t authority_start = out.target.find("://") + 3;
+    out.authority = out.target.substr(authority_start, authority_end - authority_start);
+    // RFC 9110 4.2.4: userinfo in an http(s) URI is deprecated and to be treated as an error.
+    if (out.authority.empty() || out.authority.find('@') != std::string_view::npos) {
+      return HttpParseStatus::kBadRequest;
+    }
+    rest = out.target.substr(authority_end);
   }
+  const size_t q = rest.find('?');
+  out.path = rest.substr(0, q);
+  out.query = q == std::string_view::npos ? rest.substr(rest.size()) : rest.substr(q + 1);
+  // RFC 9112 3.2.2 / RFC 9110 4.2.1: an absolute URI with an empty path means "/".
+  if (out.path.empty() && authority_end != 0) out.path = "/";
   return HttpParseStatus::kComplete;
 }
 
@@ -281,6 +306,128 @@ bool HttpRequest::has_header(std::string_view name) const {
     if (equals_ignore_case(headers[i].name, name)) return true;
   }
   return false;
+}
+
+namespace {
+
+// The phases of scan_request_head, in grammar order (RFC 9112 2.1: request-line *( field-line
+// CRLF ) CRLF, with bare LF accepted as a line end per 2.2).
+enum ScanPhase : uint8_t {
+  kLeading,        // empty lines before the request-line (RFC 9112 2.2 says to ignore them)
+  kLeadingCr,      // a CR there; LF must follow
+  kMethod,         // method = token
+  kTargetStart,    // after the SP: the target's first byte
+  kTarget,         // request-target: no CTL, SP or DEL
+  kVersion,        // "HTTP/1." DIGIT, `step` chars in
+  kOtherVersion,   // HTTP/ with another major: 505 once complete, so nothing more is judged
+  kOtherLineStart, // ... just after an LF there
+  kOtherCr,        // ... a CR right after that LF
+  kLineCr,         // a CR ending a line; LF must follow
+  kLineStart,      // the first byte of a field line, or of the final empty line
+  kEndCr,          // a CR opening the final empty line; LF must follow
+  kName,           // field-name = token, up to ':'
+  kValue,          // field-value bytes up to the line end
+};
+
+constexpr std::string_view kVersionPrefix = "HTTP/1.";
+
+}  // namespace
+
+HeadScanStatus scan_request_head(std::string_view data, HeadScanState& state) {
+  size_t i = state.offset;
+  uint8_t phase = state.phase;
+  uint8_t step = state.step;
+  HeadScanStatus result = HeadScanStatus::kNeedMore;
+  for (; i < data.size() && result == HeadScanStatus::kNeedMore; ++i) {
+    const auto c = static_cast<unsigned char>(data[i]);
+    bool ok = true;
+    switch (phase) {
+      case kLeading:
+        if (c == '\r') phase = kLeadingCr;
+        else if (kTchar[c]) phase = kMethod;
+        else ok = c == '\n';
+        break;
+      case kLeadingCr:
+        ok = c == '\n';
+        phase = kLeading;
+        break;
+      case kMethod:
+        if (c == ' ') phase = kTargetStart;
+        else ok = kTchar[c];
+        break;
+      case kTargetStart:
+      case kTarget:
+        if (c == ' ' && phase == kTarget) {
+          phase = kVersion;
+          step = 0;
+        } else {
+          ok = c > 0x20 && c != 0x7f;
+          phase = kTarget;
+        }
+        break;
+      case kVersion:
+        // RFC 9112 2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT. A major other than 1 is a
+        // well-formed version we do not speak (505), decided by the full parse.
+        if (step == 5 && c != '1' && c >= '0' && c <= '9') {
+          phase = kOtherVersion;
+        } else if (step < kVersionPrefix.size()) {
+          ok = c == static_cast<unsigned char>(kVersionPrefix[step++]);
+        } else if (step == kVersionPrefix.size()) {
+          ok = c >= '0' && c <= '9';
+          ++step;
+        } else if (c == '\r') {
+          phase = kLineCr;
+        } else {
+          ok = c == '\n';
+          phase = kLineStart;
+        }
+        break;
+      case kOtherVersion:
+        if (c == '\n') phase = kOtherLineStart;
+        break;
+      case kOtherLineStart:
+        if (c == '\n') result = HeadScanStatus::kComplete;
+        else phase = c == '\r' ? kOtherCr : kOtherVersion;
+        break;
+      case kOtherCr:
+        if (c == '\n') result = HeadScanStatus::kComplete;
+        else phase = kOtherVersion;
+        break;
+      case kLineCr:
+        ok = c == '\n';
+        phase = kLineStart;
+        break;
+      case kLineStart:
+        // RFC 9112 5.2: a line opening with SP/HTAB is obs-fold, which we refuse.
+        if (c == '\n') result = HeadScanStatus::kComplete;
+        else if (c == '\r') phase = kEndCr;
+        else if (kTchar[c]) phase = kName;
+        else ok = false;
+        break;
+      case kEndCr:
+        ok = c == '\n';
+        result = HeadScanStatus::kComplete;
+        break;
+      case kName:
+        // RFC 9112 5.1: no whitespace between the field name and the colon.
+        if (c == ':') phase = kValue;
+        else ok = kTchar[c];
+        break;
+      case kValue:
+        if (c == '\r') phase = kLineCr;
+        else if (c == '\n') phase = kLineStart;
+        else ok = is_value_byte(c);
+        break;
+      default:
+        ok = false;
+        break;
+    }
+    if (!ok) return HeadScanStatus::kBad;
+  }
+  state.offset = static_cast<uint32_t>(i);
+  state.phase = phase;
+  state.step = step;
+  return result;
 }
 
 bool is_token_char(char c) { return kTchar[static_cast<unsigned char>(c)]; }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "protocol/http_request.h"
 #include "protocol/message_reader.h"
 #include "reactor/timer_wheel.h"
 #include "reactor/write_queue.h"
@@ -56,6 +57,7 @@ enum class TimerPurpose : uint8_t {
 struct ConnectionExtra {
   ReaderState reader;
   std::vector<uint8_t> pending;  // an unfinished request head, or an unfinished message's data
+  HeadScanState head_scan;       // how far `pending` (a request head) has been checked
 };
 
 struct Connection {

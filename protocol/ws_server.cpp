@@ -176,7 +176,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   table_ = memory == MAP_FAILED ? nullptr : static_cast<Connection*>(memory);
   cork_.resize(kCorkSize);
-  if (config_.max_connections_per_ip != 0) peer_of_fd_.reserve(1024);
+  peer_slots_.reserve(1024);
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -281,20 +281,11 @@ void WsServer::accept_ready() {
   for (int i = 0; i < kAcceptBudget; ++i) {
     reactor::SocketAddress peer;
     int fd = reactor::accept_connection(listen_fd_, &peer);
+    // Linux allocates the fd before looking at the queue: EMFILE may mean nothing is waiting.
+    if (fd == -EMFILE || fd == -ENFILE) fd = accept_without_fds(&peer);
     if (fd < 0) {
-      if (fd == -EAGAIN) return;
-      if (fd == -EINTR || fd == -ECONNABORTED || fd == -EPROTO) continue;
-      if ((fd == -EMFILE || fd == -ENFILE) && reserve_fd_ >= 0) {
-        // Out of fds: the pending connection would keep the listener readable forever. Spend
-        // the reserve fd to take it off the queue and close it (libuv's trick).
-        ::close(reserve_fd_);
-        int dropped = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (dropped >= 0) ::close(dropped);
-        ++stats_.accept_rejected;
-        reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (dropped >= 0) continue;
-      }
-      return;
+      if (fd == -EINTR || fd == -ECONNABORTED || fd == -EPROTO || fd == -ECANCELED) continue;
+      return;  // -EAGAIN: the queue is empty
     }
     if (static_cast<size_t>(fd) >= capacity_) {
       ::close(fd);
@@ -327,7 +318,13 @@ void WsServer::accept_ready() {
       if (tls_ != nullptr) c.flags2 |= kRejectBusy;
       else respond_http(c, 503, "text/plain", memory_full ? kMemoryBody : kBusyBody, kBusyHeaders);
       if (c.state != ConnectionState::kClosed) wheel_.schedule(&c.timer, kRejectLingerMs);
+      continue;
     }
+    // Clients send the request head right after connecting, so it is usually here already:
+    // read it now. A head that completes never counts as an incomplete handshake, and one that
+    // does not joins them as the newest (which may close older ones over a cap).
+    on_readable(c, EPOLLIN);
+    if (c.state == ConnectionState::kHandshake) enter_handshake(c);
   }
   // Budget spent with connections possibly still queued: come back next iteration.
   loop_.mark_ready(listen_fd_, handler_id_, 0);

@@ -94,8 +94,18 @@ struct WsServerConfig {
   size_t max_buffered = 1u << 20;         // write-queue cap per connection (a message that
                                           // starts below the cap is queued whole)
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::kClose;
-  uint32_t max_connections = 0;           // beyond: HTTP 503 before the upgrade; 0 = fd limit
-  uint32_t max_connections_per_ip = 0;    // per peer address, same policy; 0 = unlimited
+  uint32_t max_connections = 0;           // beyond: the oldest incomplete handshake is closed
+                                          // to make room, else HTTP 503; 0 = fd limit
+  // Per peer address (IPv6: per /64), per process: beyond, HTTP 503 before the upgrade;
+  // 0 = unlimited. On by default; 1000 leaves room for a NAT'd office or campus.
+  uint32_t max_connections_per_ip = 1000;
+  // Incomplete handshakes (TCP accepted, no 101 or response yet) per peer address: beyond, the
+  // address's oldest one is closed (slowloris, RFC 9112 9.3 lets a server close idle
+  // connections); 0 = unlimited. Clients send their request at once, so few are ever open.
+  uint32_t max_handshakes_per_ip = 32;
+  // Incomplete handshakes in all: beyond, the oldest one is closed; 0 = a quarter of the fd
+  // limit. Running out of fds closes the oldest too, so real clients still get in.
+  uint32_t max_handshakes = 0;
   uint32_t timer_tick_ms = 10;
   bool deflate = true;                    // accept permessage-deflate offers (RFC 7692)
   size_t deflate_threshold = kDefaultDeflateThreshold;  // smaller messages go uncompressed
@@ -135,6 +145,10 @@ struct WsServerStats {
   uint64_t memory_rejected = 0;    // 503 from 7/8 of max_memory
   uint64_t heap_trims = 0;         // free heap given back to the kernel after a burst of frees
   uint64_t heap_trim_us = 0;       // microseconds those took in all
+  uint64_t handshakes = 0;         // incomplete handshakes now (gauge)
+  uint64_t handshakes_evicted = 0;  // oldest incomplete handshakes closed to make room
+                                    // (fds, max_connections, max_handshakes[_per_ip])
+  uint64_t bad_requests = 0;       // request heads refused with 400 (garbage, bad syntax)
 };
 
 class WsServer : public reactor::EventHandler {
@@ -249,6 +263,8 @@ class WsServer : public reactor::EventHandler {
   bool behind_on_reading(const Connection& c) const;
   bool over_buffer_cap(Connection& c);
   void finish_drain();
+  // Admission (ws_server_admission.cpp). Records `fd`'s peer; false when the connection is
+  // over max_connections(_per_ip) and must be refused (503).
   bool admit(int fd, const reactor::SocketAddress& peer);
 
   // Memory budget and giving memory back (ws_server_memory.cpp, issue 13).
@@ -268,7 +284,25 @@ class WsServer : public reactor::EventHandler {
   static void on_trim_timer(void* context, reactor::TimerNode* node);
   // Records that `c` has a write queue (shed_memory() scans up to the highest such fd).
   void note_queue(const Connection& c);
+  // Undoes admit() and leave_handshake() for an fd being freed.
   void forget_peer(int fd);
+  // Links `c` (just accepted, still reading its head) as the newest incomplete handshake, then
+  // closes the oldest ones over max_handshakes_per_ip / max_handshakes.
+  void enter_handshake(Connection& c);
+  // Unlinks `c` from the incomplete handshakes (its 101 or response is going out); no-op if
+  // it is not linked.
+  void leave_handshake(Connection& c);
+  // Closes the oldest incomplete handshake (of `peer_fd`'s address when >= 0) now, freeing its
+  // fd before this returns. False when there is none (other than `keep_fd`).
+  bool evict_oldest_handshake(int keep_fd, int peer_fd = -1);
+  // Frees `c`'s slot and fd now: the body of free_closed(), also used by eviction (which
+  // never picks a connection on closed_, flush_ or close_notices_).
+  void release_slot(Connection& c);
+  uint32_t handshake_cap() const;
+  // accept() failed for lack of fds: takes the waiting connection with the reserve fd. Returns
+  // its fd when the oldest incomplete handshake gave way for it, -ECANCELED when it was dropped
+  // (no handshake to close), or accept's error (-EAGAIN: nothing was waiting).
+  int accept_without_fds(reactor::SocketAddress* peer);
 
   // Transport (ws_server_tls.cpp): the socket itself, or TLS over it when use_tls() was called.
   reactor::IoResult read_input(Connection& c, uint8_t* buffer, size_t capacity);
@@ -305,8 +339,9 @@ class WsServer : public reactor::EventHandler {
   size_t cork_length_ = 0;
   Connection* corked_ = nullptr;
 
-  // Per-IP admission (only when max_connections_per_ip is set): each fd's peer key, and
-  // how many connections each key holds.
+  // Admission: each fd's peer key and its links in two lists of incomplete handshakes in
+  // accept order (all of them, and its address's), and per address how many connections and
+  // handshakes it holds. Per-address counts are kept only when a per-IP cap is set.
   struct PeerKey {
     uint64_t high = 0;
     uint64_t low = 0;
@@ -315,8 +350,28 @@ class WsServer : public reactor::EventHandler {
   struct PeerKeyHash {
     size_t operator()(const PeerKey& k) const { return std::hash<uint64_t>()(k.high * 0x9E3779B97F4A7C15ull ^ k.low); }
   };
-  std::vector<PeerKey> peer_of_fd_;
-  std::unordered_map<PeerKey, uint32_t, PeerKeyHash> connections_per_peer_;
+  static constexpr uint32_t kNoFd = UINT32_MAX;
+  struct PeerSlot {
+    PeerKey key;
+    uint32_t older = kNoFd;  // all incomplete handshakes, oldest first
+    uint32_t newer = kNoFd;
+    uint32_t peer_older = kNoFd;  // the same address's
+    uint32_t peer_newer = kNoFd;
+    bool counted = false;       // holds a connection in peers_
+    bool in_handshake = false;  // linked in the lists above
+  };
+  struct PeerCount {
+    uint32_t connections = 0;
+    uint32_t handshakes = 0;
+    uint32_t oldest = kNoFd;  // the address's oldest and newest incomplete handshakes
+    uint32_t newest = kNoFd;
+  };
+  bool per_peer() const { return config_.max_connections_per_ip != 0 || config_.max_handshakes_per_ip != 0; }
+  PeerSlot& slot(int fd);
+  std::vector<PeerSlot> peer_slots_;  // indexed by fd
+  std::unordered_map<PeerKey, PeerCount, PeerKeyHash> peers_;
+  uint32_t oldest_handshake_ = kNoFd;
+  uint32_t newest_handshake_ = kNoFd;
 
   bool draining_ = false;
   reactor::TimerNode drain_timer_;

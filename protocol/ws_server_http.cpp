@@ -13,27 +13,44 @@ namespace protocol {
 
 void WsServer::process_request_head(Connection& c, uint8_t* data, size_t length) {
   std::string_view head(reinterpret_cast<const char*>(data), length);
+  HttpRequest request;
+  HttpParseStatus status;
   if (c.extra != nullptr && !c.extra->pending.empty()) {
-    // Bounded: a head still incomplete past kMaxRequestHead is refused below (431).
+    // Bounded: a head still incomplete at kMaxRequestHead is refused below (431).
     std::vector<uint8_t>& pending = c.extra->pending;
     pending.insert(pending.end(), data, data + length);
     head = std::string_view(reinterpret_cast<const char*>(pending.data()), pending.size());
-  }
-  HttpRequest request;
-  HttpParseStatus status = parse_http_request(head, request);
-  switch (status) {
-    case HttpParseStatus::kNeedMore: {
-      if (c.extra == nullptr || c.extra->pending.empty()) {
+    // A trickling head costs only its new bytes until the scan sees its end.
+    HeadScanStatus scan = scan_request_head(head, c.extra->head_scan);
+    if (scan == HeadScanStatus::kNeedMore && head.size() < kMaxRequestHead) return;
+    status = scan == HeadScanStatus::kBad ? HttpParseStatus::kBadRequest : parse_http_request(head, request);
+  } else {
+    // The usual case: the whole head in one read, parsed in one pass.
+    status = parse_http_request(head, request);
+    if (status == HttpParseStatus::kNeedMore) {
+      // Refuse garbage (random bytes, a TLS ClientHello on the plain port) at once rather
+      // than after the handshake timeout; keep a plausible prefix and where its check ended.
+      HeadScanState scan;
+      if (scan_request_head(head, scan) == HeadScanStatus::kBad) {
+        status = HttpParseStatus::kBadRequest;
+      } else {
         ConnectionExtra* extra = extra_for(c);
         if (extra == nullptr) {
           destroy(c, kCloseInternalError);
           return;
         }
         extra->pending.assign(data, data + length);
+        extra->head_scan = scan;
+        return;
       }
-      return;
     }
+  }
+  switch (status) {
+    case HttpParseStatus::kNeedMore:
+      // The scan saw the head end where the parser does not: they disagree, so refuse rather
+      // than wait (scan_request_head is tested never to do this).
     case HttpParseStatus::kBadRequest:
+      ++stats_.bad_requests;
       respond_http(c, 400, "text/plain", "malformed HTTP request\n");
       return;
     case HttpParseStatus::kTooLarge:
@@ -100,6 +117,7 @@ void WsServer::upgrade(Connection& c, const HttpRequest& request, const Route& r
     respond_http(c, 500, "text/plain", "upgrade response too large\n");
     return;
   }
+  leave_handshake(c);
   c.state = ConnectionState::kOpen;
   c.user_data = verdict.user_data;
   c.route = static_cast<uint8_t>(&route - routes_.data());
@@ -144,6 +162,7 @@ void WsServer::respond_http(Connection& c, int status, std::string_view content_
   std::string response(body.size() + extra_headers.size() + content_type.size() + 256, '\0');
   size_t length = write_http_response(response.data(), response.size(), status, content_type, body, extra_headers);
   ++stats_.http_responses;
+  leave_handshake(c);
   wheel_.cancel(&c.timer);
   // The response is the last thing on this connection: flush, shut down, wait for EOF.
   c.flags |= kCloseSent | kCloseReceived;

@@ -1,5 +1,5 @@
-// WsServer, lifecycle: deferred destruction of connections, draining, per-address admission.
-// (Timers and heartbeats: ws_server_heartbeat.cpp.)
+// WsServer, lifecycle: deferred destruction of connections and draining.
+// (Timers and heartbeats: ws_server_heartbeat.cpp; admission: ws_server_admission.cpp.)
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -54,35 +54,37 @@ void WsServer::free_closed() {
   while (!closed_.empty()) {
     std::vector<Connection*> closing;
     closing.swap(closed_);
-    for (Connection* c : closing) {
-      ConnectionId id = id_of(*c);
-      int fd = fd_of(*c);
-      if (c->flags & kOpenNotified) {
-        WsApplication* app = c->route < routes_.size() ? routes_[c->route].app : nullptr;
-        if (app != nullptr) app->on_close(id, c->close_code == 0 ? kCloseAbnormal : c->close_code);
-      }
-      if (c->out != nullptr) {
-        c->out->clear();
-        release_queue(c->out);
-        c->out = nullptr;
-      }
-      if (c->extra != nullptr) {
-        c->extra->pending.clear();
-        c->extra->reader = ReaderState();
-        release_extra_if_idle(*c);
-      }
-      uint32_t generation = c->generation;
-      c->~Connection();
-      new (c) Connection();
-      c->generation = generation;
-      forget_peer(fd);
-      end_tls(fd);
-      ::close(fd);
-      --stats_.connections;
-    }
+    for (Connection* c : closing) release_slot(*c);
   }
   if (reserve_fd_ < 0) reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (draining_ && stats_.connections == 0) finish_drain();
+}
+
+void WsServer::release_slot(Connection& c) {
+  int fd = fd_of(c);
+  if (c.flags & kOpenNotified) {
+    WsApplication* app = c.route < routes_.size() ? routes_[c.route].app : nullptr;
+    if (app != nullptr) app->on_close(id_of(c), c.close_code == 0 ? kCloseAbnormal : c.close_code);
+  }
+  wheel_.cancel(&c.timer);
+  if (c.out != nullptr) {
+    c.out->clear();
+    release_queue(c.out);
+    c.out = nullptr;
+  }
+  if (c.extra != nullptr) {
+    c.extra->pending.clear();
+    c.extra->reader = ReaderState();
+    release_extra_if_idle(c);
+  }
+  uint32_t generation = c.generation;
+  c.~Connection();
+  new (&c) Connection();
+  c.generation = generation;
+  forget_peer(fd);
+  end_tls(fd);
+  ::close(fd);
+  --stats_.connections;
 }
 
 void WsServer::drain(uint32_t timeout_ms, std::function<void()> on_drained) {
@@ -114,34 +116,6 @@ void WsServer::finish_drain() {
   }
   free_closed();
   done();
-}
-
-bool WsServer::admit(int fd, const reactor::SocketAddress& peer) {
-  bool under_total = config_.max_connections == 0 || stats_.connections <= config_.max_connections;
-  if (config_.max_connections_per_ip == 0) return under_total;
-  // Every accepted fd is recorded (forget_peer() undoes exactly this), whatever the verdict.
-  PeerKey key;
-  if (peer.storage.ss_family == AF_INET) {
-    key.low = reinterpret_cast<const sockaddr_in*>(&peer.storage)->sin_addr.s_addr;
-  } else {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer.storage);
-    std::memcpy(&key.high, in6->sin6_addr.s6_addr, 8);
-    std::memcpy(&key.low, in6->sin6_addr.s6_addr + 8, 8);
-    // One allowance per /64: a single IPv6 host usually owns the whole /64.
-    key.low = 0;
-    key.high |= 1;  // keep IPv6 keys apart from IPv4 ones
-  }
-  if (peer_of_fd_.size() <= static_cast<size_t>(fd)) peer_of_fd_.resize(static_cast<size_t>(fd) + 1);
-  peer_of_fd_[static_cast<size_t>(fd)] = key;
-  uint32_t& count = connections_per_peer_[key];
-  ++count;
-  return under_total && count <= config_.max_connections_per_ip;
-}
-
-void WsServer::forget_peer(int fd) {
-  if (config_.max_connections_per_ip == 0 || static_cast<size_t>(fd) >= peer_of_fd_.size()) return;
-  auto it = connections_per_peer_.find(peer_of_fd_[static_cast<size_t>(fd)]);
-  if (it != connections_per_peer_.end() && --it->second == 0) connections_per_peer_.erase(it);
 }
 
 }  // namespace protocol

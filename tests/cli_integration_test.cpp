@@ -418,15 +418,16 @@ TEST_F(CliWss, UnreadableCaFileIsOneClearError) {
   EXPECT_NE(cli.err().find("cannot read CA file '" + cert_.dir() + "/missing.pem'"), std::string::npos) << cli.err();
 }
 
-TEST(CliWssPlainServer, WssToAPlainServerTimesOutInTheTlsHandshake) {
-  // parleyd waits for an HTTP request head that the ClientHello never completes.
+TEST(CliWssPlainServer, WssToAPlainServerIsRefusedAtOnce) {
+  // A ClientHello cannot start an HTTP request: parleyd answers 400 and closes at once (issue
+  // 13), so the client fails the TLS handshake rather than waiting out its timeout.
   ParleydProcess server;
   ASSERT_TRUE(server.ok()) << server.error();
-  CliProcess cli({"--insecure", "--retries", "0", "--connect-timeout", "300",
+  CliProcess cli({"--insecure", "--retries", "0", "--connect-timeout", "5000",
                   "wss://127.0.0.1:" + std::to_string(server.port()) + "/echo"});
   cli.close_stdin();
   ASSERT_EQ(cli.wait_exit(), 1) << cli.err();
-  EXPECT_NE(cli.err().find("no TLS handshake with 127.0.0.1:" + std::to_string(server.port()) + " within 300 ms"),
+  EXPECT_NE(cli.err().find("TLS handshake with 127.0.0.1:" + std::to_string(server.port()) + " failed"),
             std::string::npos)
       << cli.err();
 }

@@ -196,6 +196,23 @@ TEST(Handshake, DuplicateKeyRejected) {
   EXPECT_NE(c.reason.find("duplicate"), std::string_view::npos);
 }
 
+TEST(Handshake, UpgradeWithABodyIsRefused) {
+  // After a 101 the bytes behind the head are frames: a body would be read as frames.
+  for (const char* h : {"Content-Length: 5", "content-length: 1", "Content-Length: 00", "Content-Length: x",
+                        "Transfer-Encoding: chunked", "TRANSFER-ENCODING: identity"}) {
+    const UpgradeCheck c = check("GET /chat HTTP/1.1", headers_without("X", {h}));
+    EXPECT_EQ(c.status, 400) << h;
+    EXPECT_NE(c.reason.find("body"), std::string_view::npos) << h;
+    EXPECT_TRUE(c.key.empty());
+  }
+  // Content-Length: 0 announces no body.
+  EXPECT_EQ(status_of(headers_without("X", {"Content-Length: 0"})), 101);
+}
+
+TEST(Handshake, AbsoluteFormUpgradeIsValid) {
+  EXPECT_EQ(check("GET http://server.example.com/chat HTTP/1.1", good_headers()).status, 101);
+}
+
 TEST(Handshake, ChecksRunInRfcOrder) {
   // A POST that is wrong in every other way is still reported as 405 first.
   EXPECT_EQ(check("POST / HTTP/1.0", {"X: y"}).status, 405);

@@ -150,6 +150,7 @@ TEST(MemoryWave, SilentMembersAndLeavesStayInTheBudgetAndMemoryComesBack) {
     setenv("ASAN_OPTIONS", merged.c_str(), 1);
   }
   ParleydProcess server({"--max-memory", std::to_string(kBudgetKib) + "K", "--rate-limit", "0", "--history", "0",
+                         "--max-connections-per-ip", "0",
                          "--ping-interval", "0"});
   ASSERT_TRUE(server.ok()) << server.error();
 

@@ -223,6 +223,134 @@ TEST(WsServerLimits, TotalConnectionsBeyondTheLimitGet503) {
   EXPECT_TRUE(d.handshake_response().header("Retry-After").has_value());
 }
 
+// Opens a TCP connection and sends the first bytes of a request head, which it never finishes.
+std::unique_ptr<WsTestClient> slow_client(uint16_t port) {
+  auto c = std::make_unique<WsTestClient>();
+  EXPECT_TRUE(c->connect_tcp("127.0.0.1", port)) << c->error();
+  EXPECT_TRUE(c->send_raw("GET /echo HTTP/1.1\r\nHost: x\r\n"));
+  return c;
+}
+
+TEST(WsServerAdmission, DefaultsAreOn) {
+  protocol::WsServerConfig config;
+  EXPECT_EQ(config.max_connections_per_ip, 1000u);
+  EXPECT_EQ(config.max_handshakes_per_ip, 32u);
+}
+
+TEST(WsServerAdmission, OldestHandshakeOfAnAddressGoesFirst) {
+  protocol::WsServerConfig config = without_heartbeats();
+  config.max_handshakes_per_ip = 3;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  std::vector<std::unique_ptr<WsTestClient>> slow;
+  for (int i = 0; i < 3; ++i) {
+    slow.push_back(slow_client(server.port()));
+    std::this_thread::sleep_for(30ms);  // accepted in this order
+  }
+  // A fourth incomplete handshake from the address closes the oldest, and only it.
+  slow.push_back(slow_client(server.port()));
+  EXPECT_TRUE(slow[0]->wait_tcp_closed(2000ms));
+  for (int i = 1; i < 4; ++i) EXPECT_FALSE(slow[i]->wait_tcp_closed(100ms)) << i;
+  // A waiting client that finishes its head gets in.
+  ASSERT_TRUE(slow[1]->send_raw("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  EXPECT_EQ(slow[1]->read_http_response(2000ms).status, 101);
+  // A real client from the same address sends its head at once and gets in (if the server
+  // reads its head only after accepting it, it may close slow[2], the oldest, to make room).
+  WsTestClient real;
+  ASSERT_TRUE(real.connect("127.0.0.1", server.port())) << real.error();
+  ASSERT_TRUE(real.send_frame(parley_test::kOpText, "hi"));
+  EXPECT_EQ(real.recv_message(2000ms).payload, "hi");
+}
+
+TEST(WsServerAdmission, TotalHandshakeCapClosesTheOldest) {
+  protocol::WsServerConfig config = without_heartbeats();
+  config.max_handshakes_per_ip = 0;
+  config.max_handshakes = 2;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  auto first = slow_client(server.port());
+  std::this_thread::sleep_for(30ms);
+  auto second = slow_client(server.port());
+  std::this_thread::sleep_for(30ms);
+  auto third = slow_client(server.port());
+  EXPECT_TRUE(first->wait_tcp_closed(2000ms));
+  EXPECT_FALSE(second->wait_tcp_closed(100ms));
+  EXPECT_FALSE(third->wait_tcp_closed(100ms));
+}
+
+TEST(WsServerAdmission, ConnectionLimitEvictsAnIncompleteHandshakeBeforeRefusing) {
+  protocol::WsServerConfig config = without_heartbeats();
+  config.max_connections = 3;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  WsTestClient a, b;
+  ASSERT_TRUE(a.connect("127.0.0.1", server.port())) << a.error();
+  ASSERT_TRUE(b.connect("127.0.0.1", server.port())) << b.error();
+  auto slow = slow_client(server.port());
+  std::this_thread::sleep_for(50ms);
+  // At the limit: the slow handshake makes room for the newcomer.
+  WsTestClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port())) << c.error();
+  EXPECT_TRUE(slow->wait_tcp_closed(2000ms));
+  // With only upgraded connections left, the next one is refused as before.
+  WsTestClient d;
+  ASSERT_FALSE(d.connect("127.0.0.1", server.port()));
+  EXPECT_EQ(d.handshake_response().status, 503);
+}
+
+// Sends `bytes` on a fresh connection and returns the server's answer, read within 1 s: far
+// less than the 10 s handshake timeout, so a 400 here came at once.
+parley_test::HttpResponse answer_to(uint16_t port, std::string_view bytes) {
+  WsTestClient c;
+  EXPECT_TRUE(c.connect_tcp("127.0.0.1", port)) << c.error();
+  EXPECT_TRUE(c.send_raw(bytes));
+  return c.read_http_response(1000ms);
+}
+
+TEST(WsServerRequests, GarbageIsRefusedAtOnce) {
+  ForkedServer server(without_heartbeats());
+  ASSERT_TRUE(server.ok());
+  // A TLS ClientHello on the plain port, binary junk, a control byte in a trickled head.
+  EXPECT_EQ(answer_to(server.port(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)).status, 400);
+  EXPECT_EQ(answer_to(server.port(), std::string("\x00\xff\x13\x37", 4)).status, 400);
+  EXPECT_EQ(answer_to(server.port(), "GET /echo HTTP/1.1\r\nHost: x\x01").status, 400);
+  WsTestClient trickle;
+  ASSERT_TRUE(trickle.connect_tcp("127.0.0.1", server.port()));
+  ASSERT_TRUE(trickle.send_raw("GET /echo HTTP/1.1\r\n"));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(trickle.send_raw("Host : x"));  // whitespace before the colon (RFC 9112 5.1)
+  EXPECT_EQ(trickle.read_http_response(1000ms).status, 400);
+  // A plausible but unfinished head still waits (and is not refused).
+  WsTestClient waiting;
+  ASSERT_TRUE(waiting.connect_tcp("127.0.0.1", server.port()));
+  ASSERT_TRUE(waiting.send_raw("GET /echo HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_FALSE(waiting.wait_tcp_closed(300ms));
+}
+
+TEST(WsServerRequests, AbsoluteFormTargetReachesItsRoute) {
+  ForkedServer server(without_heartbeats());
+  ASSERT_TRUE(server.ok());
+  WsTestClient c;
+  ASSERT_TRUE(c.connect_tcp("127.0.0.1", server.port()));
+  ASSERT_TRUE(c.send_raw("GET http://127.0.0.1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  EXPECT_EQ(c.read_http_response(2000ms).status, 101);
+}
+
+TEST(WsServerRequests, UpgradeWithABodyIsRefused) {
+  ForkedServer server(without_heartbeats());
+  ASSERT_TRUE(server.ok());
+  // Without the check these 6 bytes would be read as a WebSocket frame.
+  const std::string head = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+  parley_test::HttpResponse r = answer_to(server.port(), head + "Content-Length: 6\r\n\r\n" + std::string("\x81\x80\0\0\0\0", 6));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("body"), std::string::npos) << r.body;
+  EXPECT_EQ(answer_to(server.port(), head + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n").status, 400);
+}
+
 TEST(WsServerDrain, SigtermClosesEveryoneWith1001AndExitsZero) {
   protocol::WsServerConfig config = without_heartbeats();
   config.close_timeout_ms = 400;

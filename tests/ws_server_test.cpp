@@ -165,19 +165,16 @@ TEST(WsServer, ManyConcurrentConnectionsAllEcho) {
 // With its fd limit reached, the server must neither spin on the readable listener nor stop
 // serving once descriptors free up (the reserve-fd trick).
 TEST(WsServer, RunningOutOfFileDescriptorsNeitherSpinsNorWedges) {
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit low = saved;
-  low.rlim_cur = 48;
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-  ParleydProcess server;  // inherits the low soft limit
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  // A hard limit too: parleyd raises its soft limit to the hard one at start.
+  ParleydProcess server({}, parley_test::ProcessLimits{48, 48});
   ASSERT_TRUE(server.ok()) << server.error();
 
+  // Upgraded connections, so no incomplete handshake can give up its fd: the accepts beyond
+  // the limit take the reserve-fd path.
   std::vector<std::unique_ptr<WsTestClient>> clients;
   for (int i = 0; i < 80; ++i) {
     clients.push_back(std::make_unique<WsTestClient>());
-    clients.back()->connect_tcp("127.0.0.1", server.port());
+    clients.back()->connect("127.0.0.1", server.port());
   }
   std::this_thread::sleep_for(200ms);
   long before = cpu_ticks(server.pid());

@@ -29,10 +29,12 @@ void check_complete(const protocol::HttpRequest& r, const char* data, size_t siz
   require(r.header_count <= protocol::kMaxHeaders);
   require(!r.method.empty() && !r.target.empty());
   require(r.version_minor >= 0 && r.version_minor <= 9);
-  for (std::string_view v : {r.method, r.target, r.path, r.query}) {
-    require(inside(v, data, r.head_length));
+  for (std::string_view v : {r.method, r.target, r.query, r.authority}) {
+    require(v.data() == nullptr || inside(v, data, r.head_length));
   }
-  require(r.path.data() == r.target.data() && r.path.size() <= r.target.size());
+  // The path is inside the target, or "/" for an absolute-form URI without one.
+  require(inside(r.path, r.target.data(), r.target.size()) || (r.path == "/" && !r.authority.empty()));
+  require(r.authority.empty() || r.target.find("://") != std::string_view::npos);
   for (size_t i = 0; i < r.header_count; ++i) {
     require(!r.headers[i].name.empty());
     require(inside(r.headers[i].name, data, r.head_length));
@@ -41,11 +43,39 @@ void check_complete(const protocol::HttpRequest& r, const char* data, size_t siz
   }
 }
 
+// The incremental scan agrees with the parser: never kBad where the parser could complete, and
+// kComplete exactly where the parser first stops asking for more. Scanned in one call and in
+// pieces of a few bytes (the state carried across), with the same outcome.
+void check_scan(std::string_view input) {
+  protocol::HeadScanState whole;
+  const protocol::HeadScanStatus at_once = protocol::scan_request_head(input, whole);
+  protocol::HeadScanState pieces;
+  protocol::HeadScanStatus stepped = protocol::HeadScanStatus::kNeedMore;
+  for (size_t end = 0; end < input.size() && stepped == protocol::HeadScanStatus::kNeedMore;) {
+    end += 1 + (input[end] & 3);
+    if (end > input.size()) end = input.size();
+    stepped = protocol::scan_request_head(input.substr(0, end), pieces);
+  }
+  require(stepped == at_once);
+  if (at_once != protocol::HeadScanStatus::kBad) require(pieces.offset == whole.offset);
+  static protocol::HttpRequest r;
+  const protocol::HttpParseStatus parsed = protocol::parse_http_request(input, r);
+  if (at_once == protocol::HeadScanStatus::kBad) require(parsed != protocol::HttpParseStatus::kComplete);
+  if (parsed == protocol::HttpParseStatus::kComplete) {
+    require(at_once == protocol::HeadScanStatus::kComplete && whole.offset == r.head_length);
+  }
+  if (at_once == protocol::HeadScanStatus::kComplete && whole.offset <= protocol::kMaxRequestHead) {
+    require(protocol::parse_http_request(input.substr(0, whole.offset), r) != protocol::HttpParseStatus::kNeedMore);
+    require(protocol::parse_http_request(input.substr(0, whole.offset - 1), r) == protocol::HttpParseStatus::kNeedMore);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const char* data = reinterpret_cast<const char*>(bytes);
   const std::string_view input(data, size);
+  check_scan(input);
   // A small cap as well as the default, so both the 431 path and long heads get exercised.
   for (size_t max_head : {protocol::kMaxRequestHead, size_t{64}}) {
     static protocol::HttpRequest r;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 namespace parley_test {
 namespace {
@@ -65,8 +67,12 @@ long parleyd_metric(uint16_t port, const std::string& name) {
 }
 
 ParleydProcess::ParleydProcess(std::vector<std::string> extra_args,
+                               std::chrono::milliseconds ready_timeout)
+    : ParleydProcess(std::move(extra_args), ProcessLimits{}, ready_timeout) {}
+
+ParleydProcess::ParleydProcess(std::vector<std::string> extra_args, const ProcessLimits& limits,
                                std::chrono::milliseconds ready_timeout) {
-  start(extra_args, ready_timeout);
+  start(extra_args, limits, ready_timeout);
   if (!error_.empty()) stop();
 }
 
@@ -76,7 +82,7 @@ ParleydProcess::~ParleydProcess() {
   if (stderr_fd_ >= 0) close(stderr_fd_);
 }
 
-void ParleydProcess::start(const std::vector<std::string>& extra_args,
+void ParleydProcess::start(const std::vector<std::string>& extra_args, const ProcessLimits& limits,
                            std::chrono::milliseconds ready_timeout) {
   const std::string binary = build_dir() + "/parleyd";
   if (access(binary.c_str(), X_OK) != 0) {
@@ -117,6 +123,12 @@ void ParleydProcess::start(const std::vector<std::string>& extra_args,
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   const pid_t parent = getpid();
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  if (limits.nofile_hard != 0) nofile.rlim_max = limits.nofile_hard;
+  if (limits.nofile_soft != 0) nofile.rlim_cur = limits.nofile_soft;
+  if (nofile.rlim_cur > nofile.rlim_max) nofile.rlim_cur = nofile.rlim_max;
+  const bool set_nofile = limits.nofile_soft != 0 || limits.nofile_hard != 0;
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -131,6 +143,7 @@ void ParleydProcess::start(const std::vector<std::string>& extra_args,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (set_nofile && setrlimit(RLIMIT_NOFILE, &nofile) != 0) _exit(126);
     dup2(null_fd, STDIN_FILENO);
     dup2(stdout_fd_, STDOUT_FILENO);
     dup2(stderr_fd_, STDERR_FILENO);

@@ -18,6 +18,12 @@ std::string build_dir();
 // or -1 when the request fails or the series is absent.
 long parleyd_metric(uint16_t port, const std::string& name);
 
+// Resource limits set in the child before exec; 0 leaves the inherited value.
+struct ProcessLimits {
+  uint64_t nofile_soft = 0;  // RLIMIT_NOFILE soft limit
+  uint64_t nofile_hard = 0;  // RLIMIT_NOFILE hard limit (at most the test's own hard limit)
+};
+
 class ParleydProcess {
  public:
   static constexpr std::chrono::milliseconds kDefaultReadyTimeout{10000};
@@ -28,6 +34,9 @@ class ParleydProcess {
   // on failure ok() is false, error() says why, and the child is already stopped.
   explicit ParleydProcess(std::vector<std::string> extra_args = {},
                           std::chrono::milliseconds ready_timeout = kDefaultReadyTimeout);
+  // The same, with `limits` applied to the child (e.g. a small fd limit, to run out of fds).
+  ParleydProcess(std::vector<std::string> extra_args, const ProcessLimits& limits,
+                 std::chrono::milliseconds ready_timeout = kDefaultReadyTimeout);
   // Stops the server as stop() does.
   ~ParleydProcess();
   ParleydProcess(const ParleydProcess&) = delete;
@@ -56,7 +65,8 @@ class ParleydProcess {
   std::string stderr_text() const;
 
  private:
-  void start(const std::vector<std::string>& extra_args, std::chrono::milliseconds ready_timeout);
+  void start(const std::vector<std::string>& extra_args, const ProcessLimits& limits,
+             std::chrono::milliseconds ready_timeout);
   bool try_parse_port();
 
   pid_t pid_ = -1;

@@ -1,0 +1,197 @@
+// WsServer, admission: per-address connection caps, and the incomplete handshakes kept in
+// accept order so that, when fds or a cap run short, the OLDEST are closed first. A slowloris
+// (request heads trickling in a byte at a time) holds only old handshakes, and a real client
+// sends its head at once, so the newcomer wins and the attacker's connections are the ones
+// that go (issue 13; nginx's limit_conn and client_header_timeout answer the same attack).
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "protocol/handshake.h"
+#include "protocol/ws_connection.h"
+#include "protocol/ws_server.h"
+#include "reactor/socket_ops.h"
+
+namespace protocol {
+
+namespace {
+
+// One allowance per /64 for IPv6: a single host usually owns the whole /64. IPv4-mapped IPv6
+// addresses (a dual-stack listener) count as the IPv4 address they carry.
+void peer_key_of(const reactor::SocketAddress& peer, uint64_t& high, uint64_t& low) {
+  high = 0;
+  low = 0;
+  if (peer.storage.ss_family == AF_INET) {
+    low = reinterpret_cast<const sockaddr_in*>(&peer.storage)->sin_addr.s_addr;
+    return;
+  }
+  if (peer.storage.ss_family != AF_INET6) return;
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer.storage);
+  if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+    uint32_t v4;
+    std::memcpy(&v4, in6->sin6_addr.s6_addr + 12, 4);
+    low = v4;
+    return;
+  }
+  std::memcpy(&high, in6->sin6_addr.s6_addr, 8);
+  high |= 1;  // keeps IPv6 keys apart from IPv4 ones (whose high half is 0)
+}
+
+// What an evicted handshake is told, if its socket takes it: the same answer as a refusal at a
+// connection limit, since the server is short of room rather than the request wrong.
+constexpr std::string_view kEvictedBody = "server busy: too many incomplete requests\n";
+constexpr std::string_view kEvictedHeaders = "Retry-After: 5\r\n";
+
+}  // namespace
+
+WsServer::PeerSlot& WsServer::slot(int fd) {
+  const size_t index = static_cast<size_t>(fd);
+  if (peer_slots_.size() <= index) peer_slots_.resize(index + 1);
+  return peer_slots_[index];
+}
+
+uint32_t WsServer::handshake_cap() const {
+  if (config_.max_handshakes != 0) return config_.max_handshakes;
+  const size_t quarter = capacity_ / 4;
+  return quarter < 64 ? 64 : static_cast<uint32_t>(quarter > UINT32_MAX ? UINT32_MAX : quarter);
+}
+
+bool WsServer::admit(int fd, const reactor::SocketAddress& peer) {
+  // stats_.connections already counts this one.
+  bool under_total = config_.max_connections == 0 || stats_.connections <= config_.max_connections;
+  // At the total cap, an incomplete handshake makes room before a newcomer is refused.
+  if (!under_total && evict_oldest_handshake(fd)) under_total = true;
+  PeerSlot& s = slot(fd);
+  s = PeerSlot();
+  if (!per_peer()) return under_total;
+  // Every admitted fd is counted (forget_peer() undoes exactly this), whatever the verdict.
+  peer_key_of(peer, s.key.high, s.key.low);
+  s.counted = true;
+  PeerCount& count = peers_[s.key];
+  ++count.connections;
+  return under_total && (config_.max_connections_per_ip == 0 || count.connections <= config_.max_connections_per_ip);
+}
+
+void WsServer::forget_peer(int fd) {
+  if (static_cast<size_t>(fd) >= peer_slots_.size()) return;
+  leave_handshake(table_[fd]);
+  PeerSlot& s = peer_slots_[static_cast<size_t>(fd)];
+  if (!s.counted) return;
+  s.counted = false;
+  auto it = peers_.find(s.key);
+  if (it != peers_.end() && --it->second.connections == 0) peers_.erase(it);
+}
+
+void WsServer::enter_handshake(Connection& c) {
+  const int fd = fd_of(c);
+  PeerSlot& s = slot(fd);
+  if (s.in_handshake) return;
+  s.in_handshake = true;
+  const auto self = static_cast<uint32_t>(fd);
+  s.older = newest_handshake_;
+  s.newer = kNoFd;
+  if (newest_handshake_ != kNoFd) peer_slots_[newest_handshake_].newer = self;
+  else oldest_handshake_ = self;
+  newest_handshake_ = self;
+  ++stats_.handshakes;
+  if (s.counted) {
+    PeerCount& count = peers_[s.key];
+    s.peer_older = count.newest;
+    s.peer_newer = kNoFd;
+    if (count.newest != kNoFd) peer_slots_[count.newest].peer_newer = self;
+    else count.oldest = self;
+    count.newest = self;
+    ++count.handshakes;
+  }
+  // Each step closes one older handshake; `c` itself is the newest and is never the one.
+  if (s.counted && config_.max_handshakes_per_ip != 0) {
+    const PeerKey key = s.key;
+    for (;;) {
+      auto it = peers_.find(key);
+      if (it == peers_.end() || it->second.handshakes <= config_.max_handshakes_per_ip) break;
+      if (!evict_oldest_handshake(fd, fd)) break;
+    }
+  }
+  while (stats_.handshakes > handshake_cap() && evict_oldest_handshake(fd)) {
+  }
+}
+
+void WsServer::leave_handshake(Connection& c) {
+  const int fd = fd_of(c);
+  if (static_cast<size_t>(fd) >= peer_slots_.size()) return;
+  PeerSlot& s = peer_slots_[static_cast<size_t>(fd)];
+  if (!s.in_handshake) return;
+  s.in_handshake = false;
+  if (s.older != kNoFd) peer_slots_[s.older].newer = s.newer;
+  else oldest_handshake_ = s.newer;
+  if (s.newer != kNoFd) peer_slots_[s.newer].older = s.older;
+  else newest_handshake_ = s.older;
+  --stats_.handshakes;
+  if (s.counted) {
+    auto it = peers_.find(s.key);
+    if (it != peers_.end()) {
+      PeerCount& count = it->second;
+      if (s.peer_older != kNoFd) peer_slots_[s.peer_older].peer_newer = s.peer_newer;
+      else count.oldest = s.peer_newer;
+      if (s.peer_newer != kNoFd) peer_slots_[s.peer_newer].peer_older = s.peer_older;
+      else count.newest = s.peer_older;
+      --count.handshakes;
+    }
+  }
+  s.older = s.newer = s.peer_older = s.peer_newer = kNoFd;
+}
+
+int WsServer::accept_without_fds(reactor::SocketAddress* peer) {
+  if (reserve_fd_ < 0) return -EMFILE;
+  // The spare fd lets us see whether anyone is waiting: a pending connection would otherwise
+  // keep the listener readable forever (libuv's trick).
+  ::close(reserve_fd_);
+  reserve_fd_ = -1;
+  int fd = reactor::accept_connection(listen_fd_, peer);
+  if (fd >= 0 && !evict_oldest_handshake(fd)) {
+    // Nothing to give way: refuse the newcomer rather than an established connection.
+    ::close(fd);
+    ++stats_.accept_rejected;
+    fd = -ECANCELED;
+  }
+  // Into the fd just closed (the evicted handshake's or the dropped newcomer's).
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd;
+}
+
+bool WsServer::evict_oldest_handshake(int keep_fd, int peer_fd) {
+  for (;;) {
+    uint32_t victim_fd = oldest_handshake_;
+    if (peer_fd >= 0) {
+      const PeerSlot& p = peer_slots_[static_cast<size_t>(peer_fd)];
+      auto it = peers_.find(p.key);
+      victim_fd = it == peers_.end() ? kNoFd : it->second.oldest;
+    }
+    if (victim_fd == kNoFd || victim_fd == static_cast<uint32_t>(keep_fd)) return false;
+    Connection& victim = table_[victim_fd];
+    if (victim.state != ConnectionState::kHandshake) {
+      // Destroyed earlier in this iteration (free_closed() will release it): it frees no fd
+      // now, so it leaves the list and the next oldest is taken.
+      leave_handshake(victim);
+      continue;
+    }
+    ++stats_.handshakes_evicted;
+    // Best effort: a 503 if the socket takes it at once (under TLS there may be no session to
+    // say it in). The fd is what is short, so there is no lingering close; the peer may see a
+    // reset instead.
+    char response[256];
+    const size_t length = write_http_response(response, sizeof response, 503, "text/plain", kEvictedBody,
+                                              kEvictedHeaders);
+    if (length != 0 && victim.out == nullptr && !uses_tls(victim)) {
+      iovec iov{response, length};
+      write_output(victim, &iov, 1);
+    }
+    release_slot(victim);
+    return true;
+  }
+}
+
+}  // namespace protocol
