@@ -27,7 +27,8 @@ scheme=http
 if [ "$TLS" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-  server_args+=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --ping-interval 0)
+  # The Python holder connects from 127.0.0.1 alone: lift the per-address cap (default 1000).
+  server_args+=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --ping-interval 0 --max-connections-per-ip 0)
   scheme=https
 fi
 out="$work/parleyd.out"
