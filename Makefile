@@ -180,7 +180,9 @@ build/certs/cert.pem:
 # into $(DESTDIR)$(SYSTEMD_UNIT_DIR). DESTDIR stages a tree for packaging; the installed files
 # name the final paths (no DESTDIR in them). The binaries are those of $(BUILD) (SAN=1 or
 # BUILD=... picks another build); NO_BUILD=1 installs them as they are, without looking at the
-# sources, and fails if one is missing (tests, packaging from a finished build).
+# sources, and fails if one is missing (tests, packaging from a finished build). Each generated
+# file is made in one shell with a temporary named by its pid, so concurrent installs from one
+# build directory do not mix their files.
 PREFIX           ?= /usr/local
 BINDIR           ?= $(PREFIX)/bin
 MANDIR           ?= $(PREFIX)/share/man
@@ -192,14 +194,13 @@ install: $(if $(filter 1,$(NO_BUILD)),,$(INSTALL_BINS))
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
 	@mkdir -p $(BUILD)/install
-	tools/help_to_man.sh $(PARLEYD) 8 "the parley WebSocket chat server" > $(BUILD)/install/parleyd.8.tmp
-	sed -e 's|@UNITDIR@|$(SYSTEMD_UNIT_DIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	  chat/parleyd/parleyd.8.in >> $(BUILD)/install/parleyd.8.tmp
-	mv $(BUILD)/install/parleyd.8.tmp $(BUILD)/install/parleyd.8
-	install -m 0644 $(BUILD)/install/parleyd.8 $(DESTDIR)$(MANDIR)/man8/parleyd.8
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	  chat/parleyd/parleyd.service.in > $(BUILD)/install/parleyd.service
-	install -m 0644 $(BUILD)/install/parleyd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/parleyd.service
+	man=$(BUILD)/install/parleyd.8.$$$$ && \
+	  tools/help_to_man.sh $(PARLEYD) 8 "the parley WebSocket chat server" > $$man && \
+	  sed -e 's|@UNITDIR@|$(SYSTEMD_UNIT_DIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' chat/parleyd/parleyd.8.in >> $$man && \
+	  install -m 0644 $$man $(DESTDIR)$(MANDIR)/man8/parleyd.8; rc=$$?; rm -f $$man; exit $$rc
+	unit=$(BUILD)/install/parleyd.service.$$$$ && \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' chat/parleyd/parleyd.service.in > $$unit && \
+	  install -m 0644 $$unit $(DESTDIR)$(SYSTEMD_UNIT_DIR)/parleyd.service; rc=$$?; rm -f $$unit; exit $$rc
 
 clean:
 	rm -rf build
