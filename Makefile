@@ -1,5 +1,5 @@
 # parley: one entry point. Sources are picked up by wildcard, so adding a unit needs no edit here:
-#   reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp -> build/libparley.a (*_main.cpp are programs)
+#   reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp chat/parleyd/*.cpp -> build/libparley.a (*_main.cpp are programs)
 #   chat/parleyd_main.cpp                    -> build/parleyd
 #   tools/<name>_main.cpp                    -> build/parley-<name>
 #   tests/*_test.cpp                         -> build/parley_tests (one GoogleTest binary)
@@ -12,6 +12,7 @@
 # make asan       same as make test SAN=1
 # make bench      run the micro-benchmarks
 # make fuzz       build the fuzz targets and run each for FUZZ_SECONDS (default 60)
+# make install    binaries, man page and systemd unit into $(DESTDIR)$(PREFIX) (see below)
 # make certs      a self-signed pair for local TLS: build/certs/cert.pem and build/certs/key.pem
 
 SHELL := /bin/bash
@@ -41,7 +42,7 @@ CXXFLAGS := -std=c++20 $(OPTFLAGS) $(SANFLAGS) -Wall -Wextra -Werror -pthread -I
 LDFLAGS  := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
 LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz -lsqlite3
 
-LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp))
+LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp chat/parleyd/*.cpp))
 TOOL_MAINS := $(wildcard tools/*_main.cpp)
 TOOL_SRCS  := $(filter-out %_main.cpp,$(wildcard tools/*.cpp))
 TEST_SRCS  := $(wildcard tests/*_test.cpp) $(filter-out %_test.cpp,$(wildcard tests/support/*.cpp))
@@ -64,7 +65,7 @@ TESTS    := $(BUILD)/parley_tests
 BENCH    := $(BUILD)/parley_bench
 EXAMPLES := $(patsubst chat/examples/%.cpp,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
-.PHONY: all deps run test asan bench fuzz clean certs
+.PHONY: all deps run test asan bench fuzz clean certs install
 .DEFAULT_GOAL := all
 # Objects are never intermediate: keep them for incremental builds.
 .SECONDARY:
@@ -173,6 +174,33 @@ build/certs/cert.pem:
 	  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
 	  -keyout build/certs/key.pem -out $@
 	@echo "run: build/parleyd --tls-cert build/certs/cert.pem --tls-key build/certs/key.pem"
+
+# make install: parleyd and the tools into $(DESTDIR)$(BINDIR), parleyd(8) generated from
+# `parleyd --help` (tools/help_to_man.sh), and parleyd.service (chat/parleyd/parleyd.service.in)
+# into $(DESTDIR)$(SYSTEMD_UNIT_DIR). DESTDIR stages a tree for packaging; the installed files
+# name the final paths (no DESTDIR in them). The binaries are those of $(BUILD) (SAN=1 or
+# BUILD=... picks another build); NO_BUILD=1 installs them as they are, without looking at the
+# sources, and fails if one is missing (tests, packaging from a finished build). Each generated
+# file is made in one shell with a temporary named by its pid, so concurrent installs from one
+# build directory do not mix their files.
+PREFIX           ?= /usr/local
+BINDIR           ?= $(PREFIX)/bin
+MANDIR           ?= $(PREFIX)/share/man
+SYSCONFDIR       ?= /etc
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_BINS     := $(PARLEYD) $(filter $(addprefix $(BUILD)/parley-,load idle cli token),$(TOOLS))
+install: $(if $(filter 1,$(NO_BUILD)),,$(INSTALL_BINS))
+	@for f in $(INSTALL_BINS); do [ -x $$f ] || { echo "make install: $$f is missing (build it, or drop NO_BUILD=1)" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	@mkdir -p $(BUILD)/install
+	man=$(BUILD)/install/parleyd.8.$$$$ && \
+	  tools/help_to_man.sh $(PARLEYD) 8 "the parley WebSocket chat server" > $$man && \
+	  sed -e 's|@UNITDIR@|$(SYSTEMD_UNIT_DIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' chat/parleyd/parleyd.8.in >> $$man && \
+	  install -m 0644 $$man $(DESTDIR)$(MANDIR)/man8/parleyd.8; rc=$$?; rm -f $$man; exit $$rc
+	unit=$(BUILD)/install/parleyd.service.$$$$ && \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' chat/parleyd/parleyd.service.in > $$unit && \
+	  install -m 0644 $$unit $(DESTDIR)$(SYSTEMD_UNIT_DIR)/parleyd.service; rc=$$?; rm -f $$unit; exit $$rc
 
 clean:
 	rm -rf build
