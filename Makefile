@@ -1,5 +1,5 @@
 # parley: one entry point. Sources are picked up by wildcard, so adding a unit needs no edit here:
-#   reactor/*.cpp protocol/*.cpp chat/*.cpp  -> build/libparley.a (files named *_main.cpp are programs)
+#   reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp -> build/libparley.a (*_main.cpp are programs)
 #   chat/parleyd_main.cpp                    -> build/parleyd
 #   tools/<name>_main.cpp                    -> build/parley-<name>
 #   tests/*_test.cpp                         -> build/parley_tests (one GoogleTest binary)
@@ -23,7 +23,7 @@ endif
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev openssl libxxhash-dev libgtest-dev \
                 libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
-                python3-autobahn
+                python3-autobahn libsqlite3-dev
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -39,9 +39,9 @@ endif
 CXX      ?= g++
 CXXFLAGS := -std=c++20 $(OPTFLAGS) $(SANFLAGS) -Wall -Wextra -Werror -pthread -I. -MMD -MP $(EXTRA_CXXFLAGS)
 LDFLAGS  := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
-LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz
+LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz -lsqlite3
 
-LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp))
+LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp))
 TOOL_MAINS := $(wildcard tools/*_main.cpp)
 TOOL_SRCS  := $(filter-out %_main.cpp,$(wildcard tools/*.cpp))
 TEST_SRCS  := $(wildcard tests/*_test.cpp) $(filter-out %_test.cpp,$(wildcard tests/support/*.cpp))
