@@ -238,7 +238,7 @@ bool Server::publish(std::string_view room, std::string_view text, std::string_v
   if (!chat::is_valid_room_name(room) || !chat::is_valid_user_name(from)) return false;
   // A text frame must carry UTF-8 (RFC 6455 8.1): clients would fail the connection otherwise.
   if (text.size() > impl_->config.max_text_bytes || !protocol::utf8_is_valid(text)) return false;
-  if (impl_->on_loop_thread()) return impl_->app->publish(room, from, text) != 0;
+  if (impl_->on_loop_thread()) return impl_->app->publish(room, from, text);
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->queue.push_back({std::string(room), std::string(text), std::string(from)});
