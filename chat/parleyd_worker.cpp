@@ -1,5 +1,6 @@
 #include "chat/parleyd_worker.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -183,6 +184,13 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   chat_config.dedup_window_ms = log_config.dedup_window_ms;
   std::unique_ptr<RoomLog> room_log;  // null with --store none: the app keeps memory only
   if (options.store != "none") {
+    // The store's writer thread inherits this mask: SIGINT/SIGTERM must reach the loop's
+    // signalfd (watch_signals below), not kill the process from the writer.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     std::string log_error;
     room_log = open_room_log(log_config, loop, log_error);
     if (room_log == nullptr) {
