@@ -70,6 +70,8 @@ void ChatApp::on_appended(AppendResult& result) {
       transport_.send_text(sessions_.get(*target).connection, out_);
     }
     ++stats_.direct_messages;
+    // Memory only keeps no DM conversations (nothing would ever free them): each DM is seq 1.
+    if (memory_only_) log_->forget(request.conversation);
   } else {
     // The room may have emptied while the message was stored: it is in the log, for later.
     uint32_t room_id = rooms_.find(request.conversation);
