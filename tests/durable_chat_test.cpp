@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chat/chat_app.h"
@@ -111,6 +112,16 @@ uint64_t test_clock() { return g_clock; }
 
 class DurableChatTest : public ChatAppFixture {
  protected:
+  // The test's log, kept here so that it outlives the app (TearDown drops the app first).
+  template <typename Log, typename... Args>
+  Log& make_log(Args&&... args) {
+    app.reset();
+    auto log = std::make_unique<Log>(std::forward<Args>(args)...);
+    Log& ref = *log;
+    log_ = std::move(log);
+    return ref;
+  }
+  std::unique_ptr<RoomLog> log_;
   // A fresh app over `log` (the fixture's app is dropped first: it must not outlive it).
   void use(RoomLog& log, ChatConfig config = {}, chat::ChatHooks* hooks = nullptr) {
     app.reset();
@@ -132,7 +143,7 @@ class DurableChatTest : public ChatAppFixture {
 };
 
 TEST_F(DurableChatTest, AckAndDeliveryWaitForTheCompletion) {
-  DeferredRoomLog log;
+  DeferredRoomLog& log = make_log<DeferredRoomLog>();
   use(log);
   connect(alice, "alice");
   connect(bob, "bob");
@@ -155,7 +166,7 @@ TEST_F(DurableChatTest, AckAndDeliveryWaitForTheCompletion) {
 }
 
 TEST_F(DurableChatTest, FailedStoreGivesUnavailableAndDeliversNothing) {
-  DeferredRoomLog log;
+  DeferredRoomLog& log = make_log<DeferredRoomLog>();
   use(log);
   connect(alice, "alice");
   connect(bob, "bob");
@@ -179,7 +190,7 @@ TEST_F(DurableChatTest, FailedStoreGivesUnavailableAndDeliversNothing) {
 }
 
 TEST_F(DurableChatTest, FullQueueIsRefusedAtOnce) {
-  DeferredRoomLog log(1000, 1);
+  DeferredRoomLog& log = make_log<DeferredRoomLog>(1000, 1);
   use(log);
   connect(alice, "alice");
   join(alice, "lobby");
@@ -194,7 +205,7 @@ TEST_F(DurableChatTest, FullQueueIsRefusedAtOnce) {
 }
 
 TEST_F(DurableChatTest, CompletionsDeliverInSeqOrder) {
-  DeferredRoomLog log;
+  DeferredRoomLog& log = make_log<DeferredRoomLog>();
   use(log);
   connect(alice, "alice");
   connect(bob, "bob");
@@ -221,7 +232,7 @@ TEST_F(DurableChatTest, ResentIdGetsTheOriginalAckAndNothingIsDelivered) {
   chat::RoomLogConfig config;
   config.path = "none";
   config.wall_clock_ms = &test_clock;
-  chat::MemoryRoomLog log(config);
+  chat::MemoryRoomLog& log = make_log<chat::MemoryRoomLog>(config);
   use(log);
   connect(alice, "alice");
   connect(bob, "bob");
@@ -268,7 +279,7 @@ TEST_F(DurableChatTest, ResentIdGetsTheOriginalAckAndNothingIsDelivered) {
 TEST_F(DurableChatTest, HistoryOutlivesTheMembersAndSeqContinues) {
   ChatConfig config;
   config.history_size = 5;
-  DeferredRoomLog log;
+  DeferredRoomLog& log = make_log<DeferredRoomLog>();
   use(log, config);
   connect(alice, "alice");
   join(alice, "lobby");
@@ -295,7 +306,7 @@ TEST_F(DurableChatTest, RecoverySeams) {
   ChatConfig config;
   config.history_size = 5;
   config.recovery_limit = 10;
-  DeferredRoomLog log;
+  DeferredRoomLog& log = make_log<DeferredRoomLog>();
   use(log, config);
   connect(alice, "alice");
   connect(bob, "bob");
@@ -357,7 +368,7 @@ TEST_F(DurableChatTest, RecoverySeams) {
 TEST_F(DurableChatTest, RecoverySeamWithMessagesInFlight) {
   ChatConfig config;
   config.history_size = 2;
-  DeferredRoomLog log;
+  DeferredRoomLog& log = make_log<DeferredRoomLog>();
   use(log, config);
   connect(alice, "alice");
   connect(bob, "bob");
@@ -385,7 +396,7 @@ TEST_F(DurableChatTest, RecoverySeamWithMessagesInFlight) {
 TEST_F(DurableChatTest, HistoryRequestsOlderThanTheRingReadTheLog) {
   ChatConfig config;
   config.history_size = 3;
-  DeferredRoomLog log;
+  DeferredRoomLog& log = make_log<DeferredRoomLog>();
   use(log, config);
   connect(alice, "alice");
   join(alice, "lobby");
@@ -411,7 +422,7 @@ TEST_F(DurableChatTest, DirectMessagesAreStoredAndTheirHistoryNeedsAVerifiedName
   NamingHooks hooks;
   chat::RoomLogConfig log_config;
   log_config.path = "none";
-  chat::MemoryRoomLog log(log_config);
+  chat::MemoryRoomLog& log = make_log<chat::MemoryRoomLog>(log_config);
   use(log, ChatConfig{}, &hooks);
   std::string storage;
   ASSERT_EQ(app->on_upgrade(alice, request_with(storage, "/chat?user=alice", {})).status, 101);
