@@ -143,9 +143,12 @@ void ChatApp::finish_join(PendingRead& pending, ReadResult& result) {
   bool created = rooms_.find(pending.name) == kNoIndex;
   RoomTable::JoinResult joined;
   if (!admit(pending.connection, pending.session, pending.name, pending.message_id, joined)) return;
-  if (created) {
-    // Load the new room's ring from the read: a contiguous run of the newest messages. It is
-    // complete when nothing older is in the log (fewer than asked, or everything since 0).
+  // Load the ring of a new room from the read (a contiguous run of the newest messages), or
+  // refill an existing room's when a plain read found more than it holds: the read holds every
+  // message delivered before it, so it can replace the ring. Complete when nothing older is in
+  // the log (fewer than asked, or everything since 0).
+  const History& ring = rooms_.room(joined.room).history();
+  if (created || (!pending.since && ring.size() < result.messages.size())) {
     bool complete = pending.since ? pending.since_seq == 0 && result.complete
                                   : result.messages.size() < config_.history_size;
     rooms_.reset_history(joined.room, complete);
