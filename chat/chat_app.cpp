@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chat/chat_app_internal.h"
+#include "chat/store/memory_room_log.h"
 #include "protocol/close_code.h"
 
 // ChatApp's lifecycle (upgrade, open, close), identification, message dispatch and direct
@@ -32,8 +33,31 @@ uint64_t monotonic_coarse_ms() {
 
 }  // namespace
 
-ChatApp::ChatApp(ChatTransport& transport, ChatConfig config, ChatHooks* hooks)
-    : transport_(transport), config_(std::move(config)), hooks_(hooks), rooms_(sessions_, config_.history_size, config_.history_memory) {
+namespace {
+
+// The memory-only log: it assigns seqs and remembers client ids; it keeps one message per
+// conversation (its smallest setting: 0 would mean all), since the rings, under the
+// --history-memory budget (issue 13), are the history.
+std::unique_ptr<RoomLog> default_log(const ChatConfig& config) {
+  RoomLogConfig log_config;
+  log_config.path = "none";
+  log_config.history_keep = 1;
+  log_config.dedup_window_ms = config.dedup_window_ms;
+  log_config.wall_clock_ms = config.wall_clock_ms;
+  return std::make_unique<MemoryRoomLog>(log_config);
+}
+
+}  // namespace
+
+ChatApp::ChatApp(ChatTransport& transport, ChatConfig config, ChatHooks* hooks, RoomLog* log)
+    : transport_(transport),
+      config_(std::move(config)),
+      hooks_(hooks),
+      own_log_(log == nullptr ? default_log(config_) : nullptr),
+      log_(log == nullptr ? own_log_.get() : log),
+      memory_only_(log == nullptr),
+      rooms_(sessions_, config_.history_size, config_.history_memory) {
+  log_->set_client(this);
   rooms_.set_room_limits(config_.max_rooms, config_.max_rooms_per_ip);
   out_.reserve(1024);
   if (config_.message_rate > 0) {
@@ -44,7 +68,10 @@ ChatApp::ChatApp(ChatTransport& transport, ChatConfig config, ChatHooks* hooks)
   }
 }
 
-ChatApp::~ChatApp() = default;
+ChatApp::~ChatApp() {
+  // A log that outlives the app (parleyd's) must not deliver its last completions here.
+  log_->set_client(nullptr);
+}
 
 uint64_t ChatApp::now_ms() const { return config_.wall_clock_ms != nullptr ? config_.wall_clock_ms() : realtime_ms(); }
 
@@ -279,7 +306,6 @@ void ChatApp::on_dm(protocol::ConnectionId id, uint32_t session, const ClientMes
     send_error(id, ChatError::kUnknownUser, "no such user", message.id);
     return;
   }
-  protocol::ConnectionId to = sessions_.get(*target).connection;
   std::string_view user = sessions_.get(session).name();
   if (hooks_ != nullptr) {
     ChatMessageEvent event{id, user, {}, message.to, message.text};
@@ -289,14 +315,16 @@ void ChatApp::on_dm(protocol::ConnectionId id, uint32_t session, const ClientMes
       return;
     }
   }
-  uint64_t ts = now_ms();
-  out_.clear();
-  write_dm(out_, user, message.to, message.text, ts);
-  transport_.send_text(to, out_);
-  out_.clear();
-  write_ack(out_, message.id, 0, ts);
-  transport_.send_text(id, out_);
-  ++stats_.direct_messages;
+  // Stored first; delivered on completion to whoever holds the name then (chat_log.cpp).
+  AppendRequest request;
+  request.conversation = dm_conversation(user, message.to);
+  request.sender = user;
+  request.ts_ms = now_ms();
+  request.text = message.text;
+  request.client_id = message.id;
+  request.cookie = id;
+  dm_targets_.emplace_back(message.to);
+  if (!submit_append(std::move(request), id, message.id)) dm_targets_.pop_back();
 }
 
 void ChatApp::send_error(protocol::ConnectionId id, ChatError error, std::string_view reason,

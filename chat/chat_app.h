@@ -8,6 +8,7 @@
 // rather than to WsServer directly, so tests and benchmarks can run it against a stub.
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -20,6 +21,7 @@
 #include "chat/flat_map.h"
 #include "chat/origin_policy.h"
 #include "chat/room.h"
+#include "chat/store/room_log.h"
 #include "chat/token_bucket.h"
 #include "protocol/ws_server.h"
 #include "reactor/shared_buffer.h"
@@ -41,6 +43,11 @@ struct ChatConfig {
   // that would create one more gets error room_limit. 0: unlimited.
   size_t max_rooms = 100000;
   size_t max_rooms_per_ip = 1000;
+  // Issue 14: a join with since_seq gets at most this many missed messages (the newest ones,
+  // with recovered:false when more were missed).
+  size_t recovery_limit = 1000;
+  // A msg/dm client id is recognised this long by the app's own memory log (no log given).
+  uint64_t dedup_window_ms = 10 * 60 * 1000;
   // Wall-clock milliseconds since the epoch for `ts` and token expiry; null means CLOCK_REALTIME.
   uint64_t (*wall_clock_ms)() = nullptr;
 
@@ -151,6 +158,8 @@ struct ChatStats {
   uint64_t deliveries = 0;     // frames handed to the transport for room fan-out
   uint64_t errors = 0;         // error replies sent
   uint64_t vetoed = 0;
+  uint64_t unavailable = 0;    // msg/dm/join/history refused because the room log failed or was full
+  uint64_t duplicates = 0;     // msg/dm answered with the original ack (client id seen before)
 };
 
 // A user name (and room restriction) granted at the handshake, held until on_open.
@@ -187,10 +196,17 @@ struct ChatRoomStats {
 // since reading it would let one peer pin that much memory.
 uint64_t chat_hard_message_size(uint64_t max_text_bytes);
 
-class ChatApp final : public protocol::WsApplication {
+// Every room message and direct message goes through a RoomLog (chat/store/room_log.h, issue 14):
+// the log assigns the seq, and the app delivers the message and acks the sender only when the
+// log's completion arrives (for SQLite: after the commit), in completion order, which is seq
+// order. The in-memory ring of each room (History) is a cache of the log's newest messages.
+class ChatApp final : public protocol::WsApplication, public RoomLogClient {
  public:
-  // `transport` and `hooks` (may be null) must outlive the app.
-  ChatApp(ChatTransport& transport, ChatConfig config = {}, ChatHooks* hooks = nullptr);
+  // `transport`, `hooks` (may be null) and `log` must outlive the app. A null `log` means
+  // memory only (`--store none`): the app's own memory log assigns seqs and dedups client ids,
+  // each room's ring is its whole history (under --history-memory), and an emptied room is
+  // forgotten, seq and all, as before issue 14.
+  ChatApp(ChatTransport& transport, ChatConfig config = {}, ChatHooks* hooks = nullptr, RoomLog* log = nullptr);
   ~ChatApp() override;
   ChatApp(const ChatApp&) = delete;
   ChatApp& operator=(const ChatApp&) = delete;
@@ -200,9 +216,16 @@ class ChatApp final : public protocol::WsApplication {
   void on_message(protocol::ConnectionId id, protocol::Opcode opcode, std::span<uint8_t> payload) override;
   void on_close(protocol::ConnectionId id, uint16_t code) override;
 
-  // Posts a message to room `room` from `from` (any label, e.g. "server"), to every member,
-  // with the next seq, into history. Returns the seq, or 0 when the room has no members.
-  uint64_t publish(std::string_view room, std::string_view from, std::string_view text);
+  // RoomLogClient: a message was stored (deliver, ack), refused (error unavailable) or found
+  // to be a resend (the original ack). Loop thread.
+  void on_appended(AppendResult& result) override;
+  // RoomLogClient: a read for a join, a recovery or a history request finished.
+  void on_read(ReadResult& result) override;
+
+  // Posts a message to room `room` from `from` (any label, e.g. "server") through the room
+  // log: to every member, with the next seq, into history, once stored (at once with the memory
+  // log). False when the room has no members or the log refused it (queue full).
+  bool publish(std::string_view room, std::string_view from, std::string_view text);
   // Sends a raw text message to a connection (e.g. a reply to a custom message type).
   protocol::SendResult send_to(protocol::ConnectionId id, std::string_view json) {
     return transport_.send_text(id, json);
@@ -221,8 +244,21 @@ class ChatApp final : public protocol::WsApplication {
   // Rooms and history memory now.
   ChatRoomStats room_stats() const;
   const ChatConfig& config() const { return config_; }
+  // The room log messages go through.
+  RoomLog& room_log() { return *log_; }
+  const RoomLog& room_log() const { return *log_; }
 
  private:
+  // A read of the room log waiting for its completion, keyed by the read's cookie.
+  struct PendingRead {
+    enum class Kind : uint8_t { kJoin, kHistory, kDmHistory } kind = Kind::kJoin;
+    protocol::ConnectionId connection = 0;
+    uint32_t session = kNoIndex;
+    std::string name;        // the room, or the other user of a DM conversation
+    std::string message_id;  // echoed in an error reply
+    bool since = false;      // kJoin: a recovery (join with since_seq)
+    uint64_t since_seq = 0;
+  };
   // Checks the handshake limits, Origin and token; fills `decision`. False when rejected
   // (decision.status/reason set).
   bool check_access(protocol::ConnectionId id, const protocol::HttpRequest& request, ChatAuthDecision& decision,
@@ -257,7 +293,32 @@ class ChatApp final : public protocol::WsApplication {
   // The room id of `room` if `session` is a member, else kNoIndex.
   uint32_t joined_room(uint32_t session, std::string_view room) const;
   void send_error(protocol::ConnectionId id, ChatError error, std::string_view reason, std::string_view message_id);
+  // Room-log plumbing (chat_log.cpp).
+  // Checks and performs the join of `room` (room_allowed aside); sends the error and returns
+  // false when refused.
+  bool admit(protocol::ConnectionId id, uint32_t session, std::string_view room, std::string_view message_id,
+             RoomTable::JoinResult& result);
+  // After a join: tells the other members (only when newly joined).
+  void announce_join(protocol::ConnectionId id, uint32_t session, const RoomTable::JoinResult& result);
+  // True when the join `message` must read the room log (the ring cannot answer it).
+  bool join_needs_read(uint32_t room_id, const ClientMessage& message) const;
+  // Answers a join (with or without since_seq) from the ring.
+  void reply_join_from_ring(protocol::ConnectionId id, uint32_t room_id, const ClientMessage& message);
+  // Sends the ring's newest `limit` messages (0: the capacity) with seq < before_seq.
   void send_history(protocol::ConnectionId id, const Room& room, uint64_t before_seq, uint32_t limit);
+  // Sends a history reply holding `messages` (a room's, or with `dm` a conversation's with
+  // `name`), with the recovery fields when `recovery`.
+  void send_stored(protocol::ConnectionId id, std::string_view name, bool dm, const std::vector<StoredMessage>& messages,
+                   bool recovery, bool recovered, uint64_t first_seq);
+  // Submits a read for `pending`; on a full queue replies unavailable. `kind` picks the call.
+  void submit_read(PendingRead pending, std::string_view conversation, uint64_t bound, size_t limit, bool since);
+  // Submits a msg/dm; on a full queue replies unavailable and returns false.
+  bool submit_append(AppendRequest request, protocol::ConnectionId id, std::string_view message_id);
+  void finish_join(PendingRead& pending, ReadResult& result);
+  void on_dm_history(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
+  void send_ack(protocol::ConnectionId id, std::string_view message_id, uint64_t seq, uint64_t ts_ms);
+  // A room was freed: memory only, its log entry goes too.
+  void room_freed(std::string_view room);
   // Sends `json` to every member of `room` but `except`: encoded once into one shared frame.
   void broadcast(const Room& room, protocol::ConnectionId except, std::string_view json);
   // Removes `session` from every room, telling the remaining members (one shared frame each).
@@ -266,6 +327,14 @@ class ChatApp final : public protocol::WsApplication {
   ChatTransport& transport_;
   ChatConfig config_;
   ChatHooks* hooks_;
+  std::unique_ptr<RoomLog> own_log_;  // the memory-only log when none was given
+  RoomLog* log_;
+  bool memory_only_;  // own_log_: the ring is the history; nothing is read from the log
+  FlatMap<uint64_t, PendingRead> pending_reads_;
+  uint64_t next_read_ = 1;
+  // The exact `to` of each DM submitted and not yet completed, in submission order (appends
+  // complete in submission order, room_log.h): the log's key holds the names lowercased.
+  std::deque<std::string> dm_targets_;
   ChatParser parser_;
   SessionPool sessions_;
   RoomTable rooms_;

@@ -41,7 +41,7 @@ constexpr size_t kMaxEscapeRatio = 6;
 
 // The fields we recognise. Others are ignored so newer clients can add fields.
 enum Field : uint8_t { kFieldType, kFieldId, kFieldName, kFieldRoom, kFieldText, kFieldTo, kFieldOn,
-                       kFieldBeforeSeq, kFieldLimit, kFieldCount };
+                       kFieldBeforeSeq, kFieldLimit, kFieldSinceSeq, kFieldWith, kFieldCount };
 
 struct FieldInfo {
   std::string_view key;
@@ -59,6 +59,8 @@ constexpr std::array<FieldInfo, kFieldCount> kFields = {{
     {"on", "missing field \"on\"", "\"on\" must be true or false"},
     {"before_seq", "", "\"before_seq\" must be an unsigned integer"},
     {"limit", "", "\"limit\" must be an integer from 1 to 1000"},
+    {"since_seq", "", "\"since_seq\" must be an unsigned integer"},
+    {"with", "missing field \"room\" or \"with\"", "\"with\" must be a user name: 1-32 of A-Z a-z 0-9 _ . -"},
 }};
 
 // Maps a key to its Field, or kFieldCount for keys we ignore.
@@ -74,9 +76,13 @@ Field field_of(std::string_view key) {
       if (key == "room") return kFieldRoom;
       if (key == "text") return kFieldText;
       if (key == "name") return kFieldName;
+      if (key == "with") return kFieldWith;
       break;
     case 5:
       if (key == "limit") return kFieldLimit;
+      break;
+    case 9:
+      if (key == "since_seq") return kFieldSinceSeq;
       break;
     case 10:
       if (key == "before_seq") return kFieldBeforeSeq;
@@ -307,6 +313,7 @@ std::string_view chat_error_code(ChatError error) {
     case ChatError::kTooManyRooms: return "too_many_rooms";
     case ChatError::kRejected: return "rejected";
     case ChatError::kRoomLimit: return "room_limit";
+    case ChatError::kUnavailable: return "unavailable";
   }
   return "unknown";
 }
@@ -404,6 +411,7 @@ struct Fields {
   Failure user_name(Field field, std::string_view& out) const {
     if (Failure failure = string(field, out)) return failure;
     if (!is_valid_user_name(out)) {
+      if (field == kFieldWith) return {ChatError::kInvalidName, kFields[kFieldWith].wrong_type};
       return {ChatError::kInvalidName, field == kFieldTo
                                            ? "\"to\" must be a user name: 1-32 of A-Z a-z 0-9 _ . -"
                                            : "\"name\" must be 1-32 of A-Z a-z 0-9 _ . -"};
@@ -505,6 +513,15 @@ ParseResult ChatParser::parse(std::string_view json, size_t max_text_bytes, Clie
       failure = fields.user_name(kFieldName, out.name);
       break;
     case ClientType::kJoin:
+      failure = fields.room(out.room);
+      if (!failure && fields.present[kFieldSinceSeq]) {
+        if (fields.value[kFieldSinceSeq].get_uint64().get(out.since_seq) != simdjson::SUCCESS) {
+          failure = {ChatError::kMissingField, kFields[kFieldSinceSeq].wrong_type};
+        } else {
+          out.has_since_seq = true;
+        }
+      }
+      break;
     case ClientType::kLeave:
     case ClientType::kWho:
       failure = fields.room(out.room);
@@ -528,7 +545,12 @@ ParseResult ChatParser::parse(std::string_view json, size_t max_text_bytes, Clie
       }
       break;
     case ClientType::kHistory:
-      failure = fields.room(out.room);
+      // A room's history, or (with "with" instead of "room") a direct-message conversation's.
+      if (!fields.present[kFieldRoom] && fields.present[kFieldWith]) {
+        failure = fields.user_name(kFieldWith, out.with);
+      } else {
+        failure = fields.room(out.room);
+      }
       if (!failure && fields.present[kFieldBeforeSeq] &&
           fields.value[kFieldBeforeSeq].get_uint64().get(out.before_seq) != simdjson::SUCCESS) {
         failure = {ChatError::kMissingField, kFields[kFieldBeforeSeq].wrong_type};
@@ -602,8 +624,9 @@ void write_msg(std::string& out, std::string_view room, std::string_view from, s
   sink.finish();
 }
 
-void write_dm(std::string& out, std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms) {
-  JsonSink sink(out, 67 + from.size() + to.size() + text.size());
+void write_dm(std::string& out, std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms,
+              uint64_t seq) {
+  JsonSink sink(out, 87 + from.size() + to.size() + text.size());
   sink.literal(R"({"type":"dm","from":)");
   sink.string(from);
   sink.literal(R"(,"to":)");
@@ -612,6 +635,10 @@ void write_dm(std::string& out, std::string_view from, std::string_view to, std:
   sink.string(text);
   sink.literal(R"(,"ts":)");
   sink.number(ts_ms);
+  if (seq != 0) {
+    sink.literal(R"(,"seq":)");
+    sink.number(seq);
+  }
   sink.put('}');
   sink.finish();
 }
@@ -710,5 +737,23 @@ void write_history_item(std::string& out, std::string_view from, std::string_vie
 }
 
 void write_history_end(std::string& out) { out.append("]}"); }
+
+void write_history_begin_dm(std::string& out, std::string_view with) {
+  JsonSink sink(out, 40 + with.size());
+  sink.literal(R"({"type":"history","with":)");
+  sink.string(with);
+  sink.literal(R"(,"messages":[)");
+  sink.finish();
+}
+
+void write_history_end_recovery(std::string& out, bool recovered, uint64_t first_seq) {
+  if (recovered) {
+    out.append(R"(],"recovered":true})");
+    return;
+  }
+  out.append(R"(],"recovered":false,"first_seq":)");
+  out.append(std::to_string(first_seq));
+  out.push_back('}');
+}
 
 }  // namespace chat

@@ -27,6 +27,7 @@ enum class ChatError : uint8_t {
   kTooManyRooms,   // "too_many_rooms"
   kRejected,       // "rejected": vetoed by the embedding application
   kRoomLimit,      // "room_limit": the join would create a room past --max-rooms or --max-rooms-per-ip
+  kUnavailable,    // "unavailable": the message store failed or its queue is full; nothing was stored
 };
 
 // The wire string for `error` ("bad_json", ...).
@@ -40,10 +41,13 @@ struct ClientMessage {
   std::string_view room;   // join, leave, msg, typing, who, history
   std::string_view text;   // msg, dm
   std::string_view to;     // dm
+  std::string_view with;   // history of a direct-message conversation (instead of room)
   std::string_view id;     // optional client id echoed in ack/error (msg, dm; any type may carry it)
   bool on = false;         // typing
   uint64_t before_seq = 0; // history: only messages with seq < before_seq; 0 = latest
   uint32_t limit = 0;      // history: at most this many; 0 = server default
+  bool has_since_seq = false;  // join: since_seq was given (recovery)
+  uint64_t since_seq = 0;      // join: send every message after this seq
 };
 
 struct ParseResult {
@@ -86,7 +90,9 @@ void write_welcome(std::string& out, std::string_view name, uint64_t max_text_by
 void write_presence(std::string& out, bool joined, std::string_view room, std::string_view user);  // joined/left
 void write_msg(std::string& out, std::string_view room, std::string_view from, std::string_view text,
                uint64_t ts_ms, uint64_t seq);
-void write_dm(std::string& out, std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms);
+// `seq` (the conversation's, issue 14) is written when non-zero.
+void write_dm(std::string& out, std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms,
+              uint64_t seq = 0);
 void write_typing(std::string& out, std::string_view room, std::string_view user, bool on);
 void write_ack(std::string& out, std::string_view id, uint64_t seq, uint64_t ts_ms);
 void write_error(std::string& out, ChatError error, std::string_view reason, std::string_view id);
@@ -100,5 +106,12 @@ void write_history_begin(std::string& out, std::string_view room);
 void write_history_item(std::string& out, std::string_view from, std::string_view text, uint64_t ts_ms,
                         uint64_t seq, bool first);
 void write_history_end(std::string& out);
+// {"type":"history","with":...,"messages":[: a direct-message conversation's history (items
+// and end as for a room).
+void write_history_begin_dm(std::string& out, std::string_view with);
+// Ends a recovery reply (join with since_seq): `],"recovered":true}`, or when not every missed
+// message could be sent `],"recovered":false,"first_seq":N}` with the first seq sent (or the next
+// seq when none was).
+void write_history_end_recovery(std::string& out, bool recovered, uint64_t first_seq);
 
 }  // namespace chat

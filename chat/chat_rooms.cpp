@@ -17,66 +17,98 @@ uint32_t ChatApp::joined_room(uint32_t session, std::string_view room) const {
 }
 
 void ChatApp::on_join(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
-  // chat_codec.h has no forbidden_room / room_full codes (yet): "rejected" with a reason that
-  // starts with a stable token.
   if (!room_allowed(session, message.room)) {
     ++access_stats_.forbidden_rooms;
     send_error(id, ChatError::kRejected, "forbidden_room: your token does not grant this room", message.id);
     return;
   }
+  uint32_t room_id = rooms_.find(message.room);
+  if (!join_needs_read(room_id, message)) {
+    RoomTable::JoinResult result;
+    bool created = room_id == kNoIndex;
+    if (!admit(id, session, message.room, message.id, result)) return;
+    // A room made without a read: its ring is complete only when the log has nothing for it.
+    if (created) rooms_.reset_history(result.room, log_->last_seq(message.room) == 0);
+    announce_join(id, session, result);
+    reply_join_from_ring(id, result.room, message);
+    return;
+  }
+  // The joiner joins live traffic when the read completes (finish_join): the read holds exactly
+  // the messages delivered before it, so nothing is missed or repeated at the seam.
+  PendingRead pending;
+  pending.kind = PendingRead::Kind::kJoin;
+  pending.connection = id;
+  pending.session = session;
+  pending.name = message.room;
+  pending.message_id = message.id;
+  pending.since = message.has_since_seq;
+  pending.since_seq = message.since_seq;
+  if (message.has_since_seq) {
+    submit_read(std::move(pending), message.room, message.since_seq, config_.recovery_limit, true);
+  } else {
+    submit_read(std::move(pending), message.room, 0, config_.history_size, false);
+  }
+}
+
+bool ChatApp::admit(protocol::ConnectionId id, uint32_t session, std::string_view room_name,
+                    std::string_view message_id, RoomTable::JoinResult& result) {
+  // chat_codec.h has no forbidden_room / room_full codes (yet): "rejected" with a reason that
+  // starts with a stable token.
   if (config_.max_room_members != 0) {
-    uint32_t existing = rooms_.find(message.room);
+    uint32_t existing = rooms_.find(room_name);
     if (existing != kNoIndex && sessions_.get(session).memberships.find(existing) == kNoIndex &&
         rooms_.room(existing).members().size() >= config_.max_room_members) {
       ++access_stats_.rooms_full;
       send_error(id, ChatError::kRejected,
                  "room_full: at most " + std::to_string(config_.max_room_members) + " members per room",
-                 message.id);
-      return;
+                 message_id);
+      return false;
     }
   }
   // The creator's address, looked up only when the join would create a room.
   uint64_t owner = RoomTable::kNoOwner;
-  if (config_.max_rooms_per_ip != 0 && rooms_.find(message.room) == kNoIndex) {
+  if (config_.max_rooms_per_ip != 0 && rooms_.find(room_name) == kNoIndex) {
     uint64_t key = 0;
     if (peer_key_of(id, key)) owner = key;
   }
-  RoomTable::JoinResult result = rooms_.join(session, message.room, config_.max_rooms_per_connection, owner);
+  result = rooms_.join(session, room_name, config_.max_rooms_per_connection, owner);
   switch (result.status) {
     case RoomTable::JoinStatus::kRoomLimit:
       ++access_stats_.room_limit;
       send_error(id, ChatError::kRoomLimit,
                  "the server holds its maximum of " + std::to_string(config_.max_rooms) +
                      " rooms; join an existing room",
-                 message.id);
-      return;
+                 message_id);
+      return false;
     case RoomTable::JoinStatus::kOwnerRoomLimit:
       ++access_stats_.room_limit;
       send_error(id, ChatError::kRoomLimit,
                  "your address has created " + std::to_string(config_.max_rooms_per_ip) +
                      " rooms that still exist; join an existing room",
-                 message.id);
-      return;
+                 message_id);
+      return false;
     case RoomTable::JoinStatus::kTooManyRooms:
       send_error(id, ChatError::kTooManyRooms,
                  "at most " + std::to_string(config_.max_rooms_per_connection) + " rooms per connection",
-                 message.id);
-      return;
+                 message_id);
+      return false;
     case RoomTable::JoinStatus::kNoMemory:
-      send_error(id, ChatError::kRejected, "out of memory", message.id);
-      return;
+      send_error(id, ChatError::kRejected, "out of memory", message_id);
+      return false;
     case RoomTable::JoinStatus::kAlreadyMember:
-      // Idempotent: the joiner gets the history again, the others hear nothing.
-      send_history(id, rooms_.room(result.room), 0, 0);
-      return;
     case RoomTable::JoinStatus::kJoined:
       break;
   }
+  return true;
+}
+
+void ChatApp::announce_join(protocol::ConnectionId id, uint32_t session, const RoomTable::JoinResult& result) {
+  // Idempotent: joining a room one is in again tells nobody (the joiner gets the history again).
+  if (result.status != RoomTable::JoinStatus::kJoined) return;
   const Room& room = rooms_.room(result.room);
   out_.clear();
   write_presence(out_, true, room.name(), sessions_.get(session).name());
   broadcast(room, id, out_);
-  send_history(id, room, 0, 0);
 }
 
 void ChatApp::on_leave(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
@@ -85,7 +117,10 @@ void ChatApp::on_leave(protocol::ConnectionId id, uint32_t session, const Client
     send_error(id, ChatError::kUnknownRoom, "not in that room", message.id);
     return;
   }
-  if (result.freed) return;
+  if (result.freed) {
+    room_freed(message.room);
+    return;
+  }
   const Room& room = rooms_.room(result.room);
   out_.clear();
   write_presence(out_, false, room.name(), sessions_.get(session).name());
@@ -106,22 +141,17 @@ void ChatApp::on_msg(protocol::ConnectionId id, uint32_t session, const ClientMe
       send_error(id, ChatError::kRejected, "message rejected", message.id);
       return;
     }
-    // The hook may have published to this room or closed connections; the room is still
-    // there (only leaving frees a room, and leaves happen in on_close and on_leave).
-    room_id = joined_room(session, message.room);
-    if (room_id == kNoIndex) return;
   }
-  Room& room = rooms_.room(room_id);
-  uint64_t ts = now_ms();
-  uint64_t seq = room.take_seq();
-  rooms_.append_history(room_id, user, message.text, ts, seq);
-  out_.clear();
-  write_msg(out_, room.name(), user, message.text, ts, seq);
-  broadcast(room, id, out_);
-  out_.clear();
-  write_ack(out_, message.id, seq, ts);
-  transport_.send_text(id, out_);
-  ++stats_.messages;
+  // Stored first: the members get it and the sender its ack when the log completes it
+  // (on_appended), so an ack means the message is durable and has its place in seq order.
+  AppendRequest request;
+  request.conversation = message.room;
+  request.sender = user;
+  request.ts_ms = now_ms();
+  request.text = message.text;
+  request.client_id = message.id;
+  request.cookie = id;
+  submit_append(std::move(request), id, message.id);
 }
 
 void ChatApp::on_typing(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
@@ -154,29 +184,6 @@ void ChatApp::on_who(protocol::ConnectionId id, uint32_t session, const ClientMe
   transport_.send_text(id, out_);
 }
 
-void ChatApp::on_history(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
-  uint32_t room_id = joined_room(session, message.room);
-  if (room_id == kNoIndex) {
-    send_error(id, ChatError::kUnknownRoom, "not in that room", message.id);
-    return;
-  }
-  send_history(id, rooms_.room(room_id), message.before_seq, message.limit);
-}
-
-void ChatApp::send_history(protocol::ConnectionId id, const Room& room, uint64_t before_seq, uint32_t limit) {
-  const History& history = room.history();
-  size_t wanted = limit == 0 ? history.capacity() : std::min<size_t>(limit, history.capacity());
-  History::Range range = wanted == 0 ? History::Range{} : history.select(before_seq, wanted);
-  out_.clear();
-  write_history_begin(out_, room.name());
-  for (size_t i = 0; i < range.count; ++i) {
-    const HistoryEntry& entry = history.at(range.first + i);
-    write_history_item(out_, entry.from, entry.text, entry.ts_ms, entry.seq, i == 0);
-  }
-  write_history_end(out_);
-  transport_.send_text(id, out_);
-}
-
 void ChatApp::broadcast(const Room& room, protocol::ConnectionId except, std::string_view json) {
   std::span<const RoomMember> members = room.members();
   if (members.empty() || (members.size() == 1 && members[0].connection == except)) return;
@@ -196,26 +203,18 @@ void ChatApp::broadcast(const Room& room, protocol::ConnectionId except, std::st
   frame->release();
 }
 
-uint64_t ChatApp::publish(std::string_view room_name, std::string_view from, std::string_view text) {
-  uint32_t room_id = rooms_.find(room_name);
-  if (room_id == kNoIndex) return 0;
-  Room& room = rooms_.room(room_id);
-  uint64_t ts = now_ms();
-  uint64_t seq = room.take_seq();
-  rooms_.append_history(room_id, from, text, ts, seq);
-  std::string json;
-  json.reserve(96 + room_name.size() + from.size() + text.size());
-  write_msg(json, room.name(), from, text, ts, seq);
-  broadcast(room, 0, json);
-  ++stats_.messages;
-  return seq;
-}
-
 void ChatApp::leave_all(uint32_t session) {
   ChatSession& chat_session = sessions_.get(session);
   protocol::ConnectionId id = chat_session.connection;
   while (!chat_session.memberships.empty()) {
     uint32_t index = chat_session.memberships.size() - 1;
+    uint32_t room_id = chat_session.memberships[index].room;
+    if (memory_only_ && rooms_.room(room_id).size() == 1) {
+      std::string name = rooms_.room(room_id).name();  // freed by leave_at
+      rooms_.leave_at(session, index);
+      room_freed(name);
+      continue;
+    }
     RoomTable::LeaveResult result = rooms_.leave_at(session, index);
     if (result.freed) continue;
     const Room& room = rooms_.room(result.room);

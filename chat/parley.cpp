@@ -53,6 +53,7 @@ struct Server::Impl final : reactor::EventHandler, chat::ChatHooks {
     // The app is referenced by the server's routes: the server goes first.
     server.reset();
     app.reset();
+    log.reset();  // after the app, which it delivers completions to
     if (int fd = wake_fd.exchange(-1); fd >= 0) ::close(fd);
   }
 
@@ -156,7 +157,18 @@ struct Server::Impl final : reactor::EventHandler, chat::ChatHooks {
     chat_config.history_size = config.history_size;
     chat_config.max_text_bytes = config.max_text_bytes;
     chat_config.max_rooms_per_connection = config.max_rooms_per_connection;
-    app = std::make_unique<chat::ChatApp>(*transport, chat_config, this);
+    chat_config.recovery_limit = config.recovery_limit;
+    chat_config.dedup_window_ms = uint64_t{config.dedup_window_minutes} * 60 * 1000;
+    if (!config.store.empty() && config.store != "none") {
+      chat::RoomLogConfig log_config;
+      log_config.path = config.store;
+      log_config.sync_full = config.sync_full;
+      log_config.history_keep = config.history_keep;
+      log_config.dedup_window_ms = chat_config.dedup_window_ms;
+      log = chat::open_room_log(log_config, loop, error);
+      if (log == nullptr) return -EIO;
+    }
+    app = std::make_unique<chat::ChatApp>(*transport, chat_config, this, log.get());
     server->add_websocket_route(config.path, app.get());
     if (config.serve_healthz) {
       server->add_http_route("/healthz", [](const protocol::HttpRequest&, protocol::HttpReply& reply) {
@@ -189,7 +201,9 @@ struct Server::Impl final : reactor::EventHandler, chat::ChatHooks {
   reactor::EventLoop loop;
   std::unique_ptr<protocol::WsServer> server;
   std::unique_ptr<chat::WsServerTransport> transport;
+  std::unique_ptr<chat::RoomLog> log;  // null: memory only
   std::unique_ptr<chat::ChatApp> app;
+  std::string error;  // why start() failed, when known
   bool started = false;
   int start_error = 0;
   bool draining = false;  // stop() seen: closing every connection; loop thread only
@@ -207,6 +221,8 @@ Server::Server(Config config, Hooks hooks) : impl_(std::make_unique<Impl>(std::m
 Server::~Server() = default;
 
 int Server::start() { return impl_->start(); }
+
+const std::string& Server::error() const { return impl_->error; }
 
 uint16_t Server::port() const { return impl_->started ? impl_->server->address().port() : 0; }
 
@@ -238,7 +254,7 @@ bool Server::publish(std::string_view room, std::string_view text, std::string_v
   if (!chat::is_valid_room_name(room) || !chat::is_valid_user_name(from)) return false;
   // A text frame must carry UTF-8 (RFC 6455 8.1): clients would fail the connection otherwise.
   if (text.size() > impl_->config.max_text_bytes || !protocol::utf8_is_valid(text)) return false;
-  if (impl_->on_loop_thread()) return impl_->app->publish(room, from, text) != 0;
+  if (impl_->on_loop_thread()) return impl_->app->publish(room, from, text);
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->queue.push_back({std::string(room), std::string(text), std::string(from)});

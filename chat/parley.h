@@ -44,6 +44,14 @@ struct Config {
   uint64_t max_message_size = 1u << 20;   // larger WebSocket messages close the connection (1009)
   uint32_t handshake_timeout_ms = 10000;  // the HTTP upgrade request must arrive within this
   uint32_t close_timeout_ms = 5000;       // the close handshake must finish within this
+  // Durable history (issue 14, docs/protocol.md). "none": memory only (history lives in each
+  // room's ring and goes with the room). A path: a SQLite file (created when missing) that keeps
+  // every room message and DM; acks wait for the commit; history survives restarts.
+  std::string store = "none";
+  bool sync_full = false;                 // fsync each commit: survives power loss, not only a crash
+  size_t history_keep = 10000;            // messages kept per room / DM conversation in the store
+  size_t recovery_limit = 1000;           // most missed messages a join with since_seq gets
+  uint32_t dedup_window_minutes = 10;     // a msg/dm id is recognised at least this long
 };
 
 // A read-only view of an upgrade request, valid only during Hooks::authorize.
@@ -112,10 +120,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Creates the event loop and binds the listening socket; 0 or -errno (-EINVAL for a bad
-  // Config::listen). Idempotent; run() calls it when needed. A failure is final: later calls
+  // Creates the event loop, opens Config::store and binds the listening socket; 0 or -errno
+  // (-EINVAL for a bad Config::listen, -EIO when the store cannot be opened: see error()). Idempotent; run() calls it when needed. A failure is final: later calls
   // return the same error (make a new Server to retry).
   int start();
+  // Why start() failed, in one line ("store FILE: ..."), when it says; else empty.
+  const std::string& error() const;
   // The bound port (the real one when port 0 was asked for); 0 before a successful start().
   uint16_t port() const;
   // The bound address as "HOST:PORT"; empty before a successful start().

@@ -67,6 +67,9 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--history-memory", &o.history_memory, 0, uint64_t{1} << 40, true, "bytes, 0 (no cap) to 1T, e.g. 64M"},
       {"--max-rooms", &o.max_rooms, 0, UINT32_MAX, false, "0 (unlimited) or more"},
       {"--max-rooms-per-ip", &o.max_rooms_per_ip, 0, UINT32_MAX, false, "0 (unlimited) or more"},
+      {"--history-keep", &o.history_keep, 0, UINT32_MAX, false, "messages per room, 0 (no limit) or more"},
+      {"--recovery-limit", &o.recovery_limit, 1, 1000000, false, "messages, 1 to 1000000"},
+      {"--dedup-window", &o.dedup_window_minutes, 1, 10080, false, "minutes, 1 to 10080 (a week)"},
   };
 }
 
@@ -130,6 +133,21 @@ std::string parleyd_usage() {
          "  --max-rooms-per-ip N       live rooms created from one address (IPv6: per /64), 0 = unlimited\n"
          "                             (default 1000); beyond: error room_limit\n"
          "  --echo on|off              serve /echo, the conformance and benchmark endpoint (default on)\n"
+         "\n"
+         "Durable history (room messages and DMs are stored before they are acked and delivered):\n"
+         "  --store FILE|none          SQLite store (default parley.db in the working directory, so\n"
+         "                             history survives restarts); none = memory only (the default\n"
+         "                             with --workers > 1: rooms are per worker)\n"
+         "  --sync normal|full         normal (default): an ack means committed to the OS; survives\n"
+         "                             kill -9, the last commits may be lost on power loss. full: each\n"
+         "                             commit is fsynced first; survives power loss too\n"
+         "  --history-keep N           messages kept per room and DM conversation in the store, 0 = all\n"
+         "                             (default 10000)\n"
+         "  --recovery-limit N         most missed messages a join with since_seq gets (default 1000)\n"
+         "  --dedup-window MINUTES     a msg/dm id already stored for its sender within this window gets\n"
+         "                             the original ack and is not delivered again (default 10)\n"
+         "  A store that is newer, corrupt or unwritable stops parleyd at start (exit 1); a write error\n"
+         "  at run time answers the senders error unavailable and parleyd keeps serving.\n"
          "\n"
          "A /chat message over --max-text gets error text_too_long and the connection stays open, up to\n"
          "16 x --max-text (at least 64K) per message; a larger one closes the connection with 1009.\n"
@@ -196,7 +214,7 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
     }
     bool takes_value = arg == "--listen" || arg == "--slow-consumer" || arg == "--auth-secret" ||
                        arg == "--allow-origin" || arg == "--deflate" || arg == "--tls-cert" || arg == "--tls-key" ||
-                       arg == "--echo";
+                       arg == "--echo" || arg == "--store" || arg == "--sync";
     const ValueOption* option = nullptr;
     for (const ValueOption& candidate : table) {
       if (arg == candidate.name) option = &candidate;
@@ -249,6 +267,19 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
         return false;
       }
       parsed.deflate = value == "on";
+    } else if (arg == "--store") {
+      if (value.empty()) {
+        error = "option --store needs a file name or none";
+        return false;
+      }
+      parsed.store = value;
+      parsed.store_given = true;
+    } else if (arg == "--sync") {
+      if (value != "normal" && value != "full") {
+        error = "invalid --sync '" + value + "' (normal or full)";
+        return false;
+      }
+      parsed.sync_full = value == "full";
     } else if (arg == "--echo") {
       if (value != "on" && value != "off") {
         error = "invalid --echo '" + value + "' (on or off)";
@@ -263,6 +294,15 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
   if (parsed.tls_cert_file.empty() != parsed.tls_key_file.empty()) {
     error = "--tls-cert and --tls-key must be given together";
     return false;
+  }
+  if (parsed.workers > 1 && parsed.store != "none") {
+    // Rooms are per worker, so workers sharing one store would interleave unrelated seqs: the
+    // default store gives way to memory only; an explicit one is an error.
+    if (parsed.store_given) {
+      error = "--workers > 1 needs --store none (rooms are per worker; one store file cannot serve several)";
+      return false;
+    }
+    parsed.store = "none";
   }
   out = parsed;
   return true;

@@ -50,6 +50,13 @@ struct ParleydOptions {
   uint32_t max_rooms = 100000;             // live rooms in total; 0: unlimited
   uint32_t max_rooms_per_ip = 1000;        // live rooms created from one address; 0: unlimited
   bool echo = true;                        // serve /echo (with --auth-secret: token required)
+  // Durable history (issue 14).
+  std::string store = "parley.db";         // SQLite file; "none": memory only
+  bool store_given = false;                // --store was on the command line
+  bool sync_full = false;                  // --sync full: fsync each commit (survives power loss)
+  uint32_t history_keep = 10000;           // messages kept per room / DM conversation in the store
+  uint32_t recovery_limit = 1000;          // most messages a join with since_seq gets
+  uint32_t dedup_window_minutes = 10;      // a client id is recognised at least this long
   // TLS (wss://, https): both set or both empty.
   std::string tls_cert_file;               // PEM certificate chain
   std::string tls_key_file;                // PEM private key

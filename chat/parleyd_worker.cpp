@@ -1,15 +1,18 @@
 #include "chat/parleyd_worker.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "chat/auth_token.h"
 #include "chat/chat_app.h"
 #include "chat/server_metrics.h"
+#include "chat/store/room_log.h"
 #include "chat/upgrade_auth.h"
 #include "chat/web_routes.h"
 #include "protocol/echo_app.h"
@@ -98,12 +101,40 @@ std::string render_room_metrics(const ChatRoomStats& stats) {
   return out;
 }
 
+// The room log's counters (RoomLogStats) and the app's store-related refusals, Prometheus text.
+std::string render_store_metrics(const RoomLogStats& stats, const ChatStats& chat) {
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  metric("parley_store_commits_total", "counter", "store transactions committed", stats.commits);
+  metric("parley_store_messages_total", "counter", "messages committed to the store", stats.messages);
+  metric("parley_store_batches_total", "counter", "store transactions attempted", stats.batches);
+  metric("parley_store_errors_total", "counter", "store transactions failed (their senders got unavailable)",
+         stats.errors);
+  metric("parley_store_unavailable_total", "counter", "messages refused: the store failed or its queue was full",
+         stats.unavailable + stats.rejected_full);
+  metric("parley_store_rejected_full_total", "counter", "store requests refused at the queue bound",
+         stats.rejected_full);
+  metric("parley_store_duplicates_total", "counter", "resent messages answered with their original ack",
+         stats.duplicates);
+  metric("parley_store_reads_total", "counter", "store reads (joins, recoveries, history)", stats.reads);
+  metric("parley_store_max_batch", "gauge", "most messages committed in one transaction", stats.max_batch);
+  metric("parley_store_queue_depth", "gauge", "store requests submitted and not yet completed", stats.queue_depth);
+  metric("parley_store_queue_limit", "gauge", "the bound on parley_store_queue_depth (0: synchronous store)",
+         stats.queue_limit);
+  metric("parley_chat_unavailable_total", "counter", "chat requests answered error unavailable", chat.unavailable);
+  return out;
+}
+
 }  // namespace
 
 int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
                        const std::function<void(const reactor::SocketAddress&)>& on_listening,
                        const reactor::TlsContext* tls) {
   ChatConfig chat_config;
+  chat_config.recovery_limit = options.recovery_limit;
   chat_config.history_size = options.history_size;
   chat_config.max_text_bytes = options.max_text_bytes;
   chat_config.max_rooms_per_connection = options.max_rooms_per_connection;
@@ -166,8 +197,32 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
                                                                          : &gated_echo;
     server.add_websocket_route("/echo", echo_app);
   }
+  // Opened before serving (it reads the disk once, on this thread); declared before the app,
+  // which it must outlive.
+  RoomLogConfig log_config;
+  log_config.path = options.store;
+  log_config.sync_full = options.sync_full;
+  log_config.history_keep = options.history_keep;
+  log_config.dedup_window_ms = uint64_t{options.dedup_window_minutes} * 60 * 1000;
+  chat_config.dedup_window_ms = log_config.dedup_window_ms;
+  std::unique_ptr<RoomLog> room_log;  // null with --store none: the app keeps memory only
+  if (options.store != "none") {
+    // The store's writer thread inherits this mask: SIGINT/SIGTERM must reach the loop's
+    // signalfd (watch_signals below), not kill the process from the writer.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::string log_error;
+    room_log = open_room_log(log_config, loop, log_error);
+    if (room_log == nullptr) {
+      std::fprintf(stderr, "parleyd: %s\n", log_error.c_str());
+      return 1;
+    }
+  }
   WsServerTransport chat_transport(server);
-  ChatApp chat_app(chat_transport, chat_config);
+  ChatApp chat_app(chat_transport, chat_config, nullptr, room_log.get());
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
   server.add_websocket_route("/chat", &chat_app, chat_message_limit(options.max_text_bytes));
   add_web_routes(server);
@@ -179,6 +234,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     reply.body = render_metrics(server.stats(), loop.iterations());
     reply.body += render_access_metrics(chat_app.access_stats());
     reply.body += render_room_metrics(chat_app.room_stats());
+    reply.body += render_store_metrics(chat_app.room_log().stats(), chat_app.stats());
   });
 
   reactor::ListenOptions listen_options;

@@ -25,6 +25,7 @@ uint32_t RoomTable::create(std::string_view name, uint64_t owner) {
   room.owner_ = owner;
   room.heap_position_ = kNoIndex;
   room.live_ = true;
+  room.history_complete_ = false;
   by_name_.try_emplace(name, id);
   if (owner != kNoOwner) ++*owned_rooms_.try_emplace(owner, 0u).first;
   return id;
@@ -128,6 +129,8 @@ bool RoomTable::append_history(uint32_t id, std::string_view from, std::string_v
                                uint64_t seq) {
   Room& room = rooms_[id];
   size_t before = room.history_.bytes();
+  // A full ring overwrites its oldest message, which then lives only in the room log.
+  if (room.history_.size() == room.history_.capacity()) room.history_complete_ = false;
   if (!room.history_.push(from, text, ts_ms, seq)) return false;
   history_bytes_ = history_bytes_ - before + room.history_.bytes();
   if (room.history_.empty()) return true;  // history disabled
@@ -140,6 +143,14 @@ bool RoomTable::append_history(uint32_t id, std::string_view from, std::string_v
   return true;
 }
 
+void RoomTable::reset_history(uint32_t id, bool complete) {
+  Room& room = rooms_[id];
+  heap_remove(id);
+  history_bytes_ -= room.history_.bytes();
+  room.history_.clear();
+  room.history_complete_ = complete;
+}
+
 void RoomTable::enforce_history_budget() {
   if (history_memory_ == 0) return;
   while (history_bytes_ > history_memory_ && !by_bytes_.empty()) {
@@ -147,6 +158,7 @@ void RoomTable::enforce_history_budget() {
     History& history = rooms_[id].history_;
     size_t before = history.bytes();
     history.evict_oldest();
+    rooms_[id].history_complete_ = false;  // the evicted message is only in the room log now
     history_bytes_ -= before - history.bytes();
     ++history_evictions_;
     if (history.empty()) {

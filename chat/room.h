@@ -40,7 +40,12 @@ class Room {
   std::span<const RoomMember> members() const { return members_; }
   size_t size() const { return members_.size(); }
   // Read-only: messages go in through RoomTable::append_history, which keeps the budget.
+  // With a room log (issue 14) the ring is a cache: a contiguous run of the newest messages.
   const History& history() const { return history_; }
+  // True when the ring holds every message the room log had when it was loaded, plus every one
+  // delivered since (nothing older is to be found in the log); false once the budget evicted
+  // from it or when it was loaded from a partial read.
+  bool history_complete() const { return history_complete_; }
   // Hands out the next message seq: 1, 2, 3, ... for the room's lifetime.
   uint64_t take_seq() { return next_seq_++; }
   // The seq the next message will get.
@@ -57,6 +62,7 @@ class Room {
   uint64_t owner_ = UINT64_MAX;     // the creator's peer key, or RoomTable::kNoOwner
   uint32_t heap_position_ = kNoIndex;  // index in RoomTable::by_bytes_, kNoIndex when not in it
   bool live_ = false;
+  bool history_complete_ = false;
 };
 
 class RoomTable {
@@ -100,6 +106,9 @@ class RoomTable {
   // budget (possibly this very message, when the budget is smaller than it). False when the
   // seq is not newer than the room's newest.
   bool append_history(uint32_t room, std::string_view from, std::string_view text, uint64_t ts_ms, uint64_t seq);
+  // Empties room `room`'s history ring and records whether what is pushed next is all the room
+  // log holds (Room::history_complete), e.g. before loading the ring from the log.
+  void reset_history(uint32_t room, bool complete);
   // Heap bytes held by all rooms' history (History::bytes summed).
   size_t history_bytes() const { return history_bytes_; }
   // The budget given at construction (0: none).

@@ -280,7 +280,7 @@ TEST_F(ChatAppTest, DirectMessageOnlyToItsTarget) {
   Json ack(next(alice));
   EXPECT_EQ(ack.type(), "ack");
   EXPECT_EQ(ack.str("id"), "d1");
-  EXPECT_EQ(ack.num("seq"), 0u);
+  EXPECT_EQ(ack.num("seq"), 1u);  // the conversation's seq (issue 14)
   expect_quiet(carol);
   expect_quiet(bob);
   send(alice, R"({"type":"dm","to":"nobody","text":"x","id":"d2"})");
@@ -451,7 +451,7 @@ TEST_F(ChatAppTest, PublishReachesEveryMemberAndHistory) {
   join(alice, "news");
   join(bob, "news");
   next(alice);
-  EXPECT_EQ(app->publish("news", "server", "breaking"), 1u);
+  EXPECT_TRUE(app->publish("news", "server", "breaking"));
   for (ConnectionId id : {alice, bob}) {
     Json msg(next(id));
     EXPECT_EQ(msg.type(), "msg");
@@ -459,7 +459,7 @@ TEST_F(ChatAppTest, PublishReachesEveryMemberAndHistory) {
     EXPECT_EQ(msg.str("text"), "breaking");
     EXPECT_EQ(msg.num("seq"), 1u);
   }
-  EXPECT_EQ(app->publish("empty-room", "server", "x"), 0u);
+  EXPECT_FALSE(app->publish("empty-room", "server", "x"));
   send(bob, R"({"type":"msg","room":"news","text":"after"})");
   EXPECT_EQ(Json(next(alice)).num("seq"), 2u);
   send(alice, R"({"type":"history","room":"news"})");

@@ -126,7 +126,7 @@ TEST_F(ChatEndToEndTest, DirectMessageOnlyToItsTarget) {
   Json ack(alice->recv());
   EXPECT_EQ(ack.type(), "ack");
   EXPECT_EQ(ack.str("id"), "x");
-  EXPECT_EQ(ack.num("seq"), 0u);
+  EXPECT_EQ(ack.num("seq"), 1u);  // the conversation's seq (issue 14)
   carol->expect_quiet();
   bob->expect_quiet();
 }

@@ -27,6 +27,8 @@ class MemoryRoomLog final : public RoomLog {
   Submit since(std::string_view conversation, uint64_t since_seq, size_t limit, uint64_t cookie) override;
   uint64_t last_seq(std::string_view conversation) const override;
   RoomLogStats stats() const override { return stats_; }
+  // Drops the conversation's messages and seq (its client ids stay until they expire).
+  void forget(std::string_view conversation) override { conversations_.erase(conversation); }
 
  private:
   struct Conversation {

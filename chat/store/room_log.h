@@ -166,6 +166,10 @@ class RoomLog {
 
   // Counters; queue_depth counts requests not yet completed.
   virtual RoomLogStats stats() const = 0;
+
+  // The caller no longer needs `conversation` (memory-only chat frees an emptied room with its
+  // history). Engines that keep nothing durable may drop it, seq included; durable ones ignore it.
+  virtual void forget(std::string_view /*conversation*/) {}
 };
 
 // Which engine and how it keeps messages.

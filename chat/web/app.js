@@ -19,6 +19,12 @@
   const TYPING_EXPIRE_MS = 6000;    // a remote "on" not refreshed this long is dropped
   const GROUP_WINDOW_MS = 5 * 60 * 1000;  // same author within this: no repeated header
   const NAME_KEY = 'parley.name';
+  const ROOMS_KEY = 'parley.rooms.';    // + name: the rooms we are in and the last seq seen in each
+  const OUTBOX_KEY = 'parley.outbox.';  // + name: messages sent and not acked, resent with their id
+  const RELOAD_CONTEXT = 50;        // after a reload, recover this many messages before the last seen
+  // Message ids must not repeat across page loads: the server answers a known id with the
+  // original ack and does not deliver the message again (exactly-once, docs/protocol.md).
+  const SESSION_TAG = Math.random().toString(36).slice(2, 8) + Date.now().toString(36);
   const DEFAULT_MAX_TEXT = 4096;    // the server's text limit until its welcome says otherwise
 
   // ---------------------------------------------------------------------------------------------
@@ -81,7 +87,7 @@
    * @typedef {{kind: 'room'|'dm', name: string, key: string, list: HTMLOListElement,
    *   unread: number, members: Set<string>, typing: Map<string, number>, seen: Set<string>,
    *   lastAuthor: string, lastTs: number, lastDay: string, item: HTMLLIElement|null,
-   *   badge: HTMLElement|null, stale: boolean}} Conv
+   *   badge: HTMLElement|null, stale: boolean, lastSeq: number}} Conv
    */
 
   const state = {
@@ -101,6 +107,9 @@
     active: null,         // the Conv on screen
     lastRoom: null,       // the room whose people are listed
     pending: new Map(),   // id -> what we sent, to match ack/error
+    /** @type {Map<string, {kind: string, name: string, text: string}>} */
+    outbox: new Map(),    // msg/dm sent and not acked: resent with the same id after a reconnect
+    roomsSaveTimer: 0,
     nextId: 1,
     typingRoom: '',       // room we told "typing on"
     typingSentAt: 0,
@@ -170,6 +179,12 @@
     stopHeartbeat();
     state.typingRoom = '';
     for (const [id, pending] of state.pending) {
+      if ((pending.kind === 'msg' || pending.kind === 'dm') && state.outbox.has(id)) {
+        // Resent with the same id once reconnected: stored at most once either way.
+        pending.resend = true;
+        setStatus(pending.node, 'Waiting to resend…');
+        continue;
+      }
       if (pending.node) markFailed(pending.node, 'Not sent: the connection dropped.', pending);
       state.pending.delete(id);
     }
@@ -235,7 +250,7 @@
   }
 
   function newId(prefix) {
-    return prefix + (state.nextId++).toString(36);
+    return prefix + SESSION_TAG + '.' + (state.nextId++).toString(36);
   }
 
   function sendHello() {
@@ -288,15 +303,102 @@
     if (first) {
       ui.login.hidden = true;
       ui.app.hidden = false;
+      restoreSession();
       if (state.initialRoom) join(state.initialRoom);
       ui.input.focus();
     } else {
+      // Back in every room with what we missed (join since_seq); unacked room messages are
+      // resent when their room's history arrives (a msg before the join completes would be
+      // refused), DMs at once.
       for (const conv of state.rooms.values()) {
         addSystem(conv, 'Reconnected.');
-        send({ type: 'join', room: conv.name, id: newId('j') });
+        rejoin(conv.name, conv.lastSeq);
       }
+      resendDirect();
     }
     updateComposer();
+  }
+
+  // Joins `room` again; with a seq, recovering every message after it.
+  function rejoin(room, sinceSeq) {
+    const message = { type: 'join', room, id: newId('j') };
+    if (sinceSeq > 0) message.since_seq = sinceSeq;
+    send(message);
+  }
+
+  // After a page load: the rooms we were in (recovering some context before the last message
+  // seen) and the messages that were never acked.
+  function restoreSession() {
+    let rooms = [];
+    try {
+      rooms = JSON.parse(localStorage.getItem(ROOMS_KEY + state.me) || '[]');
+      const outbox = JSON.parse(localStorage.getItem(OUTBOX_KEY + state.me) || '[]');
+      for (const entry of Array.isArray(outbox) ? outbox : []) {
+        if (entry && typeof entry.id === 'string') {
+          state.outbox.set(entry.id, { kind: String(entry.kind), name: String(entry.name), text: String(entry.text) });
+        }
+      }
+    } catch { /* storage off or damaged: start afresh */ }
+    for (const entry of Array.isArray(rooms) ? rooms : []) {
+      if (!entry || typeof entry.room !== 'string' || state.rooms.has(entry.room)) continue;
+      const seq = Number(entry.seq) || 0;
+      rejoin(entry.room, Math.max(0, seq - RELOAD_CONTEXT));
+    }
+    resendDirect();
+  }
+
+  // Sends again, with the same id, the unacked messages of `room` ('' = the DMs).
+  function resendOutbox(kind, room) {
+    for (const [id, entry] of state.outbox) {
+      if (entry.kind !== kind || (kind === 'msg' && entry.name !== room)) continue;
+      let pending = state.pending.get(id);
+      if (pending && !pending.resend) continue;  // already in flight on this connection
+      if (!pending) {
+        // From before a reload: show it again, as sending.
+        const conv = kind === 'msg' ? state.rooms.get(entry.name) : (state.dms.get(entry.name) || createConv('dm', entry.name));
+        if (!conv) continue;
+        const node = appendMessage(conv, { from: state.me, text: entry.text, ts: 0, pending: true });
+        pending = { kind, conv, node, name: entry.name };
+        state.pending.set(id, pending);
+      }
+      pending.resend = false;
+      setStatus(pending.node, '');
+      send(kind === 'msg' ? { type: 'msg', room: entry.name, text: entry.text, id }
+        : { type: 'dm', to: entry.name, text: entry.text, id });
+    }
+  }
+
+  function resendDirect() {
+    resendOutbox('dm', '');
+  }
+
+  function saveOutbox() {
+    const entries = [...state.outbox].map(([id, entry]) => ({ id, ...entry }));
+    try { localStorage.setItem(OUTBOX_KEY + state.me, JSON.stringify(entries)); } catch { /* storage may be off */ }
+  }
+
+  // Remembers our rooms and the last seq seen in each (soon, not on every message).
+  function saveRooms() {
+    if (state.roomsSaveTimer) return;
+    state.roomsSaveTimer = setTimeout(() => {
+      state.roomsSaveTimer = 0;
+      const rooms = [...state.rooms.values()].map((conv) => ({ room: conv.name, seq: conv.lastSeq }));
+      try { localStorage.setItem(ROOMS_KEY + state.me, JSON.stringify(rooms)); } catch { /* storage may be off */ }
+    }, 300);
+  }
+
+  function noteSeq(conv, seq) {
+    if (Number.isSafeInteger(seq) && seq > conv.lastSeq) {
+      conv.lastSeq = seq;
+      saveRooms();
+    }
+  }
+
+  // A small status line under our own message ('' removes it).
+  function setStatus(node, text) {
+    if (!node) return;
+    node.querySelector('.status')?.remove();
+    if (text) node.querySelector('.bubble')?.append(el('div', 'status', el('span', '', text)));
   }
 
   function onHistory(message) {
@@ -310,8 +412,15 @@
     for (const item of messages) {
       addRoomMessage(conv, item.from, item.text, item.ts, item.seq, { history: true });
     }
+    if (message.recovered === false) {
+      addSystem(conv, 'Some earlier messages could not be recovered (use history to scroll back).');
+    }
     if (fresh || wasStale) send({ type: 'who', room });
-    if (fresh) activate(conv);
+    if (fresh) {
+      activate(conv);
+      saveRooms();
+    }
+    resendOutbox('msg', room);
     updateComposer();
   }
 
@@ -372,8 +481,18 @@
     const pending = state.pending.get(String(message.id));
     if (!pending) return;
     state.pending.delete(String(message.id));
+    if (state.outbox.delete(String(message.id))) saveOutbox();
     if (!pending.node) return;
     const ts = Number(message.ts);
+    if (pending.kind === 'msg') {
+      const key = messageKey(Number(message.seq), ts, state.me);
+      noteSeq(pending.conv, Number(message.seq));
+      if (pending.conv.seen.has(key)) {
+        // A resend whose original the recovered history already showed.
+        pending.node.remove();
+        return;
+      }
+    }
     pending.node.classList.remove('pending', 'failed');
     setTime(pending.node, ts);
     pending.node.querySelector('.status')?.remove();
@@ -397,6 +516,7 @@
       case 'text_too_long': return `That message is too long: ${reason}.`;
       case 'not_identified': return 'The server does not know your name yet. Reconnecting should fix it.';
       case 'rejected': return `The server refused that: ${reason}.`;
+      case 'unavailable': return `The server could not store that message (${reason}); nobody got it. Retry in a moment.`;
       default: return `${code || 'error'}: ${reason}`;
     }
   }
@@ -407,6 +527,7 @@
     const reason = String(message.reason ?? '');
     const pending = id ? state.pending.get(id) : undefined;
     if (pending) state.pending.delete(id);
+    if (id && state.outbox.delete(id)) saveOutbox();
     const text = describeError(code, reason, pending);
     if (pending?.kind === 'hello') {
       if (!state.me) {
@@ -441,7 +562,7 @@
     const conv = {
       kind, name, key: convKey(kind, name), list, unread: 0, members: new Set(),
       typing: new Map(), seen: new Set(), lastAuthor: '', lastTs: 0, lastDay: '',
-      item: null, badge: null, stale: false,
+      item: null, badge: null, stale: false, lastSeq: 0,
     };
     (kind === 'room' ? state.rooms : state.dms).set(name, conv);
     if (kind === 'dm') {
@@ -471,6 +592,7 @@
       clearTyping(conv);
       state.rooms.delete(conv.name);
       if (state.lastRoom === conv) state.lastRoom = null;
+      saveRooms();
     } else {
       state.dms.delete(conv.name);
     }
@@ -612,6 +734,7 @@
     const key = messageKey(seq, ts, from);
     if (conv.seen.has(key)) return;
     conv.seen.add(key);
+    noteSeq(conv, seq);
     if (history && from === state.me) {
       // A message of ours that we marked failed may have arrived after all (the ack was lost).
       for (const node of conv.list.querySelectorAll('.msg.failed.mine')) {
@@ -739,6 +862,8 @@
     const id = newId('m');
     const node = appendMessage(conv, { from: state.me, text, ts: 0, pending: true });
     state.pending.set(id, { kind, conv, node, name: conv.name });
+    state.outbox.set(id, { kind, name: conv.name, text });
+    saveOutbox();
     const message = kind === 'msg' ? { type: 'msg', room: conv.name, text, id } : { type: 'dm', to: conv.name, text, id };
     send(message);
     return true;

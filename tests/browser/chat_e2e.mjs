@@ -327,6 +327,32 @@ async function run(context) {
   });
   await screenshot(bob, 'bob-markup-as-text.png');
 
+  await check('after a page reload alice is back in her rooms, with what she missed (issue 14)', async () => {
+    for (const entry of [alice, bob]) {
+      await entry.page.fill('#join-room', 'ops');
+      await entry.page.press('#join-room', 'Enter');
+      await entry.page.waitForSelector('#sidebar button[data-key="r:ops"]');
+    }
+    await openConversation(alice, 'r:ops');
+    await send(alice, 'before the reload');
+    await waitMessage(bob, 'alice', 'before the reload');
+    await alice.page.reload({ waitUntil: 'load' });
+    // alice is away: bob talks in ops.
+    const missed = 'said while alice was reloading';
+    await openConversation(bob, 'r:ops');
+    await send(bob, missed);
+    await alice.page.waitForTimeout(300);  // the server notices the old connection is gone
+    await login(alice, 'alice', 'lobby');
+    await waitSignedIn(alice);
+    await alice.page.waitForSelector('#sidebar button[data-key="r:ops"]');
+    await openConversation(alice, 'r:ops');
+    await waitMessage(alice, 'bob', missed);
+    assert((await countMessages(alice, 'bob', missed)) === 1, 'not exactly one copy after the reload');
+    await waitPeople(alice, ['alice', 'bob']);
+    await openConversation(alice, 'r:lobby');
+    await openConversation(bob, 'r:lobby');
+  });
+
   await check('no dialog fired and no page errors', async () => {
     await alice.page.waitForTimeout(300);
     for (const entry of pages) {

@@ -104,9 +104,17 @@ void ParleydProcess::start(const std::vector<std::string>& extra_args, const Pro
   std::vector<std::string> args{binary};
   bool has_listen = false;
   bool has_ping_interval = false;
+  bool has_store = false;
   for (const std::string& arg : extra_args) {
     has_listen |= arg == "--listen" || arg.rfind("--listen=", 0) == 0;
     has_ping_interval |= arg == "--ping-interval" || arg.rfind("--ping-interval=", 0) == 0;
+    has_store |= arg == "--store";
+  }
+  if (!has_store) {
+    // parleyd's default store is parley.db in the working directory: tests run from the repo
+    // root, many servers at once, and must not share (or leave behind) one file.
+    args.push_back("--store");
+    args.push_back("none");
   }
   if (!has_listen) {
     args.push_back("--listen");
