@@ -18,7 +18,9 @@
 #
 # parleyd runs with --rate-limit 0 (its default of 20 chat messages/s per connection would
 # refuse the publisher) and --max-room-members 0 (its default cap of 10,000 members would refuse
-# the 10,000-subscriber room: with the publisher it holds 10,001). The machine's load average is
+# the 10,000-subscriber room: with the publisher it holds 10,001), and --store none (memory only;
+# E2E_STORE=/path/file.db runs every scenario against a SQLite store there instead, removed
+# before each scenario). The machine's load average is
 # recorded at the start and the end: on a shared machine, the CPU per operation is the figure
 # least disturbed by others, throughput and latency the most.
 #
@@ -99,8 +101,10 @@ trap 'exit 130' INT TERM
 # Starts parleyd on a free port; sets SERVER_PID and PORT.
 start_server() {
   local log=$1
+  # A fresh store per scenario, like a fresh process.
+  if [ -n "${E2E_STORE:-}" ]; then rm -f "$E2E_STORE" "$E2E_STORE-wal" "$E2E_STORE-shm"; fi
   # Bounded like everything else: no scenario keeps a server longer than this.
-  timeout -s KILL 300 "${SERVER_PIN[@]}" "$PARLEYD" --listen 127.0.0.1:0 --rate-limit 0 --max-room-members 0 \
+  timeout -s KILL 300 "${SERVER_PIN[@]}" "$PARLEYD" --listen 127.0.0.1:0 --store "${E2E_STORE:-none}" --rate-limit 0 --max-room-members 0 \
     --drain-timeout 0 >"$log" 2>&1 &
   SERVER_PID=$!
   PORT=""

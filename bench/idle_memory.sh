@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-server_args=(--listen 127.0.0.1:0)
+server_args=(--listen 127.0.0.1:0 --store none)
 scheme=http
 if [ "$TLS" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \

@@ -238,7 +238,7 @@ fi
 # --- workers -------------------------------------------------------------------------------
 mem_before_workers=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
 start_worker() {  # index listen-address
-  nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport \
+  nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport --store none \
     --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" --max-pings-per-second "$WORKER_PING_BUDGET" \
     >"$LOGS/worker-$1.log" 2>&1 &
   wrapper_pids+=("$!")

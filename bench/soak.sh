@@ -63,9 +63,10 @@ budget_kib=$(( $(to_bytes "$max_memory") / 1024 ))
 # allocation churn rather than live memory: no quarantine for the child, same checks.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=0"
 
+# The durable store is on (a SQLite file in the work folder), as with `make run`.
 # --rate-limit stays at its default (the floods publish inside it); --handshake-timeout is the
 # default too: the slowloris must not need a short one.
-"$BUILD/parleyd" --listen 127.0.0.1:0 --max-memory "$max_memory" --ping-interval 5000 \
+"$BUILD/parleyd" --listen 127.0.0.1:0 --store "$work/soak.db" --max-memory "$max_memory" --ping-interval 5000 \
   --pong-timeout 5000 >"$work/parleyd.out" 2>"$work/parleyd.err" &
 server=$!
 pids+=("$server")

@@ -84,6 +84,15 @@ struct WaveResult {
 // one, then all leave at once.
 ::testing::AssertionResult run_wave(ParleydProcess& server, WsTestClient& publisher, int wave, long pre_wave_kib,
                                     WaveResult& result) {
+  // A wave starts on a quiet server: on a loaded machine the previous wave's mass leave may
+  // still be in progress, and near the budget new connections are refused (503) by design.
+  const auto quiet_by = Clock::now() + 15s;
+  for (;;) {
+    long accounted = parley_test::parleyd_metric(server.port(), "parley_memory_accounted_bytes");
+    if (accounted >= 0 && accounted < kBudgetKib * 1024 / 4) break;
+    if (Clock::now() > quiet_by) return ::testing::AssertionFailure() << "queue memory still " << accounted << " bytes before wave " << wave;
+    std::this_thread::sleep_for(50ms);
+  }
   std::vector<std::unique_ptr<WsTestClient>> members;
   members.reserve(kMembers);
   for (int i = 0; i < kMembers; ++i) {
