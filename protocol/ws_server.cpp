@@ -175,8 +175,11 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
   void* memory = mmap(nullptr, capacity_ * sizeof(Connection), PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   table_ = memory == MAP_FAILED ? nullptr : static_cast<Connection*>(memory);
+  if (table_ != nullptr && !map_admission_words()) {
+    munmap(table_, capacity_ * sizeof(Connection));
+    table_ = nullptr;
+  }
   cork_.resize(kCorkSize);
-  peer_slots_.reserve(1024);
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -193,6 +196,7 @@ WsServer::~WsServer() {
       c.~Connection();
     }
     munmap(table_, capacity_ * sizeof(Connection));
+    unmap_admission_words();
   }
   if (tls_streams_ != nullptr) munmap(tls_streams_, capacity_ * sizeof(reactor::TlsStream));
   for (ConnectionExtra* extra : spare_extras_) delete extra;

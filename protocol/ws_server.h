@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "protocol/admission_tables.h"
 #include "protocol/frame_header.h"
 #include "protocol/heartbeat_budget.h"
 #include "protocol/http_request.h"
@@ -292,9 +293,9 @@ class WsServer : public reactor::EventHandler {
   // Unlinks `c` from the incomplete handshakes (its 101 or response is going out); no-op if
   // it is not linked.
   void leave_handshake(Connection& c);
-  // Closes the oldest incomplete handshake (of `peer_fd`'s address when >= 0) now, freeing its
-  // fd before this returns. False when there is none (other than `keep_fd`).
-  bool evict_oldest_handshake(int keep_fd, int peer_fd = -1);
+  // Closes the oldest incomplete handshake (of PeerTable entry `peer` unless kNoIndex) now,
+  // freeing its fd before this returns. False when there is none (other than `keep_fd`).
+  bool evict_oldest_handshake(int keep_fd, uint32_t peer = kNoIndex);
   // Frees `c`'s slot and fd now: the body of free_closed(), also used by eviction (which
   // never picks a connection on closed_, flush_ or close_notices_).
   void release_slot(Connection& c);
@@ -339,39 +340,20 @@ class WsServer : public reactor::EventHandler {
   size_t cork_length_ = 0;
   Connection* corked_ = nullptr;
 
-  // Admission: each fd's peer key and its links in two lists of incomplete handshakes in
-  // accept order (all of them, and its address's), and per address how many connections and
-  // handshakes it holds. Per-address counts are kept only when a per-IP cap is set.
-  struct PeerKey {
-    uint64_t high = 0;
-    uint64_t low = 0;
-    bool operator==(const PeerKey&) const = default;
-  };
-  struct PeerKeyHash {
-    size_t operator()(const PeerKey& k) const { return std::hash<uint64_t>()(k.high * 0x9E3779B97F4A7C15ull ^ k.low); }
-  };
-  static constexpr uint32_t kNoFd = UINT32_MAX;
-  struct PeerSlot {
-    PeerKey key;
-    uint32_t older = kNoFd;  // all incomplete handshakes, oldest first
-    uint32_t newer = kNoFd;
-    uint32_t peer_older = kNoFd;  // the same address's
-    uint32_t peer_newer = kNoFd;
-    bool counted = false;       // holds a connection in peers_
-    bool in_handshake = false;  // linked in the lists above
-  };
-  struct PeerCount {
-    uint32_t connections = 0;
-    uint32_t handshakes = 0;
-    uint32_t oldest = kNoFd;  // the address's oldest and newest incomplete handshakes
-    uint32_t newest = kNoFd;
-  };
+  // Admission: per fd ONE 32-bit word, so an idle upgraded connection pays 4 bytes for it
+  // (bench/idle_memory.sh). The word is kNoIndex when the fd holds nothing; while the fd's
+  // handshake is incomplete, kInHandshake | its HandshakeList node (which holds the address's
+  // PeerTable index); afterwards, its address's PeerTable index (when per-address counts are
+  // kept: only while a per-IP cap is set).
+  static constexpr uint32_t kInHandshake = 1u << 31;
   bool per_peer() const { return config_.max_connections_per_ip != 0 || config_.max_handshakes_per_ip != 0; }
-  PeerSlot& slot(int fd);
-  std::vector<PeerSlot> peer_slots_;  // indexed by fd
-  std::unordered_map<PeerKey, PeerCount, PeerKeyHash> peers_;
-  uint32_t oldest_handshake_ = kNoFd;
-  uint32_t newest_handshake_ = kNoFd;
+  // Maps admission_words_ (capacity_ words, MAP_NORESERVE like table_: pages of fds never
+  // used cost nothing, and a zero page reads as kNoIndex); false when that fails.
+  bool map_admission_words();
+  void unmap_admission_words();
+  uint32_t* admission_words_ = nullptr;  // indexed by fd, capacity_ of them; see above
+  PeerTable peers_;
+  HandshakeList handshakes_;
 
   bool draining_ = false;
   reactor::TimerNode drain_timer_;

@@ -5,6 +5,7 @@
 // that go (issue 13; nginx's limit_conn and client_header_timeout answer the same attack).
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -47,10 +48,17 @@ constexpr std::string_view kEvictedHeaders = "Retry-After: 5\r\n";
 
 }  // namespace
 
-WsServer::PeerSlot& WsServer::slot(int fd) {
-  const size_t index = static_cast<size_t>(fd);
-  if (peer_slots_.size() <= index) peer_slots_.resize(index + 1);
-  return peer_slots_[index];
+bool WsServer::map_admission_words() {
+  void* memory = mmap(nullptr, capacity_ * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED) return false;
+  admission_words_ = static_cast<uint32_t*>(memory);
+  return true;
+}
+
+void WsServer::unmap_admission_words() {
+  if (admission_words_ != nullptr) munmap(admission_words_, capacity_ * sizeof(uint32_t));
+  admission_words_ = nullptr;
 }
 
 uint32_t WsServer::handshake_cap() const {
@@ -64,55 +72,37 @@ bool WsServer::admit(int fd, const reactor::SocketAddress& peer) {
   bool under_total = config_.max_connections == 0 || stats_.connections <= config_.max_connections;
   // At the total cap, an incomplete handshake makes room before a newcomer is refused.
   if (!under_total && evict_oldest_handshake(fd)) under_total = true;
-  PeerSlot& s = slot(fd);
-  s = PeerSlot();
+  uint32_t& word = admission_words_[fd];
+  word = kNoIndex;
   if (!per_peer()) return under_total;
   // Every admitted fd is counted (forget_peer() undoes exactly this), whatever the verdict.
-  peer_key_of(peer, s.key.high, s.key.low);
-  s.counted = true;
-  PeerCount& count = peers_[s.key];
-  ++count.connections;
-  return under_total && (config_.max_connections_per_ip == 0 || count.connections <= config_.max_connections_per_ip);
+  PeerKey key;
+  peer_key_of(peer, key.high, key.low);
+  word = peers_.add_connection(key);
+  const uint32_t connections = peers_[word].connections;
+  return under_total && (config_.max_connections_per_ip == 0 || connections <= config_.max_connections_per_ip);
 }
 
 void WsServer::forget_peer(int fd) {
-  if (static_cast<size_t>(fd) >= peer_slots_.size()) return;
   leave_handshake(table_[fd]);
-  PeerSlot& s = peer_slots_[static_cast<size_t>(fd)];
-  if (!s.counted) return;
-  s.counted = false;
-  auto it = peers_.find(s.key);
-  if (it != peers_.end() && --it->second.connections == 0) peers_.erase(it);
+  uint32_t& word = admission_words_[fd];
+  if (word != kNoIndex) peers_.remove_connection(word);
+  word = kNoIndex;
 }
 
 void WsServer::enter_handshake(Connection& c) {
   const int fd = fd_of(c);
-  PeerSlot& s = slot(fd);
-  if (s.in_handshake) return;
-  s.in_handshake = true;
-  const auto self = static_cast<uint32_t>(fd);
-  s.older = newest_handshake_;
-  s.newer = kNoFd;
-  if (newest_handshake_ != kNoFd) peer_slots_[newest_handshake_].newer = self;
-  else oldest_handshake_ = self;
-  newest_handshake_ = self;
+  uint32_t& word = admission_words_[fd];
+  if (word & kInHandshake) return;
+  // The node takes over the address's index; leave_handshake() puts it back in the word.
+  const uint32_t peer = word;
+  word = kInHandshake | handshakes_.push(static_cast<uint32_t>(fd), peer, peers_);
   ++stats_.handshakes;
-  if (s.counted) {
-    PeerCount& count = peers_[s.key];
-    s.peer_older = count.newest;
-    s.peer_newer = kNoFd;
-    if (count.newest != kNoFd) peer_slots_[count.newest].peer_newer = self;
-    else count.oldest = self;
-    count.newest = self;
-    ++count.handshakes;
-  }
-  // Each step closes one older handshake; `c` itself is the newest and is never the one.
-  if (s.counted && config_.max_handshakes_per_ip != 0) {
-    const PeerKey key = s.key;
-    for (;;) {
-      auto it = peers_.find(key);
-      if (it == peers_.end() || it->second.handshakes <= config_.max_handshakes_per_ip) break;
-      if (!evict_oldest_handshake(fd, fd)) break;
+  // Each step closes one older handshake; `c` itself is the newest and is never the one, so
+  // its connection keeps `peer`'s entry alive throughout.
+  if (peer != kNoIndex && config_.max_handshakes_per_ip != 0) {
+    while (peers_[peer].handshakes > config_.max_handshakes_per_ip) {
+      if (!evict_oldest_handshake(fd, peer)) break;
     }
   }
   while (stats_.handshakes > handshake_cap() && evict_oldest_handshake(fd)) {
@@ -120,28 +110,12 @@ void WsServer::enter_handshake(Connection& c) {
 }
 
 void WsServer::leave_handshake(Connection& c) {
-  const int fd = fd_of(c);
-  if (static_cast<size_t>(fd) >= peer_slots_.size()) return;
-  PeerSlot& s = peer_slots_[static_cast<size_t>(fd)];
-  if (!s.in_handshake) return;
-  s.in_handshake = false;
-  if (s.older != kNoFd) peer_slots_[s.older].newer = s.newer;
-  else oldest_handshake_ = s.newer;
-  if (s.newer != kNoFd) peer_slots_[s.newer].older = s.older;
-  else newest_handshake_ = s.older;
+  uint32_t& word = admission_words_[fd_of(c)];
+  if (!(word & kInHandshake)) return;
+  const uint32_t node = word & ~kInHandshake;
+  word = handshakes_[node].peer;
+  handshakes_.remove(node, peers_);
   --stats_.handshakes;
-  if (s.counted) {
-    auto it = peers_.find(s.key);
-    if (it != peers_.end()) {
-      PeerCount& count = it->second;
-      if (s.peer_older != kNoFd) peer_slots_[s.peer_older].peer_newer = s.peer_newer;
-      else count.oldest = s.peer_newer;
-      if (s.peer_newer != kNoFd) peer_slots_[s.peer_newer].peer_older = s.peer_older;
-      else count.newest = s.peer_older;
-      --count.handshakes;
-    }
-  }
-  s.older = s.newer = s.peer_older = s.peer_newer = kNoFd;
 }
 
 int WsServer::accept_without_fds(reactor::SocketAddress* peer) {
@@ -162,15 +136,12 @@ int WsServer::accept_without_fds(reactor::SocketAddress* peer) {
   return fd;
 }
 
-bool WsServer::evict_oldest_handshake(int keep_fd, int peer_fd) {
+bool WsServer::evict_oldest_handshake(int keep_fd, uint32_t peer) {
   for (;;) {
-    uint32_t victim_fd = oldest_handshake_;
-    if (peer_fd >= 0) {
-      const PeerSlot& p = peer_slots_[static_cast<size_t>(peer_fd)];
-      auto it = peers_.find(p.key);
-      victim_fd = it == peers_.end() ? kNoFd : it->second.oldest;
-    }
-    if (victim_fd == kNoFd || victim_fd == static_cast<uint32_t>(keep_fd)) return false;
+    const uint32_t node = peer != kNoIndex ? peers_[peer].oldest : handshakes_.oldest();
+    if (node == kNoIndex) return false;
+    const uint32_t victim_fd = handshakes_[node].fd;
+    if (victim_fd == static_cast<uint32_t>(keep_fd)) return false;
     Connection& victim = table_[victim_fd];
     if (victim.state != ConnectionState::kHandshake) {
       // Destroyed earlier in this iteration (free_closed() will release it): it frees no fd
