@@ -18,12 +18,15 @@
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/process_memory.h"
 #include "tests/support/ws_test_client.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using parley_test::ParleydProcess;
+using parley_test::kAddressSanitizer;
+using parley_test::rss_kib;
 using parley_test::Received;
 using parley_test::WsTestClient;
 using Clock = std::chrono::steady_clock;
@@ -38,32 +41,10 @@ constexpr auto kChurnAfter = 1500ms;     // then members leave while queues hold
 constexpr auto kLeaveEvery = 50ms;       // churn: 30 leaves
 constexpr auto kReturnWithin = 5000ms;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-
 // ASan's build keeps shadow memory and redzones for every allocation, and its own allocator
 // (not malloc_trim) decides when pages go back: its RSS is held to looser multiples.
 constexpr long kRssFactor = kAddressSanitizer ? 3 : 1;
 constexpr long kReturnRatio = kAddressSanitizer ? 3 : 2;
-
-// The process's resident set in KiB (VmRSS), or -1.
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 // Discards whatever has arrived for `client` (the publisher reads, but its content is not
 // what this test is about).
@@ -152,12 +133,7 @@ TEST(MemoryWave, SilentMembersAndLeavesStayInTheBudgetAndMemoryComesBack) {
   // Under ASan freed blocks would wait in a quarantine of up to 256 MiB (RSS would track churn,
   // not live memory), and its allocator, not malloc_trim, returns memory to the kernel: no
   // quarantine, and let it release often. The child inherits this environment.
-  if (kAddressSanitizer) {
-    const char* options = std::getenv("ASAN_OPTIONS");
-    std::string merged = std::string(options != nullptr ? options : "") +
-                         ":quarantine_size_mb=0:allocator_release_to_os_interval_ms=100";
-    setenv("ASAN_OPTIONS", merged.c_str(), 1);
-  }
+  parley_test::asan_children_without_quarantine(":allocator_release_to_os_interval_ms=100");
   ParleydProcess server({"--max-memory", std::to_string(kBudgetKib) + "K", "--rate-limit", "0", "--history", "0",
                          "--max-connections-per-ip", "0",
                          "--ping-interval", "0"});

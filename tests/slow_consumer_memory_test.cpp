@@ -14,12 +14,15 @@
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/process_memory.h"
 #include "tests/support/ws_test_client.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using parley_test::ParleydProcess;
+using parley_test::kAddressSanitizer;
+using parley_test::rss_kib;
 using parley_test::Received;
 using parley_test::WsTestClient;
 
@@ -30,16 +33,6 @@ constexpr size_t kTextSize = 4000;        // one published frame is ~4 KiB
 constexpr int kRoundsPerPhase = 30;       // a phase sends ~120 KiB to each subscriber: more than
                                           // its socket buffers and its queue's cap hold together
 constexpr int kPhases = 4;
-
-// The process's resident set in KiB (VmRSS), or -1.
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 std::string room_name(int room) { return "r" + std::to_string(room); }
 
@@ -73,27 +66,11 @@ std::string room_name(int room) { return "r" + std::to_string(room); }
   return ::testing::AssertionSuccess();
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-
 TEST(SlowConsumerMemory, RssPlateausWithTenThousandConnectionsThatNeverRead) {
   // Under ASan (make asan, where parleyd is the ASan build too), freed blocks sit in a
   // quarantine of up to 256 MiB before reuse, so RSS would track allocation churn rather than
   // live memory. The child inherits this environment: no quarantine, same checks.
-  if (kAddressSanitizer) {
-    const char* options = std::getenv("ASAN_OPTIONS");
-    std::string merged = std::string(options != nullptr ? options : "") + ":quarantine_size_mb=0";
-    setenv("ASAN_OPTIONS", merged.c_str(), 1);
-  }
+  parley_test::asan_children_without_quarantine();
   ParleydProcess server({"--max-buffered", std::to_string(kMaxBuffered), "--slow-consumer", "drop",
                          "--rate-limit", "0", "--history", "0", "--ping-interval", "0",
                          "--max-rooms-per-connection", std::to_string(kRooms),
