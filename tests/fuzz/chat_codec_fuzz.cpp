@@ -93,7 +93,8 @@ std::string_view type_name(ClientType type) {
 
 bool same(const ClientMessage& a, const ClientMessage& b) {
   return a.type == b.type && a.name == b.name && a.room == b.room && a.text == b.text && a.to == b.to &&
-         a.id == b.id && a.on == b.on && a.before_seq == b.before_seq && a.limit == b.limit;
+         a.with == b.with && a.id == b.id && a.on == b.on && a.before_seq == b.before_seq && a.limit == b.limit &&
+         a.has_since_seq == b.has_since_seq && a.since_seq == b.since_seq;
 }
 
 // The client message that should parse back to `m`.
@@ -111,10 +112,12 @@ std::string write_client(const ClientMessage& m) {
   field("room", m.room);
   field("text", m.text);
   field("to", m.to);
+  field("with", m.with);
   field("id", m.id);
   if (m.type == ClientType::kTyping) out += m.on ? R"(,"on":true)" : R"(,"on":false)";
   if (m.before_seq != 0) out += R"(,"before_seq":)" + std::to_string(m.before_seq);
   if (m.limit != 0) out += R"(,"limit":)" + std::to_string(m.limit);
+  if (m.has_since_seq) out += R"(,"since_seq":)" + std::to_string(m.since_seq);
   out += '}';
   return out;
 }
@@ -136,12 +139,17 @@ std::string_view dom_string(simdjson::dom::object object, std::string_view key) 
 void check_success(const ClientMessage& m, const ParseResult& r, const uint8_t* data, size_t size) {
   check(r.id == m.id, "result id is the message id");
   check(m.id.size() <= 64, "id within 64 bytes");
-  for (std::string_view view : {m.name, m.room, m.text, m.to, m.id}) check_view(view, data, size);
+  for (std::string_view view : {m.name, m.room, m.text, m.to, m.id, m.with}) check_view(view, data, size);
   check(m.limit <= 1000, "limit within 1000");
   bool has_room = m.type == ClientType::kJoin || m.type == ClientType::kLeave || m.type == ClientType::kMsg ||
                   m.type == ClientType::kTyping || m.type == ClientType::kWho || m.type == ClientType::kHistory;
   bool has_text = m.type == ClientType::kMsg || m.type == ClientType::kDm;
-  check(has_room ? chat::is_valid_room_name(m.room) : m.room.empty(), "room valid iff the type has one");
+  // A history request names a room or, for a DM conversation, `with` (a user name) instead.
+  bool dm_history = m.type == ClientType::kHistory && !m.with.empty();
+  check(!dm_history || (m.room.empty() && chat::is_valid_user_name(m.with)), "DM history: a valid user, no room");
+  check(m.type == ClientType::kHistory || m.with.empty(), "with only on history");
+  if (has_room && !dm_history) check(chat::is_valid_room_name(m.room), "room valid when the type has one");
+  if (!has_room) check(m.room.empty(), "no room when the type has none");
   check(m.type == ClientType::kHello ? chat::is_valid_user_name(m.name) : m.name.empty(), "hello name");
   check(m.type == ClientType::kDm ? chat::is_valid_user_name(m.to) : m.to.empty(), "dm to");
   check(has_text ? !m.text.empty() && m.text.size() <= kTextLimit : m.text.empty(), "text within limits");
