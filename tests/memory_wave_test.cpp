@@ -167,10 +167,15 @@ TEST(MemoryWave, SilentMembersAndLeavesStayInTheBudgetAndMemoryComesBack) {
   // Within the budget (plus what is not write-queue memory) during both waves.
   EXPECT_LT(first.peak_kib, pre_wave + (kBudgetKib + kSlackKib) * kRssFactor);
   EXPECT_LT(second.peak_kib, pre_wave + (kBudgetKib + kSlackKib) * kRssFactor);
-  // Memory comes back within a few seconds, both times, and waves do not add up.
-  EXPECT_GE(first.returned_ms, 0) << "RSS stayed at " << first.after_kib << " KiB (pre-wave " << pre_wave << ")";
-  EXPECT_GE(second.returned_ms, 0) << "RSS stayed at " << second.after_kib << " KiB (pre-wave " << pre_wave << ")";
-  EXPECT_LT(second.peak_kib, first.peak_kib + 8 * 1024) << "the second wave added to the first";
+  // Memory comes back within a few seconds, both times, and waves do not add up. Asserted in
+  // the plain build (make test): under ASan its own allocator, not glibc's malloc_trim, decides
+  // when pages go back, and its RSS after a wave varied from 2.3x to 3.2x the pre-wave value
+  // between identical runs, so there the waves only have to stay within the budget above.
+  if (!kAddressSanitizer) {
+    EXPECT_GE(first.returned_ms, 0) << "RSS stayed at " << first.after_kib << " KiB (pre-wave " << pre_wave << ")";
+    EXPECT_GE(second.returned_ms, 0) << "RSS stayed at " << second.after_kib << " KiB (pre-wave " << pre_wave << ")";
+    EXPECT_LT(second.peak_kib, first.peak_kib + 8 * 1024) << "the second wave added to the first";
+  }
 
   // /metrics (reachable again now that memory is back) shows the budget and the trims.
   EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_memory_budget_bytes"), kBudgetKib * 1024);
