@@ -130,6 +130,11 @@ struct WaveResult {
 }
 
 TEST(MemoryWave, SilentMembersAndLeavesStayInTheBudgetAndMemoryComesBack) {
+  // A measurement of the plain build's RSS and timing (make test runs it). Under ASan, the
+  // allocator decides when pages go back and the server runs several times slower, so two of
+  // three CI runs failed on ASan, not on parleyd: once on the RSS plateau, once on the
+  // publisher's send timing out. The same paths run under ASan in MemoryBudget.* and the soak.
+  if (kAddressSanitizer) GTEST_SKIP() << "RSS and timing measurement: plain build only (make test)";
   // Under ASan freed blocks would wait in a quarantine of up to 256 MiB (RSS would track churn,
   // not live memory), and its allocator, not malloc_trim, returns memory to the kernel: no
   // quarantine, and let it release often. The child inherits this environment.
