@@ -188,6 +188,16 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
                    static_cast<unsigned long long>(connections), period_ms, static_cast<int>(getpid()));
     }
   });
+  // One line when admission pacing starts (the server fell behind) and one when it stops.
+  server.on_admission_pacing([](bool pacing, uint32_t rate, uint64_t connections) {
+    if (pacing) {
+      std::fprintf(stderr, "parleyd: admission paced: behind with %llu connections; accepting %u/s (pid %d)\n",
+                   static_cast<unsigned long long>(connections), rate, static_cast<int>(getpid()));
+    } else {
+      std::fprintf(stderr, "parleyd: admission paced: caught up with %llu connections; accepting freely (pid %d)\n",
+                   static_cast<unsigned long long>(connections), static_cast<int>(getpid()));
+    }
+  });
   protocol::EchoApp echo(server);
   // With --auth-secret, /echo asks for the same token as /chat: otherwise anyone could make the
   // server read 16 MiB messages on a deployment that believes itself closed (issue 13).

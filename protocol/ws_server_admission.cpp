@@ -46,7 +46,31 @@ void peer_key_of(const reactor::SocketAddress& peer, uint64_t& high, uint64_t& l
 constexpr std::string_view kEvictedBody = "server busy: too many incomplete requests\n";
 constexpr std::string_view kEvictedHeaders = "Retry-After: 5\r\n";
 
+// Timers firing this late mean the loop is behind its own schedule: an iteration took that
+// long, or the process was stopped or starved of CPU. Ten ticks of the default wheel, and far
+// above what a descheduled moment on a busy machine costs (tens of ms).
+constexpr uint64_t kBehindLatenessMs = 250;
+
 }  // namespace
+
+void WsServer::tend_admission() {
+  // Behind on reading (the heartbeat deferred a pong deadline), behind on time (late timers),
+  // or close to the memory budget (3/4; new WebSocket upgrades are refused from 7/8). Not the
+  // heartbeat budget: it stretches with the connection count alone, busy or not. Not the count
+  // of incomplete handshakes: that is what a slowloris controls, and pacing on it would hand
+  // the attacker a lever against real clients (eviction of the oldest answers it instead).
+  const bool late = iteration_lateness_ms_ > kBehindLatenessMs;
+  const bool deferred = stats_.pong_deadlines_deferred != deferred_seen_;
+  const bool memory = config_.max_memory != 0 && memory_.bytes() >= config_.max_memory / 4 * 3;
+  iteration_lateness_ms_ = 0;
+  deferred_seen_ = stats_.pong_deadlines_deferred;
+  if (!config_.pace_admission) return;
+  pacer_.observe(loop_.now_ms(), late || deferred || memory);
+  stats_.accept_pace = pacer_.rate();
+  if (!pacer_.take_change()) return;
+  if (pacer_.pacing()) ++stats_.admission_paced;
+  if (pacing_listener_) pacing_listener_(pacer_.pacing(), pacer_.rate(), stats_.connections);
+}
 
 bool WsServer::map_admission_words() {
   void* memory = mmap(nullptr, capacity_ * sizeof(uint32_t), PROT_READ | PROT_WRITE,

@@ -70,6 +70,13 @@ void WsServer::process_request_head(Connection& c, uint8_t* data, size_t length)
     serve_http(c, request, route);
     return;
   }
+  if (memory_nearly_exhausted()) {
+    // Near the memory budget a new WebSocket connection would only add to it (issue 13); the
+    // plain HTTP routes (/metrics, /healthz) still answer, so the server can be watched there.
+    ++stats_.memory_rejected;
+    respond_http(c, 503, "text/plain", "server busy: memory budget reached\n", "Retry-After: 5\r\n");
+    return;
+  }
   if (!is_upgrade_request(request)) {
     respond_http(c, 426, "text/plain", "this path speaks WebSocket only\n",
                  "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
