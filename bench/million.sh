@@ -449,7 +449,7 @@ else
   row "heartbeat budget:" "never stretched the ping period ($WORKER_PING_BUDGET pings/s per worker)"
 fi
 # Workers log "parleyd: admission paced: behind with N connections; accepting R/s" when they fall
-# behind (late timers, deferred pong deadlines, memory near the budget) and start pacing accepts,
+# behind (late timers, deferred pong deadlines) and start pacing accepts,
 # and "... caught up ..." when they stop.
 read -r paced_started paced_stopped paced_workers <<<"$(awk '
   /admission paced: behind/ { started++; workers[FILENAME] = 1 }

@@ -116,7 +116,7 @@ struct WsServerConfig {
   // WebSocket upgrades get HTTP 503 (plain HTTP routes still answer); at it the largest queues
   // are closed (1008) until 3/4 is left, and sends that would queue more are dropped (issue 13).
   size_t max_memory = 0;
-  // Under overload (timers firing late, pong deadlines deferred, memory at 3/4 of max_memory),
+  // Under overload (timers firing more than 250 ms late, pong deadlines deferred),
   // accept new connections at an adaptive pace and leave the rest in the kernel's accept queue
   // (AdmissionPacer). false: always accept up to the per-iteration budget.
   bool pace_admission = true;
@@ -317,7 +317,7 @@ class WsServer : public reactor::EventHandler {
   void release_slot(Connection& c);
   uint32_t handshake_cap() const;
   // End of iteration: tells the pacer whether the server fell behind in it (timers fired more
-  // than kBehindLatenessMs late, a pong deadline was deferred, memory at 3/4 of the budget).
+  // than kBehindLatenessMs late, or a pong deadline was deferred).
   void tend_admission();
   // Charges `extra`'s current size to the memory account (it has grown or shrunk since).
   void charge_extra(ConnectionExtra& extra);

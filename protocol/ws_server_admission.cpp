@@ -54,18 +54,19 @@ constexpr uint64_t kBehindLatenessMs = 250;
 }  // namespace
 
 void WsServer::tend_admission() {
-  // Behind on reading (the heartbeat deferred a pong deadline), behind on time (late timers),
-  // or close to the memory budget (3/4; new WebSocket upgrades are refused from 7/8). Not the
-  // heartbeat budget: it stretches with the connection count alone, busy or not. Not the count
-  // of incomplete handshakes: that is what a slowloris controls, and pacing on it would hand
-  // the attacker a lever against real clients (eviction of the oldest answers it instead).
+  // Behind on time (timers firing late) or behind on reading (the heartbeat deferred a pong
+  // deadline). Not the heartbeat budget: it stretches with the connection count alone, busy or
+  // not. Not the count of incomplete handshakes: a slowloris controls it, and pacing on it would
+  // hand the attacker a lever against real clients (eviction of the oldest answers it). Not
+  // memory: a new connection pins almost none (queues of existing ones do), and near the budget
+  // upgrades already get 503 while the largest queues are shed; pacing there would only slow
+  // real clients down behind a flood's reconnections.
   const bool late = iteration_lateness_ms_ > kBehindLatenessMs;
   const bool deferred = stats_.pong_deadlines_deferred != deferred_seen_;
-  const bool memory = config_.max_memory != 0 && memory_.bytes() >= config_.max_memory / 4 * 3;
   iteration_lateness_ms_ = 0;
   deferred_seen_ = stats_.pong_deadlines_deferred;
   if (!config_.pace_admission) return;
-  pacer_.observe(loop_.now_ms(), late || deferred || memory);
+  pacer_.observe(loop_.now_ms(), late || deferred);
   stats_.accept_pace = pacer_.rate();
   if (!pacer_.take_change()) return;
   if (pacer_.pacing()) ++stats_.admission_paced;
