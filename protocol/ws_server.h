@@ -116,7 +116,7 @@ struct WsServerConfig {
   // WebSocket upgrades get HTTP 503 (plain HTTP routes still answer); at it the largest queues
   // are closed (1008) until 3/4 is left, and sends that would queue more are dropped (issue 13).
   size_t max_memory = 0;
-  // Under overload (timers firing more than 250 ms late, pong deadlines deferred),
+  // Under overload (timers firing more than 1 s late, pong deadlines deferred),
   // accept new connections at an adaptive pace and leave the rest in the kernel's accept queue
   // (AdmissionPacer). false: always accept up to the per-iteration budget.
   bool pace_admission = true;
