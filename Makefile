@@ -24,7 +24,7 @@ endif
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev openssl libxxhash-dev libgtest-dev \
                 libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
-                python3-autobahn libsqlite3-dev
+                python3-autobahn libsqlite3-dev libtomlplusplus-dev
 
 SAN ?= 0
 ifeq ($(SAN),1)
