@@ -90,6 +90,17 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
+# The commit parleyd reports in parley_build_info (-DPARLEY_GIT_COMMIT on chat/parleyd/operations.o
+# only). The stamp is rewritten only when the commit changes, so a new commit rebuilds one object.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(BUILD)/gen/git_commit: git-commit-stamp
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+.PHONY: git-commit-stamp
+git-commit-stamp:
+$(BUILD)/obj/chat/parleyd/operations.o: $(BUILD)/gen/git_commit
+$(BUILD)/obj/chat/parleyd/operations.o: CXXFLAGS += -DPARLEY_GIT_COMMIT='"$(GIT_COMMIT)"'
+
 $(WEB_ASSETS_CPP): $(WEB_FILES) tools/embed_web_assets.sh
 	@mkdir -p $(dir $@)
 	bash tools/embed_web_assets.sh $@ $(WEB_FILES)

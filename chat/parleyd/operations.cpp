@@ -188,7 +188,10 @@ bool chat_access_from_options(const ParleydOptions& options, ChatConfig& config,
 }
 
 WorkerOperations::WorkerOperations(const ParleydOptions& options, WorkerRuntime runtime, reactor::EventLoop& loop)
-    : options_(options), runtime_(std::move(runtime)), loop_(loop) {
+    : options_(options),
+      runtime_(std::move(runtime)),
+      loop_(loop),
+      tick_wheel_(loop.now_ms(), &WorkerOperations::on_tick, this, 100) {
   LoggerOptions log_options = logger_options(options);
   if (runtime_.labelled) log_options.program = "parleyd[" + std::to_string(runtime_.index) + "]";
   int fd = Logger::open_stderr();
@@ -196,6 +199,7 @@ WorkerOperations::WorkerOperations(const ParleydOptions& options, WorkerRuntime 
 }
 
 WorkerOperations::~WorkerOperations() {
+  tick_wheel_.cancel(&tick_timer_);
   if (log_) log_->flush();
 }
 
@@ -208,16 +212,18 @@ void WorkerOperations::watch(protocol::WsServer& server) {
     log_->warn_limited(key, code >= 1000 ? "closed" : "refused",
                        {{"peer", peer_of(id)}, {"code", code}, {"reason", why}});
   });
+  // What stderr takes without blocking, at the end of every iteration.
   loop_.add_before_sleep([this] {
-    // The rate limiter's summaries once a second (on the next iteration after it), then what
-    // stderr takes without blocking.
-    if (loop_.now_ms() - last_tick_ms_ >= 1000) {
-      last_tick_ms_ = loop_.now_ms();
-      log_->tick();
-    } else if (log_->buffered_bytes() != 0) {
-      log_->flush();
-    }
+    if (log_->buffered_bytes() != 0) log_->flush();
   });
+  loop_.add_timer_wheel(&tick_wheel_);
+  tick_wheel_.schedule(&tick_timer_, 1000);
+}
+
+void WorkerOperations::on_tick(void* context, reactor::TimerNode* node) {
+  auto* self = static_cast<WorkerOperations*>(context);
+  self->log_->tick();
+  self->tick_wheel_.schedule(node, 1000);
 }
 
 void WorkerOperations::add_routes(protocol::WsServer& server, std::function<std::string()> metrics) {

@@ -12,6 +12,7 @@
 #include "chat/parleyd/log.h"
 #include "chat/parleyd_options.h"
 #include "protocol/ws_server.h"
+#include "reactor/timer_wheel.h"
 
 namespace chat {
 
@@ -104,7 +105,10 @@ class WorkerOperations {
   std::unique_ptr<protocol::WsServer> metrics_server_;
   std::function<bool(std::string&)> ready_;
   bool draining_ = false;
-  uint64_t last_tick_ms_ = 0;
+  // Once a second: the log rate limiter's summaries go out even when nothing else happens.
+  static void on_tick(void* context, reactor::TimerNode* node);
+  reactor::TimerWheel tick_wheel_;
+  reactor::TimerNode tick_timer_;
 };
 
 // Fills the access-control fields of `config` from `options` (token secret read from its file,
