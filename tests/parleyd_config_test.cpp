@@ -3,6 +3,8 @@
 // and what a reload may change. The process-level checks (exit codes, the example file) are in
 // parleyd_check_config_test.cpp.
 #include "chat/parleyd/config.h"
+#include "chat/parleyd/histogram.h"
+#include "chat/parleyd/operations.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -228,6 +230,29 @@ TEST(ParleydConfig, HelpListsEveryFlagOfTheTable) {
     EXPECT_NE(usage.find("  --" + std::string(spec.name) + (spec.value.empty() ? "" : " ")), std::string::npos)
         << spec.name;
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ParleydHistogram, BucketsAreCumulativeInSecondsWithSumAndCount) {
+  chat::Histogram histogram{1000, 10000};
+  for (uint64_t us : {0u, 1000u, 1001u, 9999u, 10000u, 10001u, 2000000u}) histogram.record(us);
+  EXPECT_EQ(histogram.bucket(0), 2u);  // <= 1 ms: 0 and exactly 1000 us
+  EXPECT_EQ(histogram.bucket(1), 3u);
+  EXPECT_EQ(histogram.bucket(2), 2u);  // +Inf
+  std::string out;
+  histogram.render(out, "t_seconds", "help");
+  EXPECT_EQ(out,
+            "# HELP t_seconds help\n# TYPE t_seconds histogram\n"
+            "t_seconds_bucket{le=\"0.001\"} 2\nt_seconds_bucket{le=\"0.01\"} 5\nt_seconds_bucket{le=\"+Inf\"} 7\n"
+            "t_seconds_sum 2.032001\nt_seconds_count 7\n");
+}
+
+TEST(ParleydMetricsLabels, EverySampleGetsTheWorkerLabel) {
+  EXPECT_EQ(chat::label_metrics("# HELP a x\n# TYPE a gauge\na 1\nb{le=\"1\"} 2\n", "worker=\"3\""),
+            "# HELP a x\n# TYPE a gauge\na{worker=\"3\"} 1\nb{worker=\"3\",le=\"1\"} 2\n");
 }
 
 }  // namespace

@@ -237,6 +237,13 @@ TEST(ParleydOperations, MetricsCountAKnownLoadExactly) {
   EXPECT_EQ(sample(body, "parley_messages_sent_total"), kClients * kMessages);
   EXPECT_EQ(sample(body, "parley_connections"), kClients);  // scrapes go to the other listener
   EXPECT_EQ(sample(body, "parley_http_responses_total"), 0);
+  // Every loop iteration so far is in the histogram, once.
+  const double iterations = sample(body, "parley_loop_iterations_total");
+  const double timed = sample(body, "parley_loop_iteration_seconds_count");
+  EXPECT_GT(timed, kClients * kMessages / 2);
+  EXPECT_LE(timed, iterations);
+  EXPECT_GE(timed, iterations - 2);  // the scrape's own iteration is still running
+  EXPECT_EQ(sample(body, "parley_loop_iteration_seconds_bucket{le=\"+Inf\"}"), timed);
   EXPECT_GT(bytes, 0u);
 }
 

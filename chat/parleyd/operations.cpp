@@ -212,8 +212,18 @@ void WorkerOperations::watch(protocol::WsServer& server) {
     log_->warn_limited(key, code >= 1000 ? "closed" : "refused",
                        {{"peer", peer_of(id)}, {"code", code}, {"reason", why}});
   });
-  // What stderr takes without blocking, at the end of every iteration.
+  // At the end of every iteration (after the server's own hooks, added before): the iteration's
+  // busy time -- one clock read here, the start being the loop's own read after epoll_wait --
+  // and what stderr takes without blocking.
   loop_.add_before_sleep([this] {
+    if (loop_.iterations() != measured_iteration_) {
+      measured_iteration_ = loop_.iterations();
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      const uint64_t now_us = static_cast<uint64_t>(now.tv_sec) * 1000000 + static_cast<uint64_t>(now.tv_nsec) / 1000;
+      const uint64_t start_us = loop_.now_ms() * 1000;
+      iteration_time_.record(now_us > start_us ? now_us - start_us : 0);
+    }
     if (log_->buffered_bytes() != 0) log_->flush();
   });
   loop_.add_timer_wheel(&tick_wheel_);

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/parleyd/histogram.h"
 #include "chat/parleyd/log.h"
 #include "chat/parleyd_options.h"
 #include "protocol/ws_server.h"
@@ -89,6 +90,13 @@ class WorkerOperations {
   // /metrics on that address. 0, or -errno after one error line.
   int listen_metrics(std::function<std::string()> metrics);
 
+  // The loop iteration time histogram in Prometheus text (parley_loop_iteration_seconds).
+  void render_loop_metrics(std::string& out) const {
+    iteration_time_.render(out, "parley_loop_iteration_seconds",
+                           "Busy time of one event loop iteration, from epoll_wait's return to the end of its "
+                           "work (1 ms resolution: the start is the loop's own millisecond clock read).");
+  }
+
   // SIGHUP: reads the command line, environment and file again, applies the live options that
   // changed (WsServer admission caps, ChatApp limits, the token secret -- read again even when
   // its path is the same --, the Origin policy, the log level) and logs what changed and what
@@ -108,6 +116,8 @@ class WorkerOperations {
   // Once a second: the log rate limiter's summaries go out even when nothing else happens.
   static void on_tick(void* context, reactor::TimerNode* node);
   reactor::TimerWheel tick_wheel_;
+  Histogram iteration_time_{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+  uint64_t measured_iteration_ = 0;
   reactor::TimerNode tick_timer_;
 };
 
