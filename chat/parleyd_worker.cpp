@@ -232,6 +232,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     body += render_access_metrics(chat_app.access_stats());
     body += render_room_metrics(chat_app.room_stats());
     body += render_store_metrics(chat_app.room_log().stats(), chat_app.stats());
+    body += render_chat_metrics(chat_app);
     body += render_process_metrics(&ops.log());
     ops.render_loop_metrics(body);
     return worker_label.empty() ? body : label_metrics(body, worker_label);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/chat_test_support.h"
 #include "tests/support/parleyd_process.h"
 #include "tests/support/shell_command.h"
 #include "tests/support/ws_test_client.h"
@@ -245,6 +246,41 @@ TEST(ParleydOperations, MetricsCountAKnownLoadExactly) {
   EXPECT_GE(timed, iterations - 2);  // the scrape's own iteration is still running
   EXPECT_EQ(sample(body, "parley_loop_iteration_seconds_bucket{le=\"+Inf\"}"), timed);
   EXPECT_GT(bytes, 0u);
+}
+
+TEST(ParleydOperations, ChatFiguresCountAKnownConversationExactly) {
+  ParleydProcess server({"--metrics-listen", "127.0.0.1:0", "--rate-limit", "0"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  const uint16_t port = metrics_port(server);
+  ASSERT_NE(port, 0);
+  std::vector<std::unique_ptr<parley_test::ChatClient>> users;
+  for (const char* name : {"alice", "bob", "carol"}) {
+    users.push_back(std::make_unique<parley_test::ChatClient>());
+    ASSERT_TRUE(users.back()->connect(server.port()));
+    users.back()->hello(name);
+    users.back()->join("room");
+  }
+  constexpr int kMessages = 10;
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(users[0]->send(R"({"type":"msg","room":"room","text":"m)" + std::to_string(i) + R"("})"));
+  }
+  // Each of the others sees all ten (skipping the "joined" notices that came first).
+  for (size_t u = 1; u < users.size(); ++u) {
+    int seen = 0;
+    while (seen < kMessages) {
+      const std::string message = users[u]->recv();
+      ASSERT_FALSE(message.empty());
+      if (message.find(R"("type":"msg")") != std::string::npos) ++seen;
+    }
+  }
+  const std::string body = get(port, "/metrics").body;
+  EXPECT_EQ(sample(body, "parley_chat_users"), 3) << body;
+  EXPECT_EQ(sample(body, "parley_chat_room_members"), 3);
+  EXPECT_EQ(sample(body, "parley_chat_messages_total"), kMessages);
+  EXPECT_EQ(sample(body, "parley_chat_direct_messages_total"), 0);
+  // Frames in: 3 hellos, 3 joins, the messages.
+  EXPECT_EQ(sample(body, "parley_messages_received_total"), 3 + 3 + kMessages);
+  EXPECT_GE(sample(body, "parley_chat_deliveries_total"), 2 * kMessages);
 }
 
 TEST(ParleydOperations, WorkersLabelTheirSamples) {

@@ -116,6 +116,25 @@ std::string render_process_metrics(const Logger* log) {
   return out;
 }
 
+std::string render_chat_metrics(const ChatApp& chat) {
+  std::string out;
+  const RoomTable& rooms = chat.rooms();
+  uint64_t members = 0;
+  for (size_t i = 0; i < rooms.slab_size(); ++i) members += rooms.room(static_cast<uint32_t>(i)).size();
+  const ChatStats& stats = chat.stats();
+  append_metric(out, "parley_chat_users", "gauge", "Identified chat users online.", std::to_string(chat.users()));
+  append_metric(out, "parley_chat_room_members", "gauge", "Room memberships, all rooms together.",
+                std::to_string(members));
+  append_metric(out, "parley_chat_messages_total", "counter", "Room messages accepted.", std::to_string(stats.messages));
+  append_metric(out, "parley_chat_direct_messages_total", "counter", "Direct messages accepted.",
+                std::to_string(stats.direct_messages));
+  append_metric(out, "parley_chat_deliveries_total", "counter", "Room message frames handed out to members.",
+                std::to_string(stats.deliveries));
+  append_metric(out, "parley_chat_errors_total", "counter", "Error replies sent to chat clients.",
+                std::to_string(stats.errors));
+  return out;
+}
+
 std::string label_metrics(std::string_view text, std::string_view label) {
   std::string out;
   out.reserve(text.size() + text.size() / 8);

@@ -31,6 +31,10 @@ struct WorkerRuntime {
 // bytes, open and maximum fds, start time, and `log`'s dropped and suppressed lines (may be null).
 std::string render_process_metrics(const Logger* log);
 
+// The chat figures of `chat`: users online, room members, messages and DMs accepted, room
+// deliveries, error replies (O(rooms) for the member count, once per scrape).
+std::string render_chat_metrics(const ChatApp& chat);
+
 // Adds `label` (e.g. worker="2") to every sample line of Prometheus `text`.
 std::string label_metrics(std::string_view text, std::string_view label);
 
