@@ -62,6 +62,22 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
     std::fprintf(stderr, "parleyd: cannot listen on %s: %s\n", options.listen.c_str(), std::strerror(-probe));
     return 1;
   }
+  // The same for --metrics-listen: the workers share that port too.
+  int metrics_probe = -1;
+  std::string metrics_address;
+  if (!options.metrics_listen.empty()) {
+    reactor::SocketAddress resolved;
+    if (reactor::parse_address(options.metrics_listen, resolved) == 0) {
+      metrics_probe = reactor::listen_tcp(resolved, probe_options);
+    }
+    if (metrics_probe < 0 || reactor::local_address(metrics_probe, resolved) != 0) {
+      std::fprintf(stderr, "parleyd: cannot listen on --metrics-listen %s: %s\n", options.metrics_listen.c_str(),
+                   std::strerror(-metrics_probe));
+      close(probe);
+      return 1;
+    }
+    metrics_address = resolved.to_string();
+  }
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -76,8 +92,9 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
     pid_t pid = fork();
     if (pid == 0) {
       close(probe);
+      if (metrics_probe >= 0) close(metrics_probe);
       close(ready[0]);
-      chat::WorkerRuntime runtime{args, i, true};
+      chat::WorkerRuntime runtime{args, i, true, metrics_address};
       int rc = chat::run_parleyd_worker(options, address, true, [&](const reactor::SocketAddress&) {
         char byte = 1;
         if (write(ready[1], &byte, 1) != 1) _exit(1);
@@ -102,6 +119,7 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
   }
   close(ready[0]);
   close(probe);  // the workers' sockets now take every connection
+  if (metrics_probe >= 0) close(metrics_probe);
   if (listening < workers.size()) {
     std::fprintf(stderr, "parleyd: only %zu of %zu workers started\n", listening, workers.size());
     for (pid_t w : workers) kill(w, SIGKILL);
@@ -202,6 +220,6 @@ int main(int argc, char** argv) {
     }
   }
   if (options.workers > 1) return run_supervisor(options, address, tls.get(), args);
-  chat::WorkerRuntime runtime{args, 0, false};
+  chat::WorkerRuntime runtime{args, 0, false, {}};
   return chat::run_parleyd_worker(options, address, options.reuse_port, print_listening, tls.get(), &runtime);
 }

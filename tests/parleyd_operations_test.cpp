@@ -288,11 +288,21 @@ TEST(ParleydOperations, WorkersLabelTheirSamples) {
   ASSERT_TRUE(server.ok()) << server.error();
   const uint16_t port = metrics_port(server);
   ASSERT_NE(port, 0) << server.stderr_text();
-  const std::string body = get(port, "/metrics").body;
-  const bool labelled = body.find("parley_upgrades_total{worker=\"0\"} ") != std::string::npos ||
-                        body.find("parley_upgrades_total{worker=\"1\"} ") != std::string::npos;
-  EXPECT_TRUE(labelled) << body.substr(0, 2000);
-  EXPECT_NE(body.find("parley_build_info{worker=\""), std::string::npos);
+  // Both workers listen on the one metrics port (port 0 resolved once by the supervisor).
+  ASSERT_TRUE(wait_until([&] { return count(server.stderr_text(), "metrics listening") == 2; }, 5s));
+  EXPECT_EQ(count(server.stderr_text(), "metrics listening address=127.0.0.1:" + std::to_string(port)), 2u)
+      << server.stderr_text();
+  // Each scrape is answered by one of them, labelled with its number; the kernel spreads
+  // connections over the workers, so a few scrapes see both.
+  bool seen[2] = {false, false};
+  for (int i = 0; i < 200 && !(seen[0] && seen[1]); ++i) {
+    const std::string body = get(port, "/metrics").body;
+    for (int w = 0; w < 2; ++w) {
+      if (body.find("parley_upgrades_total{worker=\"" + std::to_string(w) + "\"} ") != std::string::npos) seen[w] = true;
+    }
+    EXPECT_NE(body.find("parley_build_info{worker=\""), std::string::npos);
+  }
+  EXPECT_TRUE(seen[0] && seen[1]);
 }
 
 }  // namespace

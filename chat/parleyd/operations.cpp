@@ -279,7 +279,8 @@ void WorkerOperations::add_routes(protocol::WsServer& server, std::function<std:
 
 int WorkerOperations::listen_metrics(std::function<std::string()> metrics) {
   reactor::SocketAddress address;
-  if (reactor::parse_address(options_.metrics_listen, address) != 0) return -EINVAL;
+  const std::string& where = runtime_.metrics_address.empty() ? options_.metrics_listen : runtime_.metrics_address;
+  if (reactor::parse_address(where, address) != 0) return -EINVAL;
   protocol::WsServerConfig config;
   config.ping_interval_ms = 0;
   config.max_connections = 64;  // scrapers and probes, not clients

@@ -25,6 +25,9 @@ struct WorkerRuntime {
   std::vector<std::string> args;  // the command line, read again (with env and file) on SIGHUP
   uint32_t index = 0;             // this worker's number, 0 to --workers - 1
   bool labelled = false;          // --workers > 1: every /metrics sample carries worker="index"
+  // --metrics-listen with its port resolved by the supervisor (so that every worker binds the
+  // same one when port 0 was asked for); empty: the option's own value.
+  std::string metrics_address;
 };
 
 // The Prometheus text of this process: build info (version, git commit), CPU seconds, resident
