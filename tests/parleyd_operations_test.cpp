@@ -283,6 +283,71 @@ TEST(ParleydOperations, ChatFiguresCountAKnownConversationExactly) {
   EXPECT_GE(sample(body, "parley_chat_deliveries_total"), 2 * kMessages);
 }
 
+TEST(ParleydOperations, RateLimitCloseIsOneWarnLineWithThePeer) {
+  ParleydProcess server({"--rate-limit", "1", "--rate-burst", "1"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  parley_test::ChatClient flooder;
+  ASSERT_TRUE(flooder.connect(server.port()));
+  flooder.hello("flooder");
+  for (int i = 0; i < 30; ++i) {
+    if (!flooder.send(R"({"type":"typing","room":"r"})")) break;
+  }
+  ASSERT_TRUE(wait_until([&] { return server.stderr_text().find("code=1008") != std::string::npos; }, 5s))
+      << server.stderr_text();
+  const std::string err = server.stderr_text();
+  EXPECT_EQ(count(err, "code=1008"), 1u) << err;
+  EXPECT_NE(err.find(" warn closed peer=127.0.0.1:"), std::string::npos) << err;
+  EXPECT_NE(err.find("reason=\"message rate limit exceeded\""), std::string::npos) << err;
+}
+
+TEST(ParleydOperations, DebugLogsEachConnectionAndJsonLinesParse) {
+  ParleydProcess server({"--log-level", "debug", "--log-format", "json"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  {
+    WsTestClient client;
+    ASSERT_TRUE(client.connect("127.0.0.1", server.port(), "/echo")) << client.error();
+    ASSERT_TRUE(client.send_close(1000));
+    client.expect_close();
+  }
+  ASSERT_TRUE(wait_until([&] { return server.stderr_text().find("\"msg\":\"close\"") != std::string::npos; }, 5s))
+      << server.stderr_text();
+  const std::string err = server.stderr_text();
+  EXPECT_NE(err.find(R"("level":"info","prog":"parleyd","msg":"listening","address":"127.0.0.1:)"), std::string::npos)
+      << err;
+  EXPECT_NE(err.find(R"("level":"debug","prog":"parleyd","msg":"open","route":"/echo","peer":"127.0.0.1:)"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find(R"("code":1000})"), std::string::npos) << err;
+  // Every log line is one JSON object (the plain "parleyd: WARNING" start-up lines aside).
+  size_t start = 0;
+  for (size_t end; (end = err.find('\n', start)) != std::string::npos; start = end + 1) {
+    const std::string line = err.substr(start, end - start);
+    if (line.rfind("parleyd: ", 0) == 0) continue;
+    EXPECT_EQ(line.front(), '{') << line;
+    EXPECT_EQ(line.back(), '}') << line;
+  }
+}
+
+TEST(ParleydOperations, WorkersReloadOnTheSupervisorsSighup) {
+  const std::string file = temp_path("parley_workers_reload");
+  write_file(file, "rate-limit = 20\n");
+  ParleydProcess server({"--workers", "2", "--config", file});
+  ASSERT_TRUE(server.ok()) << server.error();
+  write_file(file, "rate-limit = 3\n");
+  ASSERT_EQ(kill(server.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return count(server.stderr_text(), "changed rate-limit 20 -> 3") == 2; }, 5s))
+      << server.stderr_text();
+  EXPECT_NE(server.stderr_text().find("parleyd[0] info reloaded"), std::string::npos);
+  EXPECT_NE(server.stderr_text().find("parleyd[1] info reloaded"), std::string::npos);
+  // A broken file is reported once, by the supervisor, and the workers keep running.
+  write_file(file, "rate-limit = \"x\"\n");
+  ASSERT_EQ(kill(server.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return server.stderr_text().find("reload failed") != std::string::npos; }, 5s));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(count(server.stderr_text(), "reload failed"), 1u) << server.stderr_text();
+  EXPECT_TRUE(server.running());
+  std::remove(file.c_str());
+}
+
 TEST(ParleydOperations, WorkersLabelTheirSamples) {
   ParleydProcess server({"--workers", "2", "--metrics-listen", "127.0.0.1:0"});
   ASSERT_TRUE(server.ok()) << server.error();
