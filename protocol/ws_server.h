@@ -221,6 +221,25 @@ class WsServer : public reactor::EventHandler {
   using AdmissionPacingListener = std::function<void(bool pacing, uint32_t rate, uint64_t connections)>;
   void on_admission_pacing(AdmissionPacingListener listener) { pacing_listener_ = std::move(listener); }
 
+  // Called when the server refuses a request with an HTTP error (400, 401, 403, 408, 409, 429,
+  // 431, 503: anything >= 400 but 404/405) or closes a connection on its own initiative: a close
+  // frame it started (`code` 1008 slow consumer or rate limit, 1009, 1011...) or a dead peer
+  // (1006, missed pong). `reason` is the body or close reason sent. For log lines (issue 16);
+  // runs on the loop thread, before the connection's fd is closed.
+  using RefusalListener = std::function<void(ConnectionId id, int code, std::string_view reason)>;
+  void on_refusal(RefusalListener listener) { refusal_listener_ = std::move(listener); }
+
+  // Changes the connection caps of a running server (SIGHUP reload) for connections and
+  // handshakes from now on. Per-address counts are kept only while a per-address cap is on, so
+  // the caller must not switch both per-address caps between 0 and non-zero (restart instead).
+  void set_admission_limits(uint32_t max_connections, uint32_t max_connections_per_ip, uint32_t max_handshakes_per_ip,
+                            uint32_t max_handshakes) {
+    config_.max_connections = max_connections;
+    config_.max_connections_per_ip = max_connections_per_ip;
+    config_.max_handshakes_per_ip = max_handshakes_per_ip;
+    config_.max_handshakes = max_handshakes;
+  }
+
   const WsServerStats& stats() const { return stats_; }
   const WsServerConfig& config() const { return config_; }
   reactor::EventLoop& loop() { return loop_; }
@@ -384,6 +403,7 @@ class WsServer : public reactor::EventHandler {
   uint64_t random_state_ = 0x853c49e6748fea9bull;
   HeartbeatBudget heartbeat_budget_{config_.ping_interval_ms, config_.max_pings_per_second};
   HeartbeatBudgetListener budget_listener_;
+  RefusalListener refusal_listener_;
 
   // Admission pacing (ws_server_admission.cpp): the pacer, the timer that resumes accepting
   // when its next accept is allowed, and this iteration's signals of being behind.

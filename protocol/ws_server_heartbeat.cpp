@@ -84,6 +84,7 @@ void WsServer::on_heartbeat(Connection& c, bool pong_deadline) {
       }
       // RFC 6455 5.5.2: a ping unanswered for pong_timeout: the peer is gone.
       ++stats_.dead_peers;
+      if (refusal_listener_) refusal_listener_(id_of(c), kCloseAbnormal, "no pong (heartbeat dead)");
       destroy(c, kCloseAbnormal);
       return;
     }

@@ -169,6 +169,7 @@ void WsServer::respond_http(Connection& c, int status, std::string_view content_
   std::string response(body.size() + extra_headers.size() + content_type.size() + 256, '\0');
   size_t length = write_http_response(response.data(), response.size(), status, content_type, body, extra_headers);
   ++stats_.http_responses;
+  if (refusal_listener_ && status >= 400 && status != 404 && status != 405) refusal_listener_(id_of(c), status, body);
   leave_handshake(c);
   wheel_.cancel(&c.timer);
   // The response is the last thing on this connection: flush, shut down, wait for EOF.
