@@ -70,6 +70,7 @@ std::vector<ValueOption> value_options(ParleydOptions& o) {
       {"--history-keep", &o.history_keep, 0, UINT32_MAX, false, "messages per room, 0 (no limit) or more"},
       {"--recovery-limit", &o.recovery_limit, 1, 1000000, false, "messages, 1 to 1000000"},
       {"--dedup-window", &o.dedup_window_minutes, 1, 10080, false, "minutes, 1 to 10080 (a week)"},
+      {"--resume-window", &o.resume_window_seconds, 0, 86400, false, "seconds, 0 (off) to 86400"},
   };
 }
 
@@ -88,6 +89,26 @@ bool parse_value(const ValueOption& option, const std::string& text) {
 }
 
 }  // namespace
+
+bool parse_duration_seconds(const std::string& text, uint64_t& seconds) {
+  constexpr uint64_t kMaxSeconds = uint64_t{100} * 366 * 86400;
+  if (text.empty()) return false;
+  uint64_t unit = 1;
+  std::string_view digits = text;
+  switch (text.back()) {
+    case 's': unit = 1; digits.remove_suffix(1); break;
+    case 'm': unit = 60; digits.remove_suffix(1); break;
+    case 'h': unit = 3600; digits.remove_suffix(1); break;
+    case 'd': unit = 86400; digits.remove_suffix(1); break;
+    default: break;
+  }
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || digits.empty() || end != digits.data() + digits.size()) return false;
+  if (value > kMaxSeconds / unit) return false;
+  seconds = value * unit;
+  return true;
+}
 
 std::string parleyd_usage() {
   return "usage: parleyd [options]\n"
@@ -146,6 +167,10 @@ std::string parleyd_usage() {
          "  --recovery-limit N         most missed messages a join with since_seq gets (default 1000)\n"
          "  --dedup-window MINUTES     a msg/dm id already stored for its sender within this window gets\n"
          "                             the original ack and is not delivered again (default 10)\n"
+         "  --history-max-age AGE      also delete stored messages older than AGE (e.g. 30d, 12h, 90m;\n"
+         "                             seconds without a suffix), 0 = keep by count only (default 0)\n"
+         "  --resume-window SECONDS    a dropped session (name, rooms) is held this long for a hello with\n"
+         "                             its resume token; others see it away; 0 = off (default 120)\n"
          "  A store that is newer, corrupt or unwritable stops parleyd at start (exit 1); a write error\n"
          "  at run time answers the senders error unavailable and parleyd keeps serving.\n"
          "\n"
@@ -214,7 +239,7 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
     }
     bool takes_value = arg == "--listen" || arg == "--slow-consumer" || arg == "--auth-secret" ||
                        arg == "--allow-origin" || arg == "--deflate" || arg == "--tls-cert" || arg == "--tls-key" ||
-                       arg == "--echo" || arg == "--store" || arg == "--sync";
+                       arg == "--echo" || arg == "--store" || arg == "--sync" || arg == "--history-max-age";
     const ValueOption* option = nullptr;
     for (const ValueOption& candidate : table) {
       if (arg == candidate.name) option = &candidate;
@@ -274,6 +299,11 @@ bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions&
       }
       parsed.store = value;
       parsed.store_given = true;
+    } else if (arg == "--history-max-age") {
+      if (!parse_duration_seconds(value, parsed.history_max_age_seconds)) {
+        error = "invalid --history-max-age '" + value + "' (e.g. 30d, 12h, 90m, 3600, or 0 for off)";
+        return false;
+      }
     } else if (arg == "--sync") {
       if (value != "normal" && value != "full") {
         error = "invalid --sync '" + value + "' (normal or full)";
