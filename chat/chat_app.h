@@ -54,7 +54,9 @@ struct ChatConfig {
   // token). Held sessions expire in expire_held(), which the embedder calls now and then.
   uint64_t resume_window_ms = 0;
   // At most this many sessions held at once (a bound on their memory: each is one pool session,
-  // ~140 bytes plus memberships); past it the oldest held one expires early. 0: unlimited.
+  // 120 bytes, a 24-byte users entry, a 16-byte queue entry and a 16-byte member entry per room:
+  // about 18 MB at the default with one room each); past it the oldest held one ends early.
+  // 0: unlimited.
   size_t max_held_sessions = 100000;
   // Wall-clock milliseconds since the epoch for `ts` and token expiry; null means CLOCK_REALTIME.
   uint64_t (*wall_clock_ms)() = nullptr;
