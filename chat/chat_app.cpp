@@ -365,14 +365,17 @@ void ChatApp::on_close(protocol::ConnectionId id, uint16_t code) {
   // `left` goes out as one shared frame, as every room event does (issue 13: a private copy
   // per member cost each a write-queue chunk). WsServer delivers on_close in its before-sleep
   // loop, which flushes what on_close queued before the loop sleeps.
-  // 1000 (RFC 6455 7.4.1 normal closure) is a goodbye: the session ends now. Anything else (1001
-  // going away, as a reloading page sends; 1006, a dropped connection) is held for resume.
-  if (code != protocol::kCloseNormal && hold_session(session)) return;
+  // Held for resume only when the connection was lost (1006: no close frame, RFC 6455 7.1.5) or
+  // the client went away (1001, RFC 6455 7.4.1: a page reloading or navigating). 1000 is a
+  // goodbye, and a close the server made (1008 policy, 1009 too big, ...) a kick: those end now.
+  bool lost = code == protocol::kCloseAbnormal || code == protocol::kCloseGoingAway;
+  if (lost && hold_session(session)) return;
   session_by_fd_[fd] = 0;
   end_session(session);
 }
 
 void ChatApp::end_session(uint32_t session) {
+  held_until_.erase(session);
   leave_all(session);
   grants_.erase(session);
   users_.erase(sessions_.get(session).name());

@@ -249,7 +249,7 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   // returns how many ended. Cheap when none is due: call it every second or so.
   size_t expire_held();
   // Sessions held for resume now.
-  size_t held_sessions() const { return held_count_; }
+  size_t held_sessions() const { return held_until_.size(); }
 
   const RoomTable& rooms() const { return rooms_; }
   const SessionPool& sessions() const { return sessions_; }
@@ -354,6 +354,9 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   void resume_by_token(protocol::ConnectionId id, const ClientMessage& message);
   // Ends `session`: leaves its rooms (left), forgets name, grant and pool slot.
   void end_session(uint32_t session);
+  // With a durable log: empties the ring of `room_id` when its first members are all held (a
+  // cache nobody reads until a rejoin, which reads the log), so held sessions pin no history.
+  void drop_ring_if_unattended(uint32_t room_id);
   // If `session`'s membership of `room_id` is paused (held or resumed, not yet rejoined), sends
   // it live messages again from now on.
   void unpause_membership(uint32_t session, uint32_t room_id);
@@ -378,13 +381,14 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   // an entry costs 24 bytes and no string allocation; erased before its session is released.
   FlatMap<std::string_view, uint32_t, FoldedNameHash, FoldedNameEqual> users_;
   // Held sessions in hold order (so in expiry order: one window for all), with the deadline
-  // they were held with; an entry whose session resumed (held_until changed) is skipped.
+  // they were held with; an entry whose session resumed or ended (held_until_ differs) is skipped.
   struct HeldSession {
     uint32_t session = kNoIndex;
     uint64_t until = 0;
   };
   std::deque<HeldSession> held_;
-  size_t held_count_ = 0;
+  // Session index -> the monotonic ms its hold ends: present exactly while it is held.
+  FlatMap<uint32_t, uint64_t> held_until_;
   // Session index + 1 per fd (0: none): a 4-byte slot per fd, so a connection that never says
   // hello costs the chat layer nothing else.
   std::vector<uint32_t> session_by_fd_;

@@ -18,9 +18,11 @@
 // missed and resumes fan-out at the same point (the seam rules of chat_log.cpp), so nothing is
 // missed or repeated. Past the window, the session ends with the usual `left`.
 //
-// The token is the session's pool index (8 hex digits) and 128 random bits (32 hex digits) kept
-// in the session; it is replaced on every welcome. No table: memory is one session per held
-// user, bounded by ChatConfig::max_held_sessions.
+// The token is the session's pool index (8 hex digits) and 96 random bits (24 hex digits) kept
+// in the session; it is replaced on every welcome. No token table: memory is one session per
+// held user (and its deadline), bounded by ChatConfig::max_held_sessions. With a durable log, a
+// room whose members are all held drops its ring (drop_ring_if_unattended): held sessions do not
+// pin history memory.
 
 namespace chat {
 
@@ -104,40 +106,49 @@ void ChatApp::detach_session(uint32_t index) {
 
 bool ChatApp::hold_session(uint32_t index) {
   if (config_.resume_window_ms == 0) return false;
-  if (config_.max_held_sessions != 0 && held_count_ >= config_.max_held_sessions) {
+  if (config_.max_held_sessions != 0 && held_until_.size() >= config_.max_held_sessions) {
     // Over the bound: the oldest held session ends now instead of at its deadline.
     while (!held_.empty()) {
       HeldSession oldest = held_.front();
       held_.pop_front();
-      ChatSession& session = sessions_.get(oldest.session);
-      if (session.in_use() && session.held_until == oldest.until) {
-        --held_count_;
+      const uint64_t* until = held_until_.find(oldest.session);
+      if (until != nullptr && *until == oldest.until) {
         end_session(oldest.session);
         break;
       }
     }
   }
   detach_session(index);
+  uint64_t until = monotonic_now() + config_.resume_window_ms;
+  held_until_.insert_or_assign(index, until);
+  held_.push_back({index, until});
   ChatSession& session = sessions_.get(index);
-  session.held_until = std::max<uint64_t>(monotonic_now() + config_.resume_window_ms, 1);
-  held_.push_back({index, session.held_until});
-  ++held_count_;
   for (const Membership& membership : session.memberships) {
     const Room& room = rooms_.room(membership.room);
     out_.clear();
     write_away(out_, room.name(), session.name(), true);
     broadcast(room, 0, out_);
+    drop_ring_if_unattended(membership.room);
   }
   return true;
 }
 
+void ChatApp::drop_ring_if_unattended(uint32_t room_id) {
+  if (memory_only_) return;  // there the ring is the history
+  // A bounded look (the ring is only a cache): a big room where everyone dropped keeps its ring
+  // for the window, under --history-memory like any other.
+  constexpr size_t kMaxScan = 64;
+  std::span<const RoomMember> members = rooms_.room(room_id).members();
+  if (members.size() > kMaxScan) return;
+  for (const RoomMember& member : members) {
+    if (member.connection != 0) return;
+  }
+  if (!rooms_.room(room_id).history().empty()) rooms_.reset_history(room_id, false);
+}
+
 void ChatApp::attach_session(uint32_t index, protocol::ConnectionId id) {
   ChatSession& session = sessions_.get(index);
-  bool was_held = session.held_until != 0;
-  if (was_held) {
-    session.held_until = 0;  // its entry in held_ is now stale and skipped
-    --held_count_;
-  }
+  bool was_held = held_until_.erase(index);  // its entry in held_ is now stale and skipped
   session.connection = id;
   uint32_t fd = fd_of(id);
   if (fd >= session_by_fd_.size()) session_by_fd_.resize(std::max<size_t>(fd + 1, session_by_fd_.size() * 2), 0);
@@ -199,8 +210,7 @@ void ChatApp::unpause_membership(uint32_t index, uint32_t room_id) {
 uint32_t ChatApp::held_session_named(std::string_view name) const {
   const uint32_t* index = users_.find(name);
   if (index == nullptr) return kNoIndex;
-  const ChatSession& session = sessions_.get(*index);
-  return session.held_until != 0 ? *index : kNoIndex;
+  return held_until_.contains(*index) ? *index : kNoIndex;
 }
 
 size_t ChatApp::expire_held() {
@@ -210,17 +220,16 @@ size_t ChatApp::expire_held() {
   while (!held_.empty() && held_.front().until <= now) {
     HeldSession entry = held_.front();
     held_.pop_front();
-    ChatSession& session = sessions_.get(entry.session);
-    if (!session.in_use() || session.held_until != entry.until) continue;  // resumed or ended
-    --held_count_;
+    const uint64_t* until = held_until_.find(entry.session);
+    if (until == nullptr || *until != entry.until) continue;  // resumed or ended meanwhile
     end_session(entry.session);
     ++ended;
   }
   // Sessions that resume and drop again leave stale entries: drop them once they dominate.
-  if (held_.size() > 2 * held_count_ + 64) {
+  if (held_.size() > 2 * held_until_.size() + 64) {
     std::erase_if(held_, [this](const HeldSession& entry) {
-      const ChatSession& session = sessions_.get(entry.session);
-      return !session.in_use() || session.held_until != entry.until;
+      const uint64_t* until = held_until_.find(entry.session);
+      return until == nullptr || *until != entry.until;
     });
   }
   return ended;

@@ -129,12 +129,10 @@ class ChatSession {
   bool in_use() const { return in_use_; }
 
   // Session resume (issue 14, chat_resume.cpp). The secret half of the session's resume token
-  // (the other half is the session's pool index); replaced on every welcome, so a token works
-  // once and a reused pool slot never accepts an older token.
-  uint8_t resume_secret[16] = {};
-  // Monotonic ms until which a session whose connection dropped is held for resume; 0 while
-  // a connection is attached (then `connection` is non-zero).
-  uint64_t held_until = 0;
+  // (96 random bits; the other half is the session's pool index); replaced on every welcome, so
+  // a token works once and a reused pool slot never accepts an older token. 12 bytes keep the
+  // session within its 104-byte budget. While the session is held, `connection` is 0.
+  uint8_t resume_secret[12] = {};
 
  private:
   friend class SessionPool;
@@ -195,7 +193,6 @@ class SessionPool {
     session.in_use_ = false;
     session.connection = 0;
     session.name_length_ = 0;
-    session.held_until = 0;
     session.memberships.reset();
     free_.push_back(index);
     --live_;

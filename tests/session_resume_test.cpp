@@ -64,7 +64,7 @@ class SessionResumeTest : public ChatAppFixture {
 
 TEST_F(SessionResumeTest, ResumeWithinTheWindowRestoresNameRoomsAndMissedMessagesOnce) {
   std::string token = hello(alice, "alice");
-  ASSERT_EQ(token.size(), 40u);
+  ASSERT_EQ(token.size(), 32u);
   hello(bob, "bob");
   join(alice, "lobby");
   join(bob, "lobby");
@@ -103,7 +103,7 @@ TEST_F(SessionResumeTest, ResumeWithinTheWindowRestoresNameRoomsAndMissedMessage
   EXPECT_TRUE(welcome.boolean("resumed"));
   EXPECT_NE(welcome_text.find(R"("rooms":["lobby"])"), std::string::npos) << welcome_text;
   std::string token2 = welcome.str("resume");
-  EXPECT_EQ(token2.size(), 40u);
+  EXPECT_EQ(token2.size(), 32u);
   EXPECT_NE(token2, token);  // replaced: the old one is spent
   EXPECT_EQ(app->user_of(alice2), "alice");
   EXPECT_EQ(app->held_sessions(), 0u);
@@ -196,7 +196,7 @@ TEST_F(SessionResumeTest, ForgedRotatedAndMisnamedTokensGetResumeFailed) {
   forged.back() = forged.back() == '0' ? '1' : '0';
   std::string other_index = token;
   other_index[7] = other_index[7] == '0' ? '1' : '0';
-  for (const std::string& bad : {forged, other_index, std::string("xyz"), std::string(40, 'g'), std::string(40, '0'),
+  for (const std::string& bad : {forged, other_index, std::string("xyz"), std::string(32, 'g'), std::string(32, '0'),
                                  bob_token}) {
     send(stranger, R"({"type":"hello","name":"alice","resume":")" + bad + R"("})");
     expect_error(stranger, "resume_failed");
@@ -245,6 +245,35 @@ TEST_F(SessionResumeTest, ANormalClosureIsAGoodbyeAndEndsTheSessionAtOnce) {
   EXPECT_EQ(app->held_sessions(), 0u);
   app->on_close(bob, 1001);  // going away (a page reload) is held
   EXPECT_EQ(app->held_sessions(), 1u);
+  hello(carol, "carol");
+  app->on_close(carol, 1008);  // a kick by the server (policy) ends it
+  EXPECT_EQ(app->held_sessions(), 1u);
+  EXPECT_EQ(app->connection_of("carol"), 0u);
+  EXPECT_EQ(app->users(), 1u);
+}
+
+TEST_F(SessionResumeTest, ARoomWhoseMembersAreAllHeldDropsItsRingAndRecoversFromTheLog) {
+  std::string token = hello(alice, "alice");
+  join(alice, "solo");
+  for (int i = 1; i <= 3; ++i) {
+    send(alice, R"({"type":"msg","room":"solo","text":"m)" + std::to_string(i) + R"("})");
+    EXPECT_EQ(Json(next(alice)).type(), "ack");
+  }
+  uint32_t room = app->rooms().find("solo");
+  ASSERT_NE(room, chat::kNoIndex);
+  EXPECT_EQ(app->rooms().room(room).history().size(), 3u);
+  app->on_close(alice, 1006);
+  EXPECT_TRUE(app->rooms().room(room).history().empty());  // held sessions pin no history
+  app->on_open(alice2);
+  send(alice2, R"({"type":"hello","name":"alice","resume":")" + token + R"("})");
+  EXPECT_TRUE(Json(next(alice2)).boolean("resumed"));
+  send(alice2, R"({"type":"join","room":"solo","since_seq":1})");
+  Json recovery(next(alice2));
+  EXPECT_EQ(seqs_of(recovery.messages()), (std::vector<uint64_t>{2, 3}));
+  EXPECT_TRUE(recovery.boolean("recovered"));
+  send(alice2, R"({"type":"history","room":"solo"})");
+  EXPECT_EQ(seqs_of(Json(next(alice2)).messages()), (std::vector<uint64_t>{1, 2, 3}));
+  expect_invariants();
 }
 
 TEST_F(SessionResumeTest, OffByDefaultTheSessionEndsAtOnce) {
