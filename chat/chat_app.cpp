@@ -128,7 +128,9 @@ protocol::UpgradeVerdict ChatApp::on_upgrade(protocol::ConnectionId id, const pr
       verdict.reason = reason;
       return verdict;
     }
-    if (users_.contains(std::string_view(decision.user))) {
+    expire_held();
+    // A held session of this verified identity is taken over at open (resume by token identity).
+    if (users_.contains(std::string_view(decision.user)) && held_session_named(decision.user) == kNoIndex) {
       reason = "user name taken";
       verdict.status = 409;
       verdict.reason = reason;
@@ -159,6 +161,11 @@ void ChatApp::on_open(protocol::ConnectionId id) {
     std::string name = std::move(pending->name);
     Grant grant{pending->restrict_rooms, std::move(pending->rooms)};
     pending_users_.erase(fd_of(id));
+    if (uint32_t held = held_session_named(name); held != kNoIndex) {
+      attach_session(held, id);
+      grants_.insert_or_assign(held, std::move(grant));
+      return;
+    }
     if (!identify(id, name)) {
       send_error(id, ChatError::kNameTaken, "user name taken", {});
       transport_.close(id, protocol::kClosePolicyViolation, "user name taken");
@@ -181,8 +188,7 @@ bool ChatApp::identify(protocol::ConnectionId id, std::string_view name) {
   uint32_t fd = fd_of(id);
   if (fd >= session_by_fd_.size()) session_by_fd_.resize(std::max<size_t>(fd + 1, session_by_fd_.size() * 2), 0);
   session_by_fd_[fd] = index + 1;
-  out_.clear();
-  write_welcome(out_, name, config_.max_text_bytes);
+  write_session_welcome(index);
   transport_.send_text(id, out_);
   return true;
 }
@@ -279,8 +285,7 @@ void ChatApp::on_hello(protocol::ConnectionId id, const ClientMessage& message) 
     std::string_view name = sessions_.get(session).name();
     if (grants_.contains(session)) {
       if (message.name == name) {
-        out_.clear();
-        write_welcome(out_, name, config_.max_text_bytes);
+        write_session_welcome(session);
         transport_.send_text(id, out_);
         return;
       }
@@ -295,8 +300,17 @@ void ChatApp::on_hello(protocol::ConnectionId id, const ClientMessage& message) 
     send_error(id, ChatError::kInvalidName, "user names are 1-32 of A-Z a-z 0-9 _ . -", message.id);
     return;
   }
+  if (!message.resume.empty()) {
+    resume_by_token(id, message);
+    return;
+  }
+  expire_held();
   if (!identify(id, message.name)) {
-    send_error(id, ChatError::kNameTaken, "user name taken", message.id);
+    send_error(id, ChatError::kNameTaken,
+               held_session_named(message.name) != kNoIndex
+                   ? "user name taken: held for its owner to resume (reconnecting)"
+                   : "user name taken",
+               message.id);
   }
 }
 
@@ -304,6 +318,11 @@ void ChatApp::on_dm(protocol::ConnectionId id, uint32_t session, const ClientMes
   const uint32_t* target = users_.find(message.to);
   if (target == nullptr) {
     send_error(id, ChatError::kUnknownUser, "no such user", message.id);
+    return;
+  }
+  // Held for resume: refused rather than stored unseen (docs/protocol.md "Session resume").
+  if (sessions_.get(*target).connection == 0) {
+    send_error(id, ChatError::kAway, "that user is away (reconnecting); the message was not sent", message.id);
     return;
   }
   std::string_view user = sessions_.get(session).name();
@@ -336,7 +355,7 @@ void ChatApp::send_error(protocol::ConnectionId id, ChatError error, std::string
   transport_.send_text(id, error_out_);
 }
 
-void ChatApp::on_close(protocol::ConnectionId id, uint16_t) {
+void ChatApp::on_close(protocol::ConnectionId id, uint16_t code) {
   uint32_t fd = fd_of(id);
   if (PendingUser* pending = pending_users_.find(fd); pending != nullptr && pending->id == id) {
     pending_users_.erase(fd);
@@ -346,11 +365,21 @@ void ChatApp::on_close(protocol::ConnectionId id, uint16_t) {
   // `left` goes out as one shared frame, as every room event does (issue 13: a private copy
   // per member cost each a write-queue chunk). WsServer delivers on_close in its before-sleep
   // loop, which flushes what on_close queued before the loop sleeps.
+  // Held for resume only when the connection was lost (1006: no close frame, RFC 6455 7.1.5) or
+  // the client went away (1001, RFC 6455 7.4.1: a page reloading or navigating). 1000 is a
+  // goodbye, and a close the server made (1008 policy, 1009 too big, ...) a kick: those end now.
+  bool lost = code == protocol::kCloseAbnormal || code == protocol::kCloseGoingAway;
+  if (lost && hold_session(session)) return;
+  session_by_fd_[fd] = 0;
+  end_session(session);
+}
+
+void ChatApp::end_session(uint32_t session) {
+  held_until_.erase(session);
   leave_all(session);
   grants_.erase(session);
   users_.erase(sessions_.get(session).name());
   sessions_.release(session);
-  session_by_fd_[fd] = 0;
 }
 
 }  // namespace chat

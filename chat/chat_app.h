@@ -48,6 +48,16 @@ struct ChatConfig {
   size_t recovery_limit = 1000;
   // A msg/dm client id is recognised this long by the app's own memory log (no log given).
   uint64_t dedup_window_ms = 10 * 60 * 1000;
+  // Session resume (issue 14, docs/protocol.md "Session resume"): when a connection drops, its
+  // session (name, rooms, verified identity) is held this long for a hello with its resume
+  // token, and the others see it "away". 0: off (the session ends at once; welcome carries no
+  // token). Held sessions expire in expire_held(), which the embedder calls now and then.
+  uint64_t resume_window_ms = 0;
+  // At most this many sessions held at once (a bound on their memory: each is one pool session,
+  // 120 bytes, a 24-byte users entry, a 16-byte queue entry and a 16-byte member entry per room:
+  // about 18 MB at the default with one room each); past it the oldest held one ends early.
+  // 0: unlimited.
+  size_t max_held_sessions = 100000;
   // Wall-clock milliseconds since the epoch for `ts` and token expiry; null means CLOCK_REALTIME.
   uint64_t (*wall_clock_ms)() = nullptr;
 
@@ -233,8 +243,13 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
 
   // The user name of `id`, empty when it has not identified.
   std::string_view user_of(protocol::ConnectionId id) const;
-  // The connection of user `name`, or 0.
+  // The connection of user `name` (any case), or 0 (also while the session is held).
   protocol::ConnectionId connection_of(std::string_view name) const;
+  // Ends the held sessions whose resume window has passed (the usual `left` to their rooms);
+  // returns how many ended. Cheap when none is due: call it every second or so.
+  size_t expire_held();
+  // Sessions held for resume now.
+  size_t held_sessions() const { return held_until_.size(); }
 
   const RoomTable& rooms() const { return rooms_; }
   const SessionPool& sessions() const { return sessions_; }
@@ -347,6 +362,30 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   void broadcast(const Room& room, protocol::ConnectionId except, std::string_view json);
   // Removes `session` from every room, telling the remaining members (one shared frame each).
   void leave_all(uint32_t session);
+  // Session resume (chat_resume.cpp).
+  // Writes the welcome for `session` into out_: with a fresh resume token when resume is on.
+  void write_session_welcome(uint32_t session);
+  // Holds `session` after its connection `id` closed: pauses its memberships, tells its rooms
+  // "away", starts the window. False when resume is off (the caller ends the session).
+  bool hold_session(uint32_t session);
+  // Detaches `session` from its connection: memberships paused, fd slot cleared.
+  void detach_session(uint32_t session);
+  // Attaches held `session` to `id`: resumed welcome, "back" to its rooms. Its memberships stay
+  // paused until the client joins each again (join with since_seq resumes delivery at the seam).
+  void attach_session(uint32_t session, protocol::ConnectionId id);
+  // hello with a resume token: attaches the held (or still attached) session it names, or
+  // answers resume_failed.
+  void resume_by_token(protocol::ConnectionId id, const ClientMessage& message);
+  // Ends `session`: leaves its rooms (left), forgets name, grant and pool slot.
+  void end_session(uint32_t session);
+  // With a durable log: empties the ring of `room_id` when its first members are all held (a
+  // cache nobody reads until a rejoin, which reads the log), so held sessions pin no history.
+  void drop_ring_if_unattended(uint32_t room_id);
+  // If `session`'s membership of `room_id` is paused (held or resumed, not yet rejoined), sends
+  // it live messages again from now on.
+  void unpause_membership(uint32_t session, uint32_t room_id);
+  // The held session named `name` (any case), or kNoIndex.
+  uint32_t held_session_named(std::string_view name) const;
 
   ChatTransport& transport_;
   ChatConfig config_;
@@ -364,7 +403,16 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   RoomTable rooms_;
   // Name -> session. Keys are views of the sessions' inline names (pool chunks never move), so
   // an entry costs 24 bytes and no string allocation; erased before its session is released.
-  FlatMap<std::string_view, uint32_t> users_;
+  FlatMap<std::string_view, uint32_t, FoldedNameHash, FoldedNameEqual> users_;
+  // Held sessions in hold order (so in expiry order: one window for all), with the deadline
+  // they were held with; an entry whose session resumed or ended (held_until_ differs) is skipped.
+  struct HeldSession {
+    uint32_t session = kNoIndex;
+    uint64_t until = 0;
+  };
+  std::deque<HeldSession> held_;
+  // Session index -> the monotonic ms its hold ends: present exactly while it is held.
+  FlatMap<uint32_t, uint64_t> held_until_;
   // Session index + 1 per fd (0: none): a 4-byte slot per fd, so a connection that never says
   // hello costs the chat layer nothing else.
   std::vector<uint32_t> session_by_fd_;

@@ -41,7 +41,7 @@ constexpr size_t kMaxEscapeRatio = 6;
 
 // The fields we recognise. Others are ignored so newer clients can add fields.
 enum Field : uint8_t { kFieldType, kFieldId, kFieldName, kFieldRoom, kFieldText, kFieldTo, kFieldOn,
-                       kFieldBeforeSeq, kFieldLimit, kFieldSinceSeq, kFieldWith, kFieldCount };
+                       kFieldBeforeSeq, kFieldLimit, kFieldSinceSeq, kFieldWith, kFieldResume, kFieldCount };
 
 struct FieldInfo {
   std::string_view key;
@@ -61,6 +61,7 @@ constexpr std::array<FieldInfo, kFieldCount> kFields = {{
     {"limit", "", "\"limit\" must be an integer from 1 to 1000"},
     {"since_seq", "", "\"since_seq\" must be an unsigned integer"},
     {"with", "missing field \"room\" or \"with\"", "\"with\" must be a user name: 1-32 of A-Z a-z 0-9 _ . -"},
+    {"resume", "", "\"resume\" must be a string of at most 64 bytes"},
 }};
 
 // Maps a key to its Field, or kFieldCount for keys we ignore.
@@ -80,6 +81,9 @@ Field field_of(std::string_view key) {
       break;
     case 5:
       if (key == "limit") return kFieldLimit;
+      break;
+    case 6:
+      if (key == "resume") return kFieldResume;
       break;
     case 9:
       if (key == "since_seq") return kFieldSinceSeq;
@@ -314,6 +318,8 @@ std::string_view chat_error_code(ChatError error) {
     case ChatError::kRejected: return "rejected";
     case ChatError::kRoomLimit: return "room_limit";
     case ChatError::kUnavailable: return "unavailable";
+    case ChatError::kResumeFailed: return "resume_failed";
+    case ChatError::kAway: return "away";
   }
   return "unknown";
 }
@@ -511,6 +517,13 @@ ParseResult ChatParser::parse(std::string_view json, size_t max_text_bytes, Clie
   switch (out.type) {
     case ClientType::kHello:
       failure = fields.user_name(kFieldName, out.name);
+      // A session resume token from an earlier welcome; like id, an empty one is none.
+      if (!failure && fields.present[kFieldResume] &&
+          (fields.value[kFieldResume].get_string().get(out.resume) != simdjson::SUCCESS ||
+           out.resume.size() > kMaxIdBytes)) {
+        out.resume = {};
+        failure = {ChatError::kMissingField, kFields[kFieldResume].wrong_type};
+      }
       break;
     case ClientType::kJoin:
       failure = fields.room(out.room);

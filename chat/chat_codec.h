@@ -28,6 +28,8 @@ enum class ChatError : uint8_t {
   kRejected,       // "rejected": vetoed by the embedding application
   kRoomLimit,      // "room_limit": the join would create a room past --max-rooms or --max-rooms-per-ip
   kUnavailable,    // "unavailable": the message store failed or its queue is full; nothing was stored
+  kResumeFailed,   // "resume_failed": hello's resume token is unknown, forged or past the resume window
+  kAway,           // "away": dm to a user whose connection dropped and whose session is held for resume
 };
 
 // The wire string for `error` ("bad_json", ...).
@@ -38,6 +40,7 @@ std::string_view chat_error_code(ChatError error);
 struct ClientMessage {
   ClientType type = ClientType::kPing;
   std::string_view name;   // hello
+  std::string_view resume; // hello: the resume token of an earlier welcome (empty: none)
   std::string_view room;   // join, leave, msg, typing, who, history
   std::string_view text;   // msg, dm
   std::string_view to;     // dm
@@ -113,5 +116,18 @@ void write_history_begin_dm(std::string& out, std::string_view with);
 // message could be sent `],"recovered":false,"first_seq":N}` with the first seq sent (or the next
 // seq when none was).
 void write_history_end_recovery(std::string& out, bool recovered, uint64_t first_seq);
+
+// Session resume (issue 14, chat_codec_resume.cpp).
+// {"type":"welcome","name":...,"max_text":N,"resume":TOKEN}: a welcome carrying the token a
+// reconnecting client presents in hello; `max_text_bytes` 0 omits max_text.
+void write_welcome_resume(std::string& out, std::string_view name, uint64_t max_text_bytes, std::string_view token);
+// Ends a resumed welcome: appends `,"resumed":true,"rooms":[` ... `]}` after
+// write_welcome_resume's output minus its closing brace; call begin, one item per room, end.
+void write_resumed_begin(std::string& out);
+void write_resumed_room(std::string& out, std::string_view room, bool first);
+void write_resumed_end(std::string& out);
+// {"type":"presence","room":...,"user":...,"status":"away"|"back"}: a member's connection
+// dropped and its session is held for resume (away), or it resumed (back).
+void write_away(std::string& out, std::string_view room, std::string_view user, bool away);
 
 }  // namespace chat

@@ -64,7 +64,9 @@ void ChatApp::on_appended(AppendResult& result) {
       break;
   }
   if (dm) {
-    if (const uint32_t* target = users_.find(std::string_view(to)); target != nullptr) {
+    // A target held for resume (connection 0) gets it from DM history (verified) or not at all.
+    if (const uint32_t* target = users_.find(std::string_view(to));
+        target != nullptr && sessions_.get(*target).connection != 0) {
       out_.clear();
       write_dm(out_, request.sender, to, request.text, result.ts_ms, result.seq);
       transport_.send_text(sessions_.get(*target).connection, out_);
@@ -143,6 +145,8 @@ void ChatApp::finish_join(PendingRead& pending, ReadResult& result) {
   bool created = rooms_.find(pending.name) == kNoIndex;
   RoomTable::JoinResult joined;
   if (!admit(pending.connection, pending.session, pending.name, pending.message_id, joined)) return;
+  // A resumed member gets live messages from here: the read holds every earlier one.
+  unpause_membership(pending.session, joined.room);
   // Load the ring of a new room from the read (a contiguous run of the newest messages), or
   // refill an existing room's when a plain read found more than it holds: the read holds every
   // message delivered before it, so it can replace the ring. Complete when nothing older is in

@@ -27,6 +27,7 @@ void ChatApp::on_join(protocol::ConnectionId id, uint32_t session, const ClientM
     RoomTable::JoinResult result;
     bool created = room_id == kNoIndex;
     if (!admit(id, session, message.room, message.id, result)) return;
+    unpause_membership(session, result.room);  // the reply below covers everything before now
     // A room made without a read: its ring is complete only when the log has nothing for it.
     if (created) rooms_.reset_history(result.room, log_->last_seq(message.room) == 0);
     announce_join(id, session, result);
@@ -196,7 +197,8 @@ void ChatApp::broadcast(const Room& room, protocol::ConnectionId except, std::st
   frame->append(header, header_length);
   frame->append(json.data(), json.size());
   for (const RoomMember& member : members) {
-    if (member.connection == except) continue;
+    // 0: a member held for resume or not yet rejoined after it (chat_resume.cpp).
+    if (member.connection == except || member.connection == 0) continue;
     transport_.send_encoded(member.connection, frame);
     ++stats_.deliveries;
   }

@@ -128,11 +128,36 @@ class ChatSession {
   // True while the session is handed out by its pool.
   bool in_use() const { return in_use_; }
 
+  // Session resume (issue 14, chat_resume.cpp). The secret half of the session's resume token
+  // (96 random bits; the other half is the session's pool index); replaced on every welcome, so
+  // a token works once and a reused pool slot never accepts an older token. 12 bytes keep the
+  // session within its 104-byte budget. While the session is held, `connection` is 0.
+  uint8_t resume_secret[12] = {};
+
  private:
   friend class SessionPool;
   char name_[kMaxUserName] = {};
   uint8_t name_length_ = 0;
   bool in_use_ = false;
+};
+
+// User names are unique case-insensitively (issue 14): "Alice" and "alice" are one user, so
+// nobody can pass for another by changing case. Hash and equality of the users map fold ASCII
+// letters (names are ASCII: chat_codec.h is_valid_user_name).
+struct FoldedNameHash {
+  // Hashes `name` lowercased; names longer than kMaxUserName (never stored) hash as they are.
+  uint64_t operator()(std::string_view name) const noexcept;
+};
+struct FoldedNameEqual {
+  // True when `a` and `b` are equal ignoring ASCII case.
+  bool operator()(std::string_view a, std::string_view b) const {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (fold_ascii(a[i]) != fold_ascii(b[i])) return false;
+    }
+    return true;
+  }
+  static char fold_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 };
 
 // Sessions in fixed-size chunks that never move, addressed by a 32-bit index, with a free list:

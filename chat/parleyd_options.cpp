@@ -139,6 +139,11 @@ const OptionSpec kOptions[] = {
      .expected = "messages per room, 0 (no limit) or more",
      .help = "messages kept per room and DM conversation in the store, 0 = all\n"
              "(default 10000)"},
+    {.name = "history-max-age", .value = "AGE", .field = &O::history_max_age_seconds, .min = 0,
+     .max = uint64_t{100} * 366 * 86400, .durations = true,
+     .expected = "e.g. 30d, 12h, 90m, 3600 (seconds), or 0 for off",
+     .help = "also delete stored messages older than AGE (e.g. 30d, 12h, 90m;\n"
+             "seconds without a suffix), 0 = keep by count only (default 0)"},
     {.name = "recovery-limit", .value = "N", .field = &O::recovery_limit, .min = 1, .max = 1000000,
      .expected = "messages, 1 to 1000000",
      .help = "most missed messages a join with since_seq gets (default 1000)"},
@@ -152,6 +157,10 @@ const OptionSpec kOptions[] = {
                  "A /chat message over --max-text gets error text_too_long and the connection stays open, up to\n"
                  "16 x --max-text (at least 64K) per message; a larger one closes the connection with 1009.\n"},
 
+    {.name = "resume-window", .value = "SECONDS", .field = &O::resume_window_seconds, .min = 0, .max = 86400,
+     .expected = "seconds, 0 (off) to 86400",
+     .help = "a dropped session (name, rooms) is held this long for a hello with\n"
+             "its resume token; others see it away; 0 = off (default 120)"},
     {.name = "auth-secret", .value = "FILE", .field = &O::auth_secret_file, .reload = Reload::kLive, .min = 1,
      .help = "require an HS256 token (see parley-token) signed with the secret in\n"
              "FILE (at least 32 bytes); sent as Authorization: Bearer, as\n"
@@ -205,6 +214,11 @@ const OptionSpec kOptions[] = {
 
 bool parse_number(const OptionSpec& spec, std::string_view text, uint64_t& out) {
   uint64_t value = 0;
+  if (spec.durations) {
+    if (!parse_duration_seconds(std::string(text), value) || value < spec.min || value > spec.max) return false;
+    out = value;
+    return true;
+  }
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end == text.data()) return false;
   std::string_view suffix(end, text.data() + text.size() - end);
@@ -247,6 +261,26 @@ std::string expected_choices(std::string_view choices) {
 }
 
 }  // namespace
+
+bool parse_duration_seconds(const std::string& text, uint64_t& seconds) {
+  constexpr uint64_t kMaxSeconds = uint64_t{100} * 366 * 86400;
+  if (text.empty()) return false;
+  uint64_t unit = 1;
+  std::string_view digits = text;
+  switch (text.back()) {
+    case 's': unit = 1; digits.remove_suffix(1); break;
+    case 'm': unit = 60; digits.remove_suffix(1); break;
+    case 'h': unit = 3600; digits.remove_suffix(1); break;
+    case 'd': unit = 86400; digits.remove_suffix(1); break;
+    default: break;
+  }
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || digits.empty() || end != digits.data() + digits.size()) return false;
+  if (value > kMaxSeconds / unit) return false;
+  seconds = value * unit;
+  return true;
+}
 
 std::span<const OptionSpec> parleyd_option_specs() { return kOptions; }
 

@@ -64,6 +64,8 @@ struct ParleydOptions {
   uint32_t history_keep = 10000;           // messages kept per room / DM conversation in the store
   uint32_t recovery_limit = 1000;          // most messages a join with since_seq gets
   uint32_t dedup_window_minutes = 10;      // a client id is recognised at least this long
+  uint64_t history_max_age_seconds = 0;    // store retention by age (--history-max-age); 0: off
+  uint32_t resume_window_seconds = 120;    // a dropped session is held this long for resume; 0: off
   // TLS (wss://, https): both set or both empty.
   std::string tls_cert_file;               // PEM certificate chain
   std::string tls_key_file;                // PEM private key
@@ -108,6 +110,7 @@ struct OptionSpec {
   uint64_t min = 0;             // numbers: the range; text: 1 = must not be empty
   uint64_t max = UINT64_MAX;
   bool sizes = false;           // numbers: accepts K/M/G suffixes
+  bool durations = false;       // numbers: seconds, or with an s/m/h/d suffix (parse_duration_seconds)
   std::string_view choices = {};     // "close|drop", "error|warn|info|debug"
   std::string_view expected = {};    // the "(...)" of an error message, e.g. "0 (off) to 1000000"
   // Text values: extra validation; false with `why` set (one line) rejects the value.
@@ -138,6 +141,10 @@ inline constexpr uint32_t kPingsPerCpuPerSecond = 10000;
 // The ping budget of one worker: `options.max_pings_per_second` (or the automatic one for
 // `cpus` CPUs when it is 0) split evenly over the workers, at least 1.
 uint32_t worker_ping_budget(const ParleydOptions& options, uint32_t cpus);
+
+// Parses a duration such as 30d, 12h, 90m, 45s or 3600 (seconds) into seconds; false when it is
+// not one (a number with at most one of the suffixes s, m, h, d, at most 100 years).
+bool parse_duration_seconds(const std::string& text, uint64_t& seconds);
 
 // Parses argv and the --config file it names (no environment; parleyd itself uses
 // load_parleyd_config() in chat/parleyd/config.h); on failure returns false and sets `error` to

@@ -19,6 +19,7 @@
 #include "protocol/echo_app.h"
 #include "protocol/ws_server.h"
 #include "reactor/event_loop.h"
+#include "reactor/timer_wheel.h"
 #include "reactor/memory_budget.h"
 
 namespace chat {
@@ -202,6 +203,8 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   log_config.history_keep = options.history_keep;
   log_config.dedup_window_ms = uint64_t{options.dedup_window_minutes} * 60 * 1000;
   chat_config.dedup_window_ms = log_config.dedup_window_ms;
+  log_config.max_age_ms = options.history_max_age_seconds * 1000;
+  chat_config.resume_window_ms = uint64_t{options.resume_window_seconds} * 1000;
   std::unique_ptr<RoomLog> room_log;  // null with --store none: the app keeps memory only
   if (options.store != "none") {
     // The store's writer thread inherits this mask: SIGINT/SIGTERM must reach the loop's
@@ -221,6 +224,28 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   }
   WsServerTransport chat_transport(server);
   ChatApp chat_app(chat_transport, chat_config, nullptr, room_log.get());
+  // Held sessions (session resume) end once their window passes: checked every second, so a
+  // `left` comes at most a second after the window.
+  struct HeldExpiry {
+    reactor::TimerNode node;
+    ChatApp* app;
+    reactor::TimerWheel* wheel;
+  };
+  HeldExpiry held_expiry{};
+  reactor::TimerWheel resume_wheel(
+      loop.now_ms(),
+      [](void* context, reactor::TimerNode*) {
+        auto* expiry = static_cast<HeldExpiry*>(context);
+        expiry->app->expire_held();
+        expiry->wheel->schedule(&expiry->node, 1000);
+      },
+      &held_expiry, 100);
+  held_expiry.app = &chat_app;
+  held_expiry.wheel = &resume_wheel;
+  if (chat_config.resume_window_ms != 0) {
+    loop.add_timer_wheel(&resume_wheel);
+    resume_wheel.schedule(&held_expiry.node, 1000);
+  }
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
   LoggedApp logged_chat(chat_app, server, ops.log(), "/chat");
   server.add_websocket_route("/chat", &logged_chat, chat_message_limit(options.max_text_bytes));

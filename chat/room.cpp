@@ -225,7 +225,10 @@ bool RoomTable::check_invariants(std::string* why) const {
       if (member.session >= sessions_.capacity()) return fail("member with a bad session index");
       const ChatSession& session = sessions_.get(member.session);
       if (!session.in_use()) return fail("member session was released");
-      if (session.connection != member.connection) return fail("member connection differs from its session's");
+      // 0: a paused member (session held for resume, or resumed and not yet rejoined).
+      if (member.connection != 0 && session.connection != member.connection) {
+        return fail("member connection differs from its session's");
+      }
       if (member.membership >= session.memberships.size()) return fail("member membership index out of range");
       const Membership& m = session.memberships[member.membership];
       if (m.room != id || m.slot != slot) {

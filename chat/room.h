@@ -125,6 +125,12 @@ class RoomTable {
   // Removes `session` from the room of its membership `index` (< memberships.size()).
   LeaveResult leave_at(uint32_t session, uint32_t index);
 
+  // Sets the connection fan-out uses for member `slot` of room `room` (both valid): 0 pauses
+  // the member (fan-out skips it), a connection id resumes it (session resume, issue 14).
+  void set_member_connection(uint32_t room, uint32_t slot, protocol::ConnectionId connection) {
+    rooms_[room].members_[slot].connection = connection;
+  }
+
   // The id of room `name`, or kNoIndex.
   uint32_t find(std::string_view name) const;
   // The room with id `room` (a live id from join() or find()).

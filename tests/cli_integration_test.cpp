@@ -15,9 +15,11 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/parleyd_process.h"
+#include "tests/support/room_log_test_support.h"
 #include "tests/support/tls_test_certs.h"
 
 namespace {
@@ -350,6 +352,68 @@ TEST(CliIntegration, ChatRejoinsItsRoomsAfterAReconnect) {
   bob.close_stdin();
   ASSERT_EQ(bob.wait_exit(), 0) << bob.err();
   EXPECT_NE(bob.out().find("* history of dev: 1 message\n[dev] bob: still here\n"), std::string::npos) << bob.out();
+}
+
+// Exactly-once sends across a server crash (issue 14): bob's lines reach a server that is
+// stopped and then killed -9 before reading them; after the restart on the same store bob's
+// parley-cli resumes (resume_failed: the server forgot the session; plain hello), rejoins with
+// since_seq and resends what was never acked, with the same ids. Everyone then sees every message
+// once: the history holds a1, b1, b2 exactly once, and alice (who reconnects too) saw each once.
+TEST(CliIntegration, ChatResendsUnackedMessagesExactlyOnceAfterTheServerIsKilled) {
+  room_log_test::TempDir dir;
+  const std::vector<std::string> args{"--store", dir.file("parley.db"), "--resume-window", "120"};
+  std::optional<ParleydProcess> server(std::in_place, args);
+  ASSERT_TRUE(server->ok()) << server->error();
+  const uint16_t port = server->port();
+  const std::vector<std::string> retry{"--retries", "100", "--retry-delay", "20", "--retry-max", "100"};
+  std::vector<std::string> alice_args{"-q", "--chat", "alice"};
+  alice_args.insert(alice_args.end(), retry.begin(), retry.end());
+  alice_args.push_back(url(*server, "/chat"));
+  CliProcess alice(alice_args);
+  alice.write_stdin("/join lobby\n");
+  ASSERT_TRUE(alice.wait_stdout("* history of lobby: 0 messages\n")) << alice.out() << alice.err();
+  std::vector<std::string> bob_args{"--chat", "bob"};
+  bob_args.insert(bob_args.end(), retry.begin(), retry.end());
+  bob_args.push_back(url(*server, "/chat"));
+  CliProcess bob(bob_args);
+  bob.write_stdin("/join lobby\na1\n");
+  ASSERT_TRUE(alice.wait_stdout("[lobby] bob: a1\n")) << alice.out() << alice.err();
+
+  // Stopped: bob's next lines sit unread in the server's socket buffer, then die with it.
+  ASSERT_EQ(kill(server->pid(), SIGSTOP), 0);
+  bob.write_stdin("b1\nb2\n");
+  std::this_thread::sleep_for(300ms);  // lets bob write them (either way, each must arrive once)
+  ASSERT_EQ(kill(server->pid(), SIGKILL), 0);
+  server.reset();
+  std::vector<std::string> restart = args;
+  restart.insert(restart.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
+  server.emplace(restart);
+  ASSERT_TRUE(server->ok()) << server->error();
+
+  ASSERT_TRUE(alice.wait_stdout("[lobby] bob: b2\n")) << alice.out() << alice.err();
+  CliProcess carol({"-q", "--chat", "carol", url(*server, "/chat")});
+  carol.write_stdin("/join lobby\n");
+  ASSERT_TRUE(carol.wait_stdout("* history of lobby: 3 messages\n")) << carol.out() << carol.err();
+  carol.close_stdin();
+  ASSERT_EQ(carol.wait_exit(), 0) << carol.err();
+  EXPECT_EQ(carol.out(),
+            "* welcome carol\n"
+            "* history of lobby: 3 messages\n"
+            "[lobby] bob: a1\n"
+            "[lobby] bob: b1\n"
+            "[lobby] bob: b2\n")
+      << carol.err();
+  for (const char* line : {"[lobby] bob: a1\n", "[lobby] bob: b1\n", "[lobby] bob: b2\n"}) {
+    size_t first = alice.out().find(line);
+    EXPECT_NE(first, std::string::npos) << line << alice.out();
+    EXPECT_EQ(alice.out().find(line, first + 1), std::string::npos) << "twice: " << line << alice.out();
+  }
+  bob.write_stdin("/quit\n");
+  EXPECT_EQ(bob.wait_exit(), 0) << bob.err();
+  EXPECT_NE(bob.out().find("! error resume_failed"), std::string::npos) << bob.out();
+  EXPECT_EQ(bob.out().find("error unknown_room"), std::string::npos) << bob.out();
+  alice.write_stdin("/quit\n");
+  EXPECT_EQ(alice.wait_exit(), 0) << alice.err();
 }
 
 // wss:// against parleyd serving TLS with a fresh self-signed certificate (subjectAltName

@@ -23,6 +23,7 @@ LoadResult sample_result(uint64_t base) {
   r.counters.errors[static_cast<size_t>(ErrorKind::kMismatch)] = base;
   for (uint64_t v = 1; v <= base * 10; ++v) r.message_latency.record(v * 1000);
   r.connect_latency.record(base * 50'000);
+  r.ack_latency.record(base * 3'000);
   r.measured_s = 2.0 + static_cast<double>(base);
   return r;
 }
@@ -38,6 +39,8 @@ TEST(LoadResult, SerializeRoundTrip) {
   EXPECT_EQ(copy.message_latency.count(), original.message_latency.count());
   EXPECT_EQ(copy.message_latency.value_at_quantile(0.99), original.message_latency.value_at_quantile(0.99));
   EXPECT_EQ(copy.connect_latency.max(), original.connect_latency.max());
+  EXPECT_EQ(copy.ack_latency.count(), 1u);
+  EXPECT_EQ(copy.ack_latency.max(), original.ack_latency.max());
   EXPECT_DOUBLE_EQ(copy.measured_s, original.measured_s);
 }
 
@@ -81,9 +84,10 @@ TEST(LoadReport, JsonCarriesCountsLatencyAndErrorsByKind) {
   EXPECT_NE(json.find("\"max\": 40.000}"), std::string::npos) << json;
   EXPECT_NE(json.find("\"errors\": {\"total\": 4, \"socket\": 0"), std::string::npos) << json;
   EXPECT_NE(json.find("\"mismatch\": 4"), std::string::npos);
-  // Balanced braces: one object with two nested latency objects and the errors object.
-  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 4);
-  EXPECT_EQ(std::count(json.begin(), json.end(), '}'), 4);
+  // Balanced braces: one object with three nested latency objects and the errors object.
+  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 5);
+  EXPECT_EQ(std::count(json.begin(), json.end(), '}'), 5);
+  EXPECT_NE(json.find("\"ack_latency_us\": {\"count\": 1"), std::string::npos) << json;
 }
 
 TEST(LoadReport, SummaryNamesTheErrorsAndTheShortfall) {
@@ -156,7 +160,7 @@ TEST(LoadReport, BroadcastJsonAndSummary) {
   EXPECT_NE(json.find("\"deliveries_per_s\": 1996.0,"), std::string::npos) << json;  // over the 2.5 s span
   EXPECT_NE(json.find("\"server_cpu_percent\": 25.0,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"missing\": 10"), std::string::npos) << json;
-  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 4);
+  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 5);
   const std::string summary = format_summary(options, r);
   EXPECT_NE(summary.find("100 subscribers"), std::string::npos) << summary;
   EXPECT_NE(summary.find("open loop at 25 msg/s"), std::string::npos) << summary;
@@ -228,7 +232,7 @@ TEST(LoadReport, ChatJsonAndSummary) {
   EXPECT_NE(json.find("\"reconnects\": 1,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"skipped\": 7,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"extra\": 0"), std::string::npos) << json;
-  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 4);
+  EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 5);
   const std::string summary = format_summary(options, r);
   EXPECT_NE(summary.find("10 users"), std::string::npos) << summary;
   EXPECT_NE(summary.find("4 rooms, 2 per user, open loop at 20 msg/s"), std::string::npos) << summary;

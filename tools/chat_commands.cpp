@@ -179,6 +179,23 @@ std::string write_join(std::string_view room) {
   return out;
 }
 
+std::string write_hello_resume(std::string_view name, std::string_view resume) {
+  std::string out = begin("hello");
+  append_field(out, "name", name);
+  append_field(out, "resume", resume);
+  out += '}';
+  return out;
+}
+
+std::string write_join_since(std::string_view room, uint64_t since_seq) {
+  std::string out = begin("join");
+  append_field(out, "room", room);
+  out += ",\"since_seq\":";
+  out += std::to_string(since_seq);
+  out += '}';
+  return out;
+}
+
 std::string write_client_message(const ChatCommand& command, std::string_view id) {
   std::string out;
   switch (command.kind) {

@@ -48,6 +48,10 @@ std::string write_client_message(const ChatCommand& command, std::string_view id
 std::string write_hello(std::string_view name);
 // {"type":"join","room":...}.
 std::string write_join(std::string_view room);
+// {"type":"hello","name":...,"resume":...}: a hello resuming a held session (issue 14).
+std::string write_hello_resume(std::string_view name, std::string_view resume);
+// {"type":"join","room":...,"since_seq":N}: a rejoin recovering every message after N.
+std::string write_join_since(std::string_view room, uint64_t since_seq);
 
 // The /help text: one command per line, each ending in '\n'.
 std::string_view chat_help_text();

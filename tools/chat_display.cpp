@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace tools::cli {
@@ -65,9 +66,18 @@ ServerEvent ServerMessageFormatter::format(std::string_view json) {
   if (has_room) event.room = std::string(room);
   bool shown = false;  // the fields the type needs were present
   std::string& out = event.display;
+  uint64_t number = 0;
+  if (object["seq"].get_uint64().get(number) == simdjson::SUCCESS) event.seq = number;
+  std::string_view field;
+  if (get_string(object, "id", field)) event.id = std::string(field);
 
   if (type == "welcome") {
-    if ((shown = get_string(object, "name", name))) out = "* welcome " + printable(name) + "\n";
+    if ((shown = get_string(object, "name", name))) {
+      bool resumed = false;
+      if (object["resumed"].get_bool().get(resumed) != simdjson::SUCCESS) resumed = false;
+      out = "* welcome " + printable(name) + (resumed ? " (session resumed)\n" : "\n");
+    }
+    if (get_string(object, "resume", field)) event.resume = std::string(field);
   } else if (type == "joined" || type == "left") {
     if ((shown = has_room && get_string(object, "user", user))) {
       out = "* " + printable(user) + " " + std::string(type) + " " + printable(room) + "\n";
@@ -106,6 +116,9 @@ ServerEvent ServerMessageFormatter::format(std::string_view json) {
             (count == 1 ? " message\n" : " messages\n");
       for (simdjson::dom::element element : messages) {
         simdjson::dom::object item;
+        if (element.get_object().get(item) == simdjson::SUCCESS && item["seq"].get_uint64().get(number) == simdjson::SUCCESS) {
+          event.seq = std::max(event.seq, number);
+        }
         if (element.get_object().get(item) != simdjson::SUCCESS || !get_string(item, "from", from) ||
             !get_string(item, "text", text)) {
           continue;
@@ -117,8 +130,14 @@ ServerEvent ServerMessageFormatter::format(std::string_view json) {
     shown = true;  // the sender's own message went through: nothing to show
   } else if (type == "error") {
     if ((shown = get_string(object, "code", code))) {
+      event.code = std::string(code);
       if (!get_string(object, "reason", reason)) reason = {};
       out = "! error " + printable(code) + ": " + printable(reason) + "\n";
+    }
+  } else if (type == "presence") {
+    std::string_view status;
+    if ((shown = has_room && get_string(object, "user", user) && get_string(object, "status", status))) {
+      out = "* " + printable(user) + (status == "away" ? " is away from " : " is back in ") + printable(room) + "\n";
     }
   } else if (type == "pong") {
     shown = true;

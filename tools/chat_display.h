@@ -2,6 +2,7 @@
 // parley-cli's chat mode output: turns each server message (docs/protocol.md, "Server messages")
 // into readable lines ("[lobby] alice: hi", "* bob joined lobby", "! error ...") and extracts
 // what the client must track (which rooms the server confirmed). Pure: no I/O.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,13 @@ struct ServerEvent {
   std::string type;     // the message's "type"; empty when it is not a JSON object with one
   std::string room;     // "room" of joined/left/msg/typing/who/history, else empty
   std::string display;  // lines to print, each ending in '\n'; empty when nothing is shown (ack)
+  // What reconnecting needs (issue 14, chat_reconnect.h): the seq of a msg or ack, the newest seq
+  // of a room's history (0: none); the id of an ack or error; an error's code; a welcome's
+  // resume token.
+  uint64_t seq = 0;
+  std::string id;
+  std::string code;
+  std::string resume;
 };
 
 // Formats server messages. Keeps a simdjson parser between calls. Not thread-safe.

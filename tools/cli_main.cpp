@@ -34,6 +34,7 @@
 #include "tools/backoff.h"
 #include "tools/chat_commands.h"
 #include "tools/chat_display.h"
+#include "tools/chat_reconnect.h"
 #include "tools/cli_options.h"
 #include "tools/cli_session.h"
 #include "tools/tls_io.h"
@@ -302,7 +303,9 @@ class Client {
 
   // Turns queued input lines into messages while the connection is open.
   void send_pending() {
-    while (!pending_.empty() && session_.phase() == SessionPhase::kOpen && !quit_) {
+    // Chat: typed lines wait for the welcome and the rejoins' recovery (chat_reconnect.h).
+    while (!pending_.empty() && session_.phase() == SessionPhase::kOpen && !quit_ &&
+           (!chat_mode() || reconnect_.ready())) {
       std::string line = std::move(pending_.front());
       pending_.pop_front();
       if (chat_mode()) {
@@ -345,7 +348,7 @@ class Client {
       default:
         break;
     }
-    session_.send_text(write_client_message(command, {}), out_);
+    session_.send_text(reconnect_.send(command), out_);
   }
 
   void show_message(const SessionEvent& event) {
@@ -375,6 +378,9 @@ class Client {
       rooms_.push_back(server_event.room);
     }
     print(server_event.display);
+    for (const std::string& reply : reconnect_.on_event(server_event, options_.chat_name, rooms_)) {
+      session_.send_text(reply, out_);
+    }
   }
 
   // Reacts to session events; sets finish_ once the attempt's outcome is known.
@@ -389,10 +395,9 @@ class Client {
           std::string line = "connected to " + options_.url_text;
           if (!session_.subprotocol().empty()) line += " (subprotocol " + session_.subprotocol() + ")";
           status(line);
-          if (chat_mode()) {
-            session_.send_text(write_hello(options_.chat_name), out_);
-            for (const std::string& room : rooms_) session_.send_text(write_join(room), out_);
-          }
+          // Chat: hello (resuming the session when a token is known); the rooms are rejoined
+          // and unacked messages resent once the welcome comes (chat_reconnect.h).
+          if (chat_mode()) session_.send_text(reconnect_.hello(options_.chat_name), out_);
           break;
         }
         case SessionEvent::Kind::kText:
@@ -489,6 +494,7 @@ class Client {
       }
     }
     out_.clear();
+    reconnect_.on_connection_lost();
     session_.start(out_);
     finish_.reset();
     opened_ = false;
@@ -592,6 +598,7 @@ class Client {
   std::optional<SteadyClock::time_point> close_deadline_;
   std::string current_room_;        // chat: where plain text goes
   std::vector<std::string> rooms_;  // chat: rooms the server confirmed, to rejoin after a reconnect
+  ChatReconnect reconnect_{random_id_prefix()};  // chat: resume token, seqs seen, unacked sends
   int interrupts_ = 0;
   bool stdin_eof_ = false;
   bool quit_ = false;       // the user asked to close (Ctrl-C, /quit)

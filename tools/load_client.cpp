@@ -546,6 +546,10 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
       }
       // docs/protocol.md: every other member of the room gets the msg.
       if (role_ == ChatRole::kUser) counters.deliveries_expected += context.room_plan.members(user_room(context, receive_seq_)) - 1;
+      // Acks come in send order: the ring holds this msg's stamp (its send time).
+      if (const uint64_t sent_ns = ring_[receive_seq_ & ring_mask_]; context.in_window(sent_ns)) {
+        context.result->ack_latency.record(now_ns > sent_ns ? now_ns - sent_ns : 0);
+      }
       ++receive_seq_;
       ++feed.acks;
       ++counters.acked;

@@ -139,6 +139,7 @@ std::string chat_summary(const LoadOptions& o, const LoadResult& r) {
                        grouped(static_cast<uint64_t>(deliveries_per_second(r))).c_str(),
                        std::max(r.measured_s, r.delivery_span_s));
   out += "  latency    " + latency_line(r.message_latency) + " (publish to receipt)\n";
+  out += "  ack        " + latency_line(r.ack_latency) + " (send to ack: stored)\n";
   out += printf_string("  reconnects %s of %s planned users came back; %s presence events (joined/left) received\n",
                        grouped(c.reconnects).c_str(), grouped(c.reconnects_planned).c_str(),
                        grouped(c.presence_events).c_str());
@@ -224,6 +225,7 @@ void LoadResult::merge(const LoadResult& other) {
   counters.add(other.counters);
   message_latency.merge(other.message_latency);
   connect_latency.merge(other.connect_latency);
+  ack_latency.merge(other.ack_latency);
   measured_s = std::max(measured_s, other.measured_s);
   join_s = std::max(join_s, other.join_s);
   delivery_span_s = std::max(delivery_span_s, other.delivery_span_s);
@@ -243,6 +245,7 @@ void LoadResult::serialize(std::string& out) const {
   out.append(reinterpret_cast<const char*>(&delivery_span_s), sizeof delivery_span_s);
   message_latency.serialize(out);
   connect_latency.serialize(out);
+  ack_latency.serialize(out);
 }
 
 bool LoadResult::deserialize(std::span<const uint8_t> in) {
@@ -259,7 +262,8 @@ bool LoadResult::deserialize(std::span<const uint8_t> in) {
   in = in.subspan(sizeof join_s);
   std::memcpy(&delivery_span_s, in.data(), sizeof delivery_span_s);
   in = in.subspan(sizeof delivery_span_s);
-  return message_latency.deserialize(in) && connect_latency.deserialize(in) && in.empty();
+  return message_latency.deserialize(in) && connect_latency.deserialize(in) && ack_latency.deserialize(in) &&
+         in.empty();
 }
 
 // " (TLS, certificate verified)" for wss://, nothing for ws://.
@@ -308,6 +312,7 @@ std::string format_summary(const LoadOptions& o, const LoadResult& r) {
                          grouped(static_cast<uint64_t>(deliveries_per_second(r))).c_str(),
                          std::max(r.measured_s, r.delivery_span_s));
     out += "  latency    " + latency_line(r.message_latency) + " (publish to receipt)\n";
+    out += "  ack        " + latency_line(r.ack_latency) + " (send to ack: stored)\n";
     out += printf_string("  upgrades   %s of %s", grouped(c.upgrades).c_str(),
                          grouped(o.connections + o.publishers).c_str());
     if (r.connect_latency.count() != 0) out += ", connect to 101: " + latency_line(r.connect_latency);
@@ -431,6 +436,7 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
                        c.server_cpu_ns / 1e9, c.server_cpu_window_ns / 1e9, server_cpu_percent(c));
   out += "  \"latency_us\": " + latency_json(r.message_latency) + ",\n";
   out += "  \"connect_latency_us\": " + latency_json(r.connect_latency) + ",\n";
+  out += "  \"ack_latency_us\": " + latency_json(r.ack_latency) + ",\n";
   out += printf_string("  \"errors\": {\"total\": %" PRIu64, c.error_total());
   for (size_t i = 0; i < kErrorKinds; ++i) {
     out += printf_string(", \"%s\": %" PRIu64, error_kind_name(static_cast<ErrorKind>(i)), c.errors[i]);

@@ -74,6 +74,9 @@ struct LoadResult {
   LoadCounters counters;
   LatencyHistogram message_latency;  // ns, echo round trip from the intended send time
   LatencyHistogram connect_latency;  // ns, connect() to a verified 101 (echo: every connection)
+  // ns, broadcast and chat: a msg's send (its stamp) to its ack, i.e. to the commit of its group
+  // with a store (issue 14); msgs sent in the measurement window only.
+  LatencyHistogram ack_latency;
   double measured_s = 0;             // length of the measurement window
   double join_s = 0;                 // broadcast, chat: start to publishing (all joined); idle: the ramp
   double delivery_span_s = 0;        // broadcast, chat: first publish to the last delivery received

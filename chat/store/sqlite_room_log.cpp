@@ -1,5 +1,7 @@
 #include "chat/store/sqlite_room_log.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -32,7 +34,17 @@ std::unique_ptr<SqliteRoomLog> SqliteRoomLog::open(const RoomLogConfig& config, 
     error = "store " + config.path + ": cannot register with the event loop";
     return nullptr;
   }
+  // The writer starts with every signal blocked (a new thread inherits its creator's mask), so
+  // a process-directed signal is never delivered to it: an embedder's handlers and signalfds
+  // (parleyd's SIGTERM drain) keep seeing every signal on the threads they chose.
+  sigset_t all_signals;
+  sigset_t previous;
+  sigfillset(&all_signals);
+  pthread_sigmask(SIG_BLOCK, &all_signals, &previous);
   log->writer_ = std::thread([raw = log.get()] { raw->writer_main(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  // Names it for ps, top and /proc/PID/task/*/comm (15 characters at most).
+  pthread_setname_np(log->writer_.native_handle(), "parley-store");
   return log;
 }
 

@@ -21,6 +21,7 @@
   const NAME_KEY = 'parley.name';
   const ROOMS_KEY = 'parley.rooms.';    // + name: the rooms we are in and the last seq seen in each
   const OUTBOX_KEY = 'parley.outbox.';  // + name: messages sent and not acked, resent with their id
+  const RESUME_KEY = 'parley.resume';   // sessionStorage: {name, token} of this tab's last welcome
   const RELOAD_CONTEXT = 50;        // after a reload, recover this many messages before the last seen
   // Message ids must not repeat across page loads: the server answers a known id with the
   // original ack and does not deliver the message again (exactly-once, docs/protocol.md).
@@ -255,8 +256,47 @@
 
   function sendHello() {
     const id = newId('h');
-    state.pending.set(id, { kind: 'hello', name: state.wantedName });
-    send({ type: 'hello', name: state.wantedName, id });
+    const resume = resumeTokenFor(state.wantedName);
+    state.pending.set(id, { kind: 'hello', name: state.wantedName, resume: !!resume });
+    const message = { type: 'hello', name: state.wantedName, id };
+    if (resume) message.resume = resume;
+    send(message);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Session resume (docs/protocol.md "Session resume"): the server holds a dropped session for a
+  // while; hello with the token of the last welcome gets the name and rooms back. Kept in
+  // sessionStorage: a reload of this tab resumes, another tab does not take this one's session.
+
+  function resumeTokenFor(name) {
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(RESUME_KEY) || 'null');
+      return saved && saved.name.toLowerCase() === String(name).toLowerCase() ? String(saved.token) : '';
+    } catch { return ''; }
+  }
+
+  // Every welcome replaces the token (an old one is refused): keep the newest.
+  function rememberResumeToken(message) {
+    if (typeof message.resume !== 'string') return;
+    try { sessionStorage.setItem(RESUME_KEY, JSON.stringify({ name: String(message.name), token: message.resume })); } catch { /* storage may be off */ }
+  }
+
+  function forgetResumeToken() {
+    try { sessionStorage.removeItem(RESUME_KEY); } catch { /* storage may be off */ }
+  }
+
+  // resume_failed (window passed, server restarted): hello again without the token.
+  function onResumeFailed() {
+    forgetResumeToken();
+    sendHello();
+  }
+
+  // A member's connection dropped and the server holds its session (away), or it came back.
+  function onAwayPresence(message) {
+    const conv = state.rooms.get(String(message.room));
+    if (!conv) return;
+    const user = String(message.user);
+    addSystem(conv, message.status === 'away' ? `${user} is away (reconnecting)` : `${user} is back`);
   }
 
   function setConn(kind, text) {
@@ -281,6 +321,7 @@
       case 'typing': return onTyping(message);
       case 'ack': return onAck(message);
       case 'error': return onError(message);
+      case 'presence': return onAwayPresence(message);
       case 'pong': return undefined;
       default: return undefined;  // a newer server's message type: ignore
     }
@@ -289,6 +330,7 @@
   function onWelcome(message) {
     const first = !state.me;
     state.me = String(message.name);
+    rememberResumeToken(message);
     const maxText = Number(message.max_text);
     if (Number.isSafeInteger(maxText) && maxText > 0) state.maxText = maxText;
     state.connected = true;
@@ -509,6 +551,7 @@
           ? `“${pending.conv.name}” is not a valid user name.`
           : `“${name}” can't be used as a name: ${reason}.`;
       case 'invalid_room': return `“${name}” is not a valid room name: ${reason}.`;
+      case 'away': return `${pending?.conv?.name ?? 'That user'} is reconnecting, so the message was not delivered. Try again in a moment.`;
       case 'unknown_user': return `${pending?.conv?.name ?? 'That user'} is not online, so the message was not delivered.`;
       case 'unknown_room': return `You are not in ${pending?.conv?.name ?? 'that room'} any more.`;
       case 'too_many_rooms': return `You are in too many rooms (${reason}). Leave one first.`;
@@ -529,6 +572,7 @@
     if (pending) state.pending.delete(id);
     if (id && state.outbox.delete(id)) saveOutbox();
     const text = describeError(code, reason, pending);
+    if (pending?.kind === 'hello' && pending.resume && code === 'resume_failed') return onResumeFailed();
     if (pending?.kind === 'hello') {
       if (!state.me) {
         showLoginError(text);

@@ -94,7 +94,7 @@ std::string_view type_name(ClientType type) {
 bool same(const ClientMessage& a, const ClientMessage& b) {
   return a.type == b.type && a.name == b.name && a.room == b.room && a.text == b.text && a.to == b.to &&
          a.with == b.with && a.id == b.id && a.on == b.on && a.before_seq == b.before_seq && a.limit == b.limit &&
-         a.has_since_seq == b.has_since_seq && a.since_seq == b.since_seq;
+         a.has_since_seq == b.has_since_seq && a.since_seq == b.since_seq && a.resume == b.resume;
 }
 
 // The client message that should parse back to `m`.
@@ -114,6 +114,7 @@ std::string write_client(const ClientMessage& m) {
   field("to", m.to);
   field("with", m.with);
   field("id", m.id);
+  field("resume", m.resume);
   if (m.type == ClientType::kTyping) out += m.on ? R"(,"on":true)" : R"(,"on":false)";
   if (m.before_seq != 0) out += R"(,"before_seq":)" + std::to_string(m.before_seq);
   if (m.limit != 0) out += R"(,"limit":)" + std::to_string(m.limit);
@@ -139,7 +140,9 @@ std::string_view dom_string(simdjson::dom::object object, std::string_view key) 
 void check_success(const ClientMessage& m, const ParseResult& r, const uint8_t* data, size_t size) {
   check(r.id == m.id, "result id is the message id");
   check(m.id.size() <= 64, "id within 64 bytes");
-  for (std::string_view view : {m.name, m.room, m.text, m.to, m.id, m.with}) check_view(view, data, size);
+  for (std::string_view view : {m.name, m.room, m.text, m.to, m.id, m.with, m.resume}) check_view(view, data, size);
+  check(m.type == ClientType::kHello || m.resume.empty(), "resume only on hello");
+  check(m.resume.size() <= 64, "resume within 64 bytes");
   check(m.limit <= 1000, "limit within 1000");
   bool has_room = m.type == ClientType::kJoin || m.type == ClientType::kLeave || m.type == ClientType::kMsg ||
                   m.type == ClientType::kTyping || m.type == ClientType::kWho || m.type == ClientType::kHistory;

@@ -30,7 +30,8 @@ class ParleydProcess {
   static constexpr std::chrono::milliseconds kDefaultStopGrace{3000};
 
   // Starts `<build_dir()>/parleyd --listen 127.0.0.1:0 --ping-interval 0 --store none
-  // <extra_args...>` (no default --listen, --ping-interval or --store when extra_args has one) and waits up to `ready_timeout` for the listening line. Never throws:
+  // --resume-window 0 <extra_args...>` (no default --listen, --ping-interval, --store or
+  // --resume-window when extra_args has one) and waits up to `ready_timeout` for the listening line. Never throws:
   // on failure ok() is false, error() says why, and the child is already stopped.
   explicit ParleydProcess(std::vector<std::string> extra_args = {},
                           std::chrono::milliseconds ready_timeout = kDefaultReadyTimeout);
