@@ -371,8 +371,10 @@ TEST(Handshake, StatusReasons) {
       {505, "HTTP Version Not Supported"},
   };
   for (const auto& [code, reason] : expected) EXPECT_EQ(status_reason(code), reason) << code;
-  EXPECT_EQ(status_reason(0), "Unknown");
-  EXPECT_EQ(status_reason(418), "Unknown");
+  EXPECT_EQ(status_reason(0), "Server Error");  // no class: never "Unknown" (issue 17)
+  EXPECT_EQ(status_reason(409), "Conflict");
+  EXPECT_EQ(status_reason(418), "Client Error");
+  EXPECT_EQ(status_reason(599), "Server Error");
 }
 
 TEST(Handshake, EndToEndAtEverySplit) {
