@@ -312,7 +312,7 @@ TEST(Handshake, HttpResponseByteExact) {
             "\r\n");
   n = write_http_response(buf, sizeof buf, 599, {}, "x");
   EXPECT_EQ(std::string_view(buf, n),
-            "HTTP/1.1 599 Unknown\r\n"
+            "HTTP/1.1 599 Server Error\r\n"
             "Content-Length: 1\r\n"
             "Connection: close\r\n"
             "\r\n"
