@@ -1,0 +1,225 @@
+// parley::Config against parleyd (issue 17): the same defaults field by field, the same ranges
+// (parse_parleyd_options accepts each end of chat/option_limits.h's ranges and refuses one past
+// it; start() does the same for the Config field), and clear start() errors for bad values; then
+// a few limits shown to reach the running server. When parleyd gains or changes an option,
+// these fail until parley::Config follows.
+#include <gtest/gtest.h>
+#include <errno.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "chat/option_limits.h"
+#include "chat/parley.h"
+#include "chat/parleyd_options.h"
+#include "tests/embed_support.h"
+
+namespace parley_test {
+namespace {
+
+namespace limits = chat::option_limits;
+
+TEST(EmbedConfigTest, DefaultsEqualParleydsFieldByField) {
+  const parley::Config c;
+  const chat::ParleydOptions o;
+  EXPECT_EQ(c.listen, o.listen);
+  EXPECT_EQ(c.reuse_port, o.reuse_port);
+  EXPECT_EQ(c.max_message_size, o.max_message_size);
+  EXPECT_EQ(c.handshake_timeout_ms, o.handshake_timeout_ms);
+  EXPECT_EQ(c.close_timeout_ms, o.close_timeout_ms);
+  EXPECT_EQ(c.drain_timeout_ms, o.drain_timeout_ms);
+  EXPECT_EQ(c.ping_interval_ms, o.ping_interval_ms);
+  EXPECT_EQ(c.pong_timeout_ms, o.pong_timeout_ms);
+  EXPECT_EQ(c.idle_timeout_ms, o.idle_timeout_ms);
+  EXPECT_EQ(c.max_pings_per_second, o.max_pings_per_second);
+  EXPECT_EQ(c.max_buffered, o.max_buffered);
+  EXPECT_EQ(c.max_memory, o.max_memory);
+  EXPECT_EQ(c.slow_consumer_drop, o.slow_consumer_drop);
+  EXPECT_EQ(c.deflate, o.deflate);
+  EXPECT_EQ(c.deflate_threshold, o.deflate_threshold);
+  EXPECT_EQ(c.max_connections, o.max_connections);
+  EXPECT_EQ(c.max_connections_per_ip, o.max_connections_per_ip);
+  EXPECT_EQ(c.max_handshakes_per_ip, o.max_handshakes_per_ip);
+  EXPECT_EQ(c.max_handshakes, o.max_handshakes);
+  EXPECT_EQ(c.history_size, o.history_size);
+  EXPECT_EQ(c.max_text_bytes, o.max_text_bytes);
+  EXPECT_EQ(c.max_rooms_per_connection, o.max_rooms_per_connection);
+  EXPECT_EQ(c.rate_limit, o.rate_limit);
+  EXPECT_EQ(c.rate_burst, o.rate_burst);
+  EXPECT_EQ(c.handshake_rate, o.handshake_rate);
+  EXPECT_EQ(c.max_room_members, o.max_room_members);
+  EXPECT_EQ(c.history_memory, o.history_memory);
+  EXPECT_EQ(c.max_rooms, o.max_rooms);
+  EXPECT_EQ(c.max_rooms_per_ip, o.max_rooms_per_ip);
+  EXPECT_EQ(c.token_secret_file, o.auth_secret_file);
+  EXPECT_EQ(c.allow_origin, o.allow_origin);
+  EXPECT_EQ(c.deny_missing_origin, o.deny_missing_origin);
+  EXPECT_EQ(c.tls_cert_file, o.tls_cert_file);
+  EXPECT_EQ(c.tls_key_file, o.tls_key_file);
+  EXPECT_EQ(c.sync_full, o.sync_full);
+  EXPECT_EQ(c.history_keep, o.history_keep);
+  EXPECT_EQ(c.recovery_limit, o.recovery_limit);
+  EXPECT_EQ(c.dedup_window_minutes, o.dedup_window_minutes);
+  // The one deliberate difference (parley.h says why): a library stores nothing unless asked.
+  EXPECT_EQ(o.store, "parley.db");
+  EXPECT_EQ(c.store, "none");
+}
+
+// One numeric option: parleyd's flag, the shared range and the Config field it sets.
+struct Limit {
+  const char* flag;
+  limits::Range range;
+  void (*set)(parley::Config&, uint64_t);
+};
+
+#define PARLEY_LIMIT(flag, range, field) \
+  Limit { flag, range, [](parley::Config& c, uint64_t v) { c.field = static_cast<decltype(c.field)>(v); } }
+
+const std::vector<Limit>& all_limits() {
+  static const std::vector<Limit> table = {
+      PARLEY_LIMIT("--max-message-size", limits::kMaxMessageSize, max_message_size),
+      PARLEY_LIMIT("--handshake-timeout", limits::kHandshakeTimeout, handshake_timeout_ms),
+      PARLEY_LIMIT("--close-timeout", limits::kCloseTimeout, close_timeout_ms),
+      PARLEY_LIMIT("--drain-timeout", limits::kDrainTimeout, drain_timeout_ms),
+      PARLEY_LIMIT("--ping-interval", limits::kPingInterval, ping_interval_ms),
+      PARLEY_LIMIT("--pong-timeout", limits::kPongTimeout, pong_timeout_ms),
+      PARLEY_LIMIT("--idle-timeout", limits::kIdleTimeout, idle_timeout_ms),
+      PARLEY_LIMIT("--max-pings-per-second", limits::kMaxPingsPerSecond, max_pings_per_second),
+      PARLEY_LIMIT("--max-buffered", limits::kMaxBuffered, max_buffered),
+      PARLEY_LIMIT("--max-memory", limits::kMaxMemory, max_memory),
+      PARLEY_LIMIT("--deflate-threshold", limits::kDeflateThreshold, deflate_threshold),
+      PARLEY_LIMIT("--max-connections", limits::kMaxConnections, max_connections),
+      PARLEY_LIMIT("--max-connections-per-ip", limits::kMaxConnectionsPerIp, max_connections_per_ip),
+      PARLEY_LIMIT("--max-handshakes-per-ip", limits::kMaxHandshakesPerIp, max_handshakes_per_ip),
+      PARLEY_LIMIT("--max-handshakes", limits::kMaxHandshakes, max_handshakes),
+      PARLEY_LIMIT("--history", limits::kHistory, history_size),
+      PARLEY_LIMIT("--max-text", limits::kMaxText, max_text_bytes),
+      PARLEY_LIMIT("--max-rooms-per-connection", limits::kMaxRoomsPerConnection, max_rooms_per_connection),
+      PARLEY_LIMIT("--rate-limit", limits::kRateLimit, rate_limit),
+      PARLEY_LIMIT("--rate-burst", limits::kRateBurst, rate_burst),
+      PARLEY_LIMIT("--handshake-rate", limits::kHandshakeRate, handshake_rate),
+      PARLEY_LIMIT("--max-room-members", limits::kMaxRoomMembers, max_room_members),
+      PARLEY_LIMIT("--history-memory", limits::kHistoryMemory, history_memory),
+      PARLEY_LIMIT("--max-rooms", limits::kMaxRooms, max_rooms),
+      PARLEY_LIMIT("--max-rooms-per-ip", limits::kMaxRoomsPerIp, max_rooms_per_ip),
+      PARLEY_LIMIT("--history-keep", limits::kHistoryKeep, history_keep),
+      PARLEY_LIMIT("--recovery-limit", limits::kRecoveryLimit, recovery_limit),
+      PARLEY_LIMIT("--dedup-window", limits::kDedupWindow, dedup_window_minutes),
+  };
+  return table;
+}
+
+bool parleyd_accepts(const char* flag, uint64_t value) {
+  chat::ParleydOptions options;
+  std::string error;
+  return chat::parse_parleyd_options({flag, std::to_string(value)}, options, error);
+}
+
+// start() on a Config with one field set; 0 or -errno, with its error() in `error`.
+int start_with(const Limit& limit, uint64_t value, std::string& error) {
+  parley::Config config;
+  config.listen = "127.0.0.1:0";
+  limit.set(config, value);
+  parley::Server server(config);
+  int rc = server.start();
+  error = server.error();
+  return rc;
+}
+
+TEST(EmbedConfigTest, RangesEqualParleydsAndStartRefusesOutsideThem) {
+  // Every field in ranges this large fits its Config type (uint32_t fields end at UINT32_MAX).
+  for (const Limit& limit : all_limits()) {
+    SCOPED_TRACE(limit.flag);
+    const limits::Range& range = limit.range;
+    EXPECT_TRUE(parleyd_accepts(limit.flag, range.min));
+    EXPECT_TRUE(parleyd_accepts(limit.flag, range.max));
+    if (range.min > 0) {
+      EXPECT_FALSE(parleyd_accepts(limit.flag, range.min - 1));
+    }
+    EXPECT_FALSE(parleyd_accepts(limit.flag, range.max + 1));
+    std::string error;
+    // Values past a uint32_t field's type cannot be expressed in the Config: only below min.
+    if (range.min > 0) {
+      EXPECT_EQ(start_with(limit, range.min - 1, error), -EINVAL);
+      EXPECT_NE(error.find("invalid Config::"), std::string::npos) << error;
+      EXPECT_NE(error.find(range.expected), std::string::npos) << error;
+    }
+    if (range.max < UINT32_MAX) {
+      EXPECT_EQ(start_with(limit, range.max + 1, error), -EINVAL);
+      EXPECT_NE(error.find("invalid Config::"), std::string::npos) << error;
+    }
+  }
+}
+
+TEST(EmbedConfigTest, OtherBadValuesGetAClearStartError) {
+  auto start_error = [](void (*tweak)(parley::Config&)) {
+    parley::Config config;
+    config.listen = "127.0.0.1:0";
+    tweak(config);
+    parley::Server server(config);
+    EXPECT_EQ(server.start(), -EINVAL);
+    EXPECT_EQ(server.start(), -EINVAL);  // final
+    return server.error();
+  };
+  EXPECT_NE(start_error([](parley::Config& c) { c.token_secret = "short"; }).find("at least 32"), std::string::npos);
+  EXPECT_NE(start_error([](parley::Config& c) { c.token_secret_file = "/nonexistent/secret"; })
+                .find("Config::token_secret_file: cannot open"),
+            std::string::npos);
+  EXPECT_NE(start_error([](parley::Config& c) { c.tls_cert_file = "cert.pem"; }).find("given together"),
+            std::string::npos);
+  EXPECT_NE(start_error([](parley::Config& c) { c.allow_origin = "not an origin"; }).find("Config::allow_origin"),
+            std::string::npos);
+  EXPECT_NE(start_error([](parley::Config& c) { c.path = "chat"; }).find("Config::path"), std::string::npos);
+  EXPECT_NE(start_error([](parley::Config& c) { c.listen = "nowhere"; }).find("Config::listen"), std::string::npos);
+  EXPECT_NE(start_error([](parley::Config& c) {
+              c.tls_cert_file = "/nonexistent/cert.pem";
+              c.tls_key_file = "/nonexistent/key.pem";
+            }).find("cert"),
+            std::string::npos);
+}
+
+TEST(EmbedConfigTest, LimitsReachTheRunningServer) {
+  parley::Config config;
+  config.max_room_members = 1;
+  config.rate_limit = 1;
+  config.rate_burst = 3;
+  config.max_connections_per_ip = 3;
+  config.allow_origin = "https://chat.example.com";
+  ServerThread server(config, {});
+  ASSERT_EQ(server.start_rc(), 0) << server.server().error();
+  auto alice = server.hello("alice");
+  auto bob = server.hello("bob");
+  ServerThread::join(*alice, "lobby");
+  // max_room_members: bob cannot join a full room.
+  ASSERT_TRUE(bob->send_frame(kOpText, R"({"type":"join","room":"lobby"})"));
+  std::string reply = next_text(*bob);
+  EXPECT_NE(json_field(reply, "reason").find("room_full"), std::string::npos) << reply;
+  // rate_limit: bob has used 2 of his burst of 3 (hello, join); the fourth message is dropped.
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(bob->send_frame(kOpText, R"({"type":"ping"})"));
+  EXPECT_EQ(json_field(next_text(*bob), "type"), "pong");
+  reply = next_text(*bob);
+  EXPECT_NE(json_field(reply, "reason").find("rate_limited"), std::string::npos) << reply;
+  EXPECT_GE(server.server().stats().rate_limited, 1u);
+  // max_connections_per_ip: alice, bob and one more; the fourth from this address gets 503.
+  WsTestClient third;
+  EXPECT_TRUE(third.connect("127.0.0.1", server.port(), "/chat")) << third.error();
+  WsTestClient fourth;
+  EXPECT_FALSE(fourth.connect("127.0.0.1", server.port(), "/chat"));
+  EXPECT_EQ(fourth.handshake_response().status, 503);
+  fourth.disconnect();
+  third.disconnect();
+  // A refused socket may count until the loop frees it: wait for room (pitfall in PREAMBLE).
+  auto deadline = std::chrono::steady_clock::now() + kEmbedTimeout;
+  while (server.server().stats().connections > 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  // allow_origin: another site's page is refused 403.
+  WsTestClient foreign;
+  EXPECT_FALSE(foreign.connect("127.0.0.1", server.port(), "/chat", {"Origin: https://evil.example"}));
+  EXPECT_EQ(foreign.handshake_response().status, 403);
+}
+
+}  // namespace
+}  // namespace parley_test
