@@ -233,14 +233,18 @@ void ChatApp::leave_all(uint32_t session) {
   while (!chat_session.memberships.empty()) {
     uint32_t index = chat_session.memberships.size() - 1;
     uint32_t room_id = chat_session.memberships[index].room;
-    if (hooks_ != nullptr) hooks_->on_leave(id, chat_session.name(), rooms_.room(room_id).name());
+    // As after a leave message, the hook runs once the member is gone; the name is copied
+    // because a freed room's goes with it.
+    std::string left = hooks_ != nullptr ? std::string(rooms_.room(room_id).name()) : std::string();
     if (memory_only_ && rooms_.room(room_id).size() == 1) {
       std::string name = rooms_.room(room_id).name();  // freed by leave_at
       rooms_.leave_at(session, index);
       room_freed(name);
+      if (hooks_ != nullptr) hooks_->on_leave(id, chat_session.name(), left);
       continue;
     }
     RoomTable::LeaveResult result = rooms_.leave_at(session, index);
+    if (hooks_ != nullptr) hooks_->on_leave(id, chat_session.name(), left);
     if (result.freed) continue;
     const Room& room = rooms_.room(result.room);
     out_.clear();

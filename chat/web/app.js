@@ -1023,11 +1023,9 @@
     } else {
       try { state.token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch { /* storage may be off */ }
     }
-    if (state.token) {
-      // Named by the token: no name to pick, and the welcome comes without a hello.
-      ui.login.dataset.auth = 'token';
-      state.initialRoom = state.initialRoom || ui.loginRoom.value.trim() || 'lobby';
-    }
+    // Named by the token, the welcome comes without a hello. The name field stays until the
+    // server says it wants tokens (4401): a server without --auth-secret ignores the token.
+    if (state.token) state.initialRoom = state.initialRoom || ui.loginRoom.value.trim() || 'lobby';
   }
 
   function setToken(token) {
