@@ -155,5 +155,49 @@ TEST(EmbedHooksTest, ThrowingHooksRefuseOrAreIgnored) {
   EXPECT_TRUE(server.server().users().empty());
 }
 
+TEST(EmbedHooksTest, TokenRefusalsAreInBandForClientsOfferingParleyChat) {
+  parley::Config config;
+  config.token_secret = kSecret;
+  ServerThread server(config, {});
+  ASSERT_EQ(server.start_rc(), 0) << server.server().error();
+  const uint64_t now = static_cast<uint64_t>(::time(nullptr));
+  struct Case {
+    std::string offer;
+    std::string reason_prefix;
+  };
+  const std::vector<Case> cases = {
+      {"parley.chat", "a token is required"},
+      {"parley.chat, parley.token." + chat::mint_token("hana", {}, now - 60, kSecret), "invalid token: expired"},
+      {"parley.chat, parley.token.garbage", "invalid token: malformed"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.reason_prefix);
+    WsTestClient client;
+    ASSERT_TRUE(client.connect("127.0.0.1", server.port(), "/chat", {"Sec-WebSocket-Protocol: " + c.offer}))
+        << client.error();
+    EXPECT_EQ(client.handshake_response().header("Sec-WebSocket-Protocol").value_or(""), "parley.chat");
+    // Whatever it sends is not read: no hello can get through.
+    ASSERT_TRUE(client.send_frame(kOpText, R"({"type":"hello","name":"intruder"})"));
+    CloseResult closed = client.expect_close();
+    EXPECT_TRUE(closed.close_received) << closed.error;
+    EXPECT_EQ(closed.code, 4401);
+    EXPECT_EQ(closed.reason.rfind(c.reason_prefix, 0), 0u) << closed.reason;
+    EXPECT_TRUE(closed.frames_before.empty());
+  }
+  EXPECT_TRUE(server.server().users().empty());
+  EXPECT_EQ(server.server().stats().unauthorized, 3u);
+  // Without parley.chat: the plain 401, as before.
+  HttpResponse response = refused(server.port(), "/chat");
+  EXPECT_EQ(response.status, 401);
+  // And a valid token with parley.chat: parley.chat selected, welcome as the token's user.
+  WsTestClient ok;
+  ASSERT_TRUE(ok.connect("127.0.0.1", server.port(), "/chat",
+                         {"Sec-WebSocket-Protocol: parley.chat, parley.token." +
+                          chat::mint_token("hana", {}, now + 600, kSecret)}))
+      << ok.error();
+  EXPECT_EQ(ok.handshake_response().header("Sec-WebSocket-Protocol").value_or(""), "parley.chat");
+  EXPECT_EQ(json_field(next_text(ok), "name"), "hana");
+}
+
 }  // namespace
 }  // namespace parley_test
