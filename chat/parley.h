@@ -222,8 +222,8 @@ class Server {
   void stop();
 
   // Host-side calls. Safe from any thread: from a hook (the loop thread) they act at once;
-  // from another thread they are posted to the loop and wait for its answer (a few
-  // microseconds on an idle loop; never call them from a signal handler). While the server is
+  // from another thread they are posted to the loop and wait for its answer (one trip
+  // through the loop's eventfd; never call them from a signal handler). While the server is
   // not running (before run(), after run() returned) queries answer empty and actions false;
   // a call that races with stop() is answered either way, never lost or hung.
 
