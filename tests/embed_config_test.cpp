@@ -15,6 +15,7 @@
 #include "chat/parley.h"
 #include "chat/parleyd_options.h"
 #include "tests/embed_support.h"
+#include "tests/support/tls_test_certs.h"
 
 namespace parley_test {
 namespace {
@@ -219,6 +220,47 @@ TEST(EmbedConfigTest, LimitsReachTheRunningServer) {
   WsTestClient foreign;
   EXPECT_FALSE(foreign.connect("127.0.0.1", server.port(), "/chat", {"Origin: https://evil.example"}));
   EXPECT_EQ(foreign.handshake_response().status, 403);
+}
+
+TEST(EmbedConfigTest, TlsTokenFileAndMetricsReachTheRunningServer) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok()) << cert.error();
+  const std::string secret_path = cert.dir() + "/secret";
+  std::ofstream(secret_path) << "0123456789abcdef0123456789abcdef-config17\n";
+  parley::Config config;
+  config.tls_cert_file = cert.cert_path();
+  config.tls_key_file = cert.key_path();
+  config.token_secret_file = secret_path;
+  ServerThread server(config, {});
+  ASSERT_EQ(server.start_rc(), 0) << server.server().error();
+  // wss:// with the token secret on: no token, refused 401 over TLS.
+  WsTestClient client;
+  EXPECT_FALSE(client.connect_tls("127.0.0.1", server.port(), "/chat"));
+  EXPECT_EQ(client.handshake_response().status, 401) << client.error();
+  // /metrics over https counts it.
+  WsTestClient metrics;
+  ASSERT_TRUE(metrics.connect_tcp("127.0.0.1", server.port()));
+  ASSERT_TRUE(metrics.start_tls()) << metrics.error();
+  ASSERT_TRUE(metrics.send_raw("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  HttpResponse reply = metrics.read_http_response();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_NE(reply.body.find("parley_chat_unauthorized_total 1"), std::string::npos) << reply.body;
+  EXPECT_EQ(server.server().stats().unauthorized, 1u);
+}
+
+TEST(EmbedConfigTest, HeartbeatReachesTheRunningServer) {
+  parley::Config config;
+  config.ping_interval_ms = 100;
+  config.pong_timeout_ms = 100;
+  ServerThread server(config, {});
+  ASSERT_EQ(server.start_rc(), 0) << server.server().error();
+  WsTestClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", server.port(), "/chat"));
+  Received frame = client.recv_frame(kEmbedTimeout);
+  ASSERT_TRUE(frame.ok()) << frame.error;
+  EXPECT_EQ(frame.opcode, 0x9);  // RFC 6455 5.5.2 ping
+  // Not answering: closed once the pong deadline passes (generous margin on a loaded machine).
+  EXPECT_TRUE(client.wait_tcp_closed(kEmbedTimeout));
 }
 
 }  // namespace
