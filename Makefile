@@ -24,7 +24,7 @@ endif
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev openssl libxxhash-dev libgtest-dev \
                 libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
-                python3-autobahn libsqlite3-dev
+                python3-autobahn libsqlite3-dev libtomlplusplus-dev
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -89,6 +89,17 @@ deps:
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# The commit parleyd reports in parley_build_info (-DPARLEY_GIT_COMMIT on chat/parleyd/operations.o
+# only). The stamp is rewritten only when the commit changes, so a new commit rebuilds one object.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(BUILD)/gen/git_commit: git-commit-stamp
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+.PHONY: git-commit-stamp
+git-commit-stamp:
+$(BUILD)/obj/chat/parleyd/operations.o: $(BUILD)/gen/git_commit
+$(BUILD)/obj/chat/parleyd/operations.o: CXXFLAGS += -DPARLEY_GIT_COMMIT='"$(GIT_COMMIT)"'
 
 $(WEB_ASSETS_CPP): $(WEB_FILES) tools/embed_web_assets.sh
 	@mkdir -p $(dir $@)

@@ -11,6 +11,7 @@
 # prints:
 #   - connections held (and, when it could not reach N, the highest count and why),
 #   - connections lost (must be 0) and reconnected, failed connection attempts,
+#   - how often workers paced admission (they log when they fall behind and when they catch up),
 #   - pings answered by the holders (parleyd's own counters sit behind the shared port, where
 #     /metrics reaches one random worker, so the holders count them), and how far the heartbeat
 #     budget stretched the ping period (the workers log it),
@@ -447,6 +448,18 @@ if [ "$budget_stretched" -gt 0 ]; then
 else
   row "heartbeat budget:" "never stretched the ping period ($WORKER_PING_BUDGET pings/s per worker)"
 fi
+# Workers log "parleyd: admission paced: behind with N connections; accepting R/s" when they fall
+# behind (late timers, deferred pong deadlines) and start pacing accepts,
+# and "... caught up ..." when they stop.
+read -r paced_started paced_stopped paced_workers <<<"$(awk '
+  /admission paced: behind/ { started++; workers[FILENAME] = 1 }
+  /admission paced: caught up/ { stopped++ }
+  END { n = 0; for (f in workers) n++; printf "%d %d %d\n", started, stopped, n }' "$LOGS"/worker-*.log 2>/dev/null)"
+if [ "$paced_started" -gt 0 ]; then
+  row "admission pacing:" "started $paced_started times in $paced_workers of $WORKERS workers, stopped $paced_stopped times (accepts paced while a worker was behind)"
+else
+  row "admission pacing:" "never engaged (no worker fell behind)"
+fi
 row "server user-space memory per connection:" "$server_anon_bytes bytes private (RssAnon $((anon_workers_base / 1024)) -> $((anon_workers_held / 1024)) MiB; target < 100)$caveat;"
 row "" "$server_bytes bytes by VmRSS ($((rss_workers_base / 1024)) -> $((rss_workers_held / 1024)) MiB), which adds the shared"
 row "" "library pages the first handshakes fault in, counted once per worker"
@@ -468,6 +481,7 @@ echo "result: $status (held $held of $N, lost $lost)${targets:+; targets missed:
 echo "million summary n=$N held=$held open_end=$open_end lost=$lost reconnected=$reconnected failed=$failed" \
      "pings=$pings pings_hold=$pings_hold server_bytes_per_conn=$server_anon_bytes server_rss_bytes_per_conn=$server_bytes slab_bytes_per_conn=$slab_bytes" \
      "kernel_bytes_per_conn=$kernel_bytes idle_cpu_pct=$cpu_pct ramp_s=$(calc "int($ramp_s * 10) / 10")" \
-     "hold_s=$(calc "int($hold_s * 10) / 10") ping_budget_per_worker=$WORKER_PING_BUDGET budget_stretches=$budget_stretched"
+     "hold_s=$(calc "int($hold_s * 10) / 10") ping_budget_per_worker=$WORKER_PING_BUDGET budget_stretches=$budget_stretched" \
+     "pacing_started=$paced_started pacing_workers=$paced_workers"
 [ "$status" = PASS ] && ok=1
 [ $ok -eq 1 ] && exit 0 || exit 1

@@ -271,6 +271,30 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   // Rooms and history memory now.
   ChatRoomStats room_stats() const;
   const ChatConfig& config() const { return config_; }
+  // SIGHUP reload (issue 16): takes from `config` the limits that may change at run time --
+  // max_text_bytes, max_room_members, origins, token_secret, and the message and handshake rates
+  // (bursts too) while they stay on -- for messages and upgrades from now on. A rate switched
+  // on or off is ignored here: its per-connection state exists only when it was on at start.
+  void update_limits(const ChatConfig& config) {
+    config_.max_text_bytes = config.max_text_bytes;
+    config_.max_room_members = config.max_room_members;
+    config_.origins = config.origins;
+    config_.token_secret = config.token_secret;
+    if (message_rate_ && config.message_rate > 0) {
+      if (auto rate = TokenBucketRate::make(config.message_rate, config.message_burst)) {
+        message_rate_ = rate;
+        config_.message_rate = config.message_rate;
+        config_.message_burst = config.message_burst;
+      }
+    }
+    if (handshake_rate_ && config.handshake_rate > 0) {
+      if (auto rate = TokenBucketRate::make(config.handshake_rate, config.handshake_burst)) {
+        handshake_rate_ = rate;
+        config_.handshake_rate = config.handshake_rate;
+        config_.handshake_burst = config.handshake_burst;
+      }
+    }
+  }
   // The room log messages go through.
   RoomLog& room_log() { return *log_; }
   const RoomLog& room_log() const { return *log_; }

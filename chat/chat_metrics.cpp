@@ -1,5 +1,7 @@
 #include "chat/chat_metrics.h"
 
+#include "chat/parleyd/operations.h"
+
 namespace chat {
 
 // The /chat access-control counters (ChatAccessStats) in the Prometheus text format.
@@ -65,9 +67,9 @@ std::string render_store_metrics(const RoomLogStats& stats, const ChatStats& cha
   return out;
 }
 
-std::string render_chat_metrics(const ChatApp& app) {
+std::string render_app_metrics(const ChatApp& app) {
   return render_access_metrics(app.access_stats()) + render_room_metrics(app.room_stats()) +
-         render_store_metrics(app.room_log().stats(), app.stats());
+         render_store_metrics(app.room_log().stats(), app.stats()) + render_chat_metrics(app);
 }
 
 }  // namespace chat

@@ -15,7 +15,8 @@ std::string render_access_metrics(const ChatAccessStats& stats);
 std::string render_room_metrics(const ChatRoomStats& stats);
 // The room log's counters (RoomLogStats) and the app's store-related refusals.
 std::string render_store_metrics(const RoomLogStats& stats, const ChatStats& chat);
-// All three for `app`.
-std::string render_chat_metrics(const ChatApp& app);
+// All of the chat application's figures, as parleyd's /metrics has them: the three above and
+// chat/parleyd/operations.h render_chat_metrics (users, members, messages).
+std::string render_app_metrics(const ChatApp& app);
 
 }  // namespace chat

@@ -226,7 +226,7 @@ int Server::Impl::try_start() {
   if (config.serve_metrics) {
     server->add_http_route("/metrics", [this](const protocol::HttpRequest&, protocol::HttpReply& reply) {
       reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      reply.body = chat::render_metrics(server->stats(), loop.iterations()) + chat::render_chat_metrics(*app);
+      reply.body = chat::render_metrics(server->stats(), loop.iterations()) + chat::render_app_metrics(*app);
     });
   }
   reactor::ListenOptions options;

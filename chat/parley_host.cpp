@@ -166,7 +166,7 @@ Stats Server::stats() {
 std::string Server::metrics() {
   Impl& impl = *impl_;
   return impl.call([&impl] {
-    return chat::render_metrics(impl.server->stats(), impl.loop.iterations()) + chat::render_chat_metrics(*impl.app);
+    return chat::render_metrics(impl.server->stats(), impl.loop.iterations()) + chat::render_app_metrics(*impl.app);
   }, std::string());
 }
 

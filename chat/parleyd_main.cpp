@@ -6,12 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "chat/auth_token.h"
+#include "chat/parleyd/config.h"
+#include "chat/parleyd/operations.h"
 #include "chat/parleyd_options.h"
 #include "chat/parleyd_worker.h"
 #include "reactor/socket_ops.h"
@@ -49,7 +53,7 @@ void print_listening(const reactor::SocketAddress& address) {
 // Forks the workers and supervises them: prints the listening line once every worker listens,
 // forwards SIGINT/SIGTERM, and exits when all workers have (0 only if all exited 0).
 int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress address,
-                   const reactor::TlsContext* tls) {
+                   const reactor::TlsContext* tls, const std::vector<std::string>& args) {
   // A probe socket in the same SO_REUSEPORT group resolves port 0 before the workers bind.
   reactor::ListenOptions probe_options;
   probe_options.reuse_port = true;
@@ -58,11 +62,28 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
     std::fprintf(stderr, "parleyd: cannot listen on %s: %s\n", options.listen.c_str(), std::strerror(-probe));
     return 1;
   }
+  // The same for --metrics-listen: the workers share that port too.
+  int metrics_probe = -1;
+  std::string metrics_address;
+  if (!options.metrics_listen.empty()) {
+    reactor::SocketAddress resolved;
+    if (reactor::parse_address(options.metrics_listen, resolved) == 0) {
+      metrics_probe = reactor::listen_tcp(resolved, probe_options);
+    }
+    if (metrics_probe < 0 || reactor::local_address(metrics_probe, resolved) != 0) {
+      std::fprintf(stderr, "parleyd: cannot listen on --metrics-listen %s: %s\n", options.metrics_listen.c_str(),
+                   std::strerror(-metrics_probe));
+      close(probe);
+      return 1;
+    }
+    metrics_address = resolved.to_string();
+  }
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGCHLD);
+  sigaddset(&signals, SIGHUP);
   sigprocmask(SIG_BLOCK, &signals, nullptr);
   int ready[2];
   if (pipe(ready) != 0) return 1;
@@ -71,12 +92,14 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
     pid_t pid = fork();
     if (pid == 0) {
       close(probe);
+      if (metrics_probe >= 0) close(metrics_probe);
       close(ready[0]);
+      chat::WorkerRuntime runtime{args, i, true, metrics_address};
       int rc = chat::run_parleyd_worker(options, address, true, [&](const reactor::SocketAddress&) {
         char byte = 1;
         if (write(ready[1], &byte, 1) != 1) _exit(1);
         close(ready[1]);
-      }, tls);
+      }, tls, &runtime);
       _exit(rc);
     }
     if (pid < 0) {
@@ -96,6 +119,7 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
   }
   close(ready[0]);
   close(probe);  // the workers' sockets now take every connection
+  if (metrics_probe >= 0) close(metrics_probe);
   if (listening < workers.size()) {
     std::fprintf(stderr, "parleyd: only %zu of %zu workers started\n", listening, workers.size());
     for (pid_t w : workers) kill(w, SIGKILL);
@@ -113,6 +137,18 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
       for (pid_t w : workers) kill(w, signo);
       continue;
     }
+    if (signo == SIGHUP) {
+      // Checked here first so that a broken file is reported once, not by every worker; each
+      // worker then reads the configuration again itself and logs what it changed.
+      chat::ParleydConfig fresh;
+      std::string error;
+      if (!chat::load_parleyd_config(args, chat::process_environment(), fresh, error)) {
+        std::fprintf(stderr, "parleyd: reload failed, configuration unchanged: %s\n", error.c_str());
+        continue;
+      }
+      for (pid_t w : workers) kill(w, SIGHUP);
+      continue;
+    }
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -123,16 +159,38 @@ int run_supervisor(const chat::ParleydOptions& options, reactor::SocketAddress a
   return all_clean ? 0 : 1;
 }
 
+// --check-config: the files the options name must load too (the token secret, TLS).
+int check_config(const chat::ParleydConfig& config) {
+  const chat::ParleydOptions& options = config.options;
+  std::string error;
+  if (!options.auth_secret_file.empty()) {
+    std::string secret;
+    if (!chat::read_token_secret(options.auth_secret_file.c_str(), secret, error)) {
+      std::fprintf(stderr, "parleyd: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  if (!options.tls_cert_file.empty() &&
+      reactor::TlsContext::create(options.tls_cert_file, options.tls_key_file, error) == nullptr) {
+    std::fprintf(stderr, "parleyd: %s\n", error.c_str());
+    return 1;
+  }
+  std::fputs(chat::render_effective_config(config).c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  chat::ParleydOptions options;
+  chat::ParleydConfig config;
   std::string error;
-  if (!chat::parse_parleyd_options(args, options, error)) {
+  const bool checking = std::find(args.begin(), args.end(), "--check-config") != args.end();
+  if (!chat::load_parleyd_config(args, chat::process_environment(), config, error)) {
     std::fprintf(stderr, "parleyd: %s\n", error.c_str());
-    return 2;
+    return checking ? 1 : 2;
   }
+  const chat::ParleydOptions& options = config.options;
   if (options.show_help) {
     std::fputs(chat::parleyd_usage().c_str(), stdout);
     return 0;
@@ -141,10 +199,10 @@ int main(int argc, char** argv) {
     std::printf("parleyd %s\n", chat::kParleyVersion);
     return 0;
   }
+  if (options.check_config) return check_config(config);
   reactor::SocketAddress address;
-  if (reactor::parse_address(options.listen, address) != 0) {
-    std::fprintf(stderr, "parleyd: invalid --listen '%s' (expected HOST:PORT, e.g. 127.0.0.1:8080)\n",
-                 options.listen.c_str());
+  if (reactor::parse_address(options.listen, address) != 0) {  // validated by the table already
+    std::fprintf(stderr, "parleyd: invalid --listen '%s'\n", options.listen.c_str());
     return 2;
   }
   // A dead peer must give EPIPE, not kill the daemon (the library already uses MSG_NOSIGNAL;
@@ -161,6 +219,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (options.workers > 1) return run_supervisor(options, address, tls.get());
-  return chat::run_parleyd_worker(options, address, options.reuse_port, print_listening, tls.get());
+  if (options.workers > 1) return run_supervisor(options, address, tls.get(), args);
+  chat::WorkerRuntime runtime{args, 0, false, {}};
+  return chat::run_parleyd_worker(options, address, options.reuse_port, print_listening, tls.get(), &runtime);
 }

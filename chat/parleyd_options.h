@@ -1,7 +1,14 @@
 #pragma once
-// parleyd's command line (DESIGN.md "Interfaces that others script against").
+// parleyd's options (DESIGN.md "Interfaces that others script against"). Each option is ONE
+// entry of the table in parleyd_options.cpp (OptionSpec): its name feeds the command-line flag
+// (--name), the config-file key (name) and the environment variable (PARLEY_NAME, '-' -> '_');
+// its help text feeds --help (and so README.md and the man page); whether it is reloadable feeds
+// SIGHUP. Layering (flag > env > file > default) lives in chat/parleyd/config.h.
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 namespace chat {
@@ -52,7 +59,7 @@ struct ParleydOptions {
   bool echo = true;                        // serve /echo (with --auth-secret: token required)
   // Durable history (issue 14).
   std::string store = "parley.db";         // SQLite file; "none": memory only
-  bool store_given = false;                // --store was on the command line
+  bool store_given = false;                // --store was set (flag, env or file)
   bool sync_full = false;                  // --sync full: fsync each commit (survives power loss)
   uint32_t history_keep = 10000;           // messages kept per room / DM conversation in the store
   uint32_t recovery_limit = 1000;          // most messages a join with since_seq gets
@@ -60,9 +67,69 @@ struct ParleydOptions {
   // TLS (wss://, https): both set or both empty.
   std::string tls_cert_file;               // PEM certificate chain
   std::string tls_key_file;                // PEM private key
+  // Operations (issue 16).
+  std::string config_file;                 // --config / PARLEY_CONFIG: TOML file; empty: none
+  std::string log_level = "info";          // error|warn|info|debug (chat/parleyd/log.h)
+  std::string log_format = "text";         // text|json
+  std::string metrics_listen;              // HOST:PORT of a metrics-only listener; empty: none
+  bool check_config = false;               // --check-config: validate, print, exit
   bool show_help = false;
   bool show_version = false;
 };
+
+// Whether SIGHUP may change an option in a running parleyd.
+enum class Reload : uint8_t {
+  kRestart,  // read at start only; a changed value is reported as needing a restart
+  kLive,     // applied to new work at once (new connections, next message)
+};
+
+// Flags of an OptionSpec.
+inline constexpr uint32_t kOptionSecret = 1;   // never printed (--check-config shows "(set)")
+inline constexpr uint32_t kOptionEnvOnly = 2;  // no flag and no file key: PARLEY_NAME only
+inline constexpr uint32_t kOptionList = 4;     // a repeated flag adds to the list (comma-joined)
+inline constexpr uint32_t kOptionNoFile = 8;   // not a config-file key (--config itself)
+inline constexpr uint32_t kOptionNoEnv = 16;   // no PARLEY_ variable (--check-config)
+
+// Where an option's value is stored in ParleydOptions.
+using OptionField = std::variant<bool ParleydOptions::*, uint32_t ParleydOptions::*, uint64_t ParleydOptions::*,
+                                 std::string ParleydOptions::*>;
+
+// The one definition of an option. Kinds follow from the field and the fields below:
+//   bool without `choices`      a switch: --name (no value); file: true/false; env: 1/0/true/false
+//   bool with choices "A|B"     a value A (false) or B (true), e.g. "close|drop"
+//   uint32_t / uint64_t         a decimal in [min, max]; `sizes`: K/M/G (binary) suffixes too
+//   std::string with choices    one of the words "a|b|c"
+//   std::string                 any text, non-empty unless min == 0; `check` validates it
+struct OptionSpec {
+  std::string_view name = {};        // "rate-limit": --rate-limit, key rate-limit, PARLEY_RATE_LIMIT
+  std::string_view value = {};       // the value's name in --help ("N", "BYTES"); empty for a switch
+  OptionField field = {};
+  Reload reload = Reload::kRestart;
+  uint64_t min = 0;             // numbers: the range; text: 1 = must not be empty
+  uint64_t max = UINT64_MAX;
+  bool sizes = false;           // numbers: accepts K/M/G suffixes
+  std::string_view choices = {};     // "close|drop", "error|warn|info|debug"
+  std::string_view expected = {};    // the "(...)" of an error message, e.g. "0 (off) to 1000000"
+  // Text values: extra validation; false with `why` set (one line) rejects the value.
+  bool (*check)(std::string_view value, std::string& why) = nullptr;
+  uint32_t flags = 0;           // kOption*
+  std::string_view help = {};        // --help text after the synopsis; '\n' starts an indented line
+  std::string_view heading = {};     // printed (after a blank line) before this option in --help
+  std::string_view epilogue = {};    // printed verbatim after this option in --help
+};
+
+// Every option, in --help order.
+std::span<const OptionSpec> parleyd_option_specs();
+// The option called `name` (without dashes), or nullptr.
+const OptionSpec* find_parleyd_option(std::string_view name);
+
+// Sets `spec`'s field in `out` from `text` (a flag's, env var's or file's value; a switch takes
+// "true"/"false"/"1"/"0"/"on"/"off"). `append` joins a kOptionList value to the current one.
+// False with `why` (the "(...)" part: what was expected) on a bad value; `out` is then unchanged.
+bool set_parleyd_option(const OptionSpec& spec, std::string_view text, bool append, ParleydOptions& out,
+                        std::string& why);
+// The value of `spec` in `options` as text that set_parleyd_option() accepts back.
+std::string parleyd_option_text(const OptionSpec& spec, const ParleydOptions& options);
 
 // The automatic heartbeat budget per online CPU: about a fifth of a core at the ~20 us a ping
 // and its pong cost on loopback (both ends), leaving the rest for the connections' traffic.
@@ -72,10 +139,12 @@ inline constexpr uint32_t kPingsPerCpuPerSecond = 10000;
 // `cpus` CPUs when it is 0) split evenly over the workers, at least 1.
 uint32_t worker_ping_budget(const ParleydOptions& options, uint32_t cpus);
 
-// Parses argv; on failure returns false and sets `error` to one line for the user.
+// Parses argv and the --config file it names (no environment; parleyd itself uses
+// load_parleyd_config() in chat/parleyd/config.h); on failure returns false and sets `error` to
+// one line for the user. Defined in chat/parleyd/config.cpp.
 bool parse_parleyd_options(const std::vector<std::string>& args, ParleydOptions& out, std::string& error);
 
-// The --help text.
+// The --help text, generated from the table.
 std::string parleyd_usage();
 
 }  // namespace chat

@@ -12,6 +12,7 @@
 #include "chat/auth_token.h"
 #include "chat/chat_app.h"
 #include "chat/chat_metrics.h"
+#include "chat/parleyd/operations.h"
 #include "chat/server_metrics.h"
 #include "chat/store/room_log.h"
 #include "chat/upgrade_auth.h"
@@ -31,35 +32,16 @@ namespace {
 // builds the Origin policy, and warns once per process when any Origin may connect. False
 // (after one line on stderr) on a start-up error.
 bool configure_chat_access(const ParleydOptions& options, ChatConfig& config) {
-  if (!options.auth_secret_file.empty()) {
-    std::string error;
-    if (!read_token_secret(options.auth_secret_file.c_str(), config.token_secret, error)) {
-      std::fprintf(stderr, "parleyd: %s\n", error.c_str());
-      return false;
-    }
-  }
-  if (!options.allow_origin.empty() || options.deny_missing_origin) {
-    OriginPolicy policy;
-    std::string error;
-    if (!policy.parse(options.allow_origin.empty() ? std::string_view("*") : std::string_view(options.allow_origin),
-                      error)) {
-      std::fprintf(stderr, "parleyd: invalid --allow-origin: %s\n", error.c_str());
-      return false;
-    }
-    policy.set_missing_origin(options.deny_missing_origin ? OriginPolicy::MissingOrigin::kDeny
-                                                          : OriginPolicy::MissingOrigin::kAllow);
-    config.origins = std::move(policy);
+  std::string error;
+  if (!chat_access_from_options(options, config, error)) {
+    std::fprintf(stderr, "parleyd: %s\n", error.c_str());
+    return false;
   }
   if (options.allow_origin.empty()) {
     std::fprintf(stderr,
                  "parleyd: WARNING: any Origin may connect (development default); use --allow-origin in "
                  "production\n");
   }
-  config.message_rate = options.rate_limit;
-  config.message_burst = options.rate_burst;
-  config.handshake_rate = options.handshake_rate;
-  config.handshake_burst = options.handshake_rate == 0 ? 1 : options.handshake_rate;
-  config.max_room_members = options.max_room_members;
   config.history_memory = options.history_memory;
   config.max_rooms = options.max_rooms;
   config.max_rooms_per_ip = options.max_rooms_per_ip;
@@ -70,7 +52,7 @@ bool configure_chat_access(const ParleydOptions& options, ChatConfig& config) {
 
 int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddress& address, bool reuse_port,
                        const std::function<void(const reactor::SocketAddress&)>& on_listening,
-                       const reactor::TlsContext* tls) {
+                       const reactor::TlsContext* tls, const WorkerRuntime* runtime) {
   ChatConfig chat_config;
   chat_config.recovery_limit = options.recovery_limit;
   chat_config.history_size = options.history_size;
@@ -83,6 +65,11 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     std::fprintf(stderr, "parleyd: cannot create the event loop: %s\n", std::strerror(-rc));
     return 1;
   }
+  WorkerOperations ops(options, runtime != nullptr ? *runtime : WorkerRuntime{}, loop);
+  ops.log().info("starting", {{"version", kParleyVersion},
+                              {"config", options.config_file.empty() ? std::string_view("none")
+                                                                     : std::string_view(options.config_file)},
+                              {"pid", static_cast<int64_t>(getpid())}});
   protocol::WsServerConfig config;
   config.max_message_size = options.max_message_size;
   config.handshake_timeout_ms = options.handshake_timeout_ms;
@@ -126,15 +113,25 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
                    static_cast<unsigned long long>(connections), period_ms, static_cast<int>(getpid()));
     }
   });
+  // One line when admission pacing starts (the server fell behind) and one when it stops.
+  server.on_admission_pacing([](bool pacing, uint32_t rate, uint64_t connections) {
+    if (pacing) {
+      std::fprintf(stderr, "parleyd: admission paced: behind with %llu connections; accepting %u/s (pid %d)\n",
+                   static_cast<unsigned long long>(connections), rate, static_cast<int>(getpid()));
+    } else {
+      std::fprintf(stderr, "parleyd: admission paced: caught up with %llu connections; accepting freely (pid %d)\n",
+                   static_cast<unsigned long long>(connections), static_cast<int>(getpid()));
+    }
+  });
+  ops.watch(server);
   protocol::EchoApp echo(server);
   // With --auth-secret, /echo asks for the same token as /chat: otherwise anyone could make the
   // server read 16 MiB messages on a deployment that believes itself closed (issue 13).
   TokenGatedApp gated_echo(echo, chat_config.token_secret);
-  if (options.echo) {
-    protocol::WsApplication* echo_app = chat_config.token_secret.empty() ? static_cast<protocol::WsApplication*>(&echo)
-                                                                         : &gated_echo;
-    server.add_websocket_route("/echo", echo_app);
-  }
+  protocol::WsApplication* echo_app = chat_config.token_secret.empty() ? static_cast<protocol::WsApplication*>(&echo)
+                                                                       : &gated_echo;
+  LoggedApp logged_echo(*echo_app, server, ops.log(), "/echo");
+  if (options.echo) server.add_websocket_route("/echo", &logged_echo);
   // Opened before serving (it reads the disk once, on this thread); declared before the app,
   // which it must outlive.
   RoomLogConfig log_config;
@@ -151,6 +148,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     std::string log_error;
     room_log = open_room_log(log_config, loop, log_error);
@@ -162,18 +160,41 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   WsServerTransport chat_transport(server);
   ChatApp chat_app(chat_transport, chat_config, nullptr, room_log.get());
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
-  server.add_websocket_route("/chat", &chat_app, chat_message_limit(options.max_text_bytes));
+  LoggedApp logged_chat(chat_app, server, ops.log(), "/chat");
+  server.add_websocket_route("/chat", &logged_chat, chat_message_limit(options.max_text_bytes));
   add_web_routes(server);
-  server.add_http_route("/healthz", [](const protocol::HttpRequest&, protocol::HttpReply& reply) {
-    reply.body = "ok\n";
+  ops.manage(server, chat_app);
+  ops.set_ready_check([&chat_app, &room_log](std::string& why) {
+    if (room_log == nullptr) return true;
+    const RoomLogStats& stats = chat_app.room_log().stats();
+    if (stats.queue_limit != 0 && stats.queue_depth >= stats.queue_limit) {
+      why = "store queue full";
+      return false;
+    }
+    return true;
   });
-  server.add_http_route("/metrics", [&](const protocol::HttpRequest&, protocol::HttpReply& reply) {
-    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    reply.body = render_metrics(server.stats(), loop.iterations());
-    reply.body += render_access_metrics(chat_app.access_stats());
-    reply.body += render_room_metrics(chat_app.room_stats());
-    reply.body += render_store_metrics(chat_app.room_log().stats(), chat_app.stats());
-  });
+  const std::string worker_label =
+      ops.runtime().labelled ? "worker=\"" + std::to_string(ops.runtime().index) + "\"" : std::string();
+  auto metrics = [&, worker_label] {
+    std::string body = render_metrics(server.stats(), loop.iterations());
+    body += render_access_metrics(chat_app.access_stats());
+    body += render_room_metrics(chat_app.room_stats());
+    body += render_store_metrics(chat_app.room_log().stats(), chat_app.stats());
+    body += render_chat_metrics(chat_app);
+    body += render_process_metrics(&ops.log());
+    ops.render_loop_metrics(body);
+    return worker_label.empty() ? body : label_metrics(body, worker_label);
+  };
+  // With --metrics-listen the figures leave the public port: /metrics there is 404.
+  ops.add_routes(server, options.metrics_listen.empty() ? std::function<std::string()>() : nullptr);
+  if (options.metrics_listen.empty()) {
+    server.add_http_route("/metrics", [metrics](const protocol::HttpRequest&, protocol::HttpReply& reply) {
+      reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      reply.body = metrics();
+    });
+  } else if (ops.listen_metrics(metrics) != 0) {
+    return 1;
+  }
 
   reactor::ListenOptions listen_options;
   listen_options.reuse_port = reuse_port;
@@ -181,16 +202,22 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     std::fprintf(stderr, "parleyd: cannot listen on %s: %s\n", address.to_string().c_str(), std::strerror(-rc));
     return 1;
   }
+  ops.log().info("listening", {{"address", server.address().to_string()}});
   bool draining = false;
-  int signal_rc = loop.watch_signals({SIGINT, SIGTERM}, [&](int signo) {
+  int signal_rc = loop.watch_signals({SIGINT, SIGTERM, SIGHUP}, [&](int signo) {
+    if (signo == SIGHUP) {
+      ops.reload();
+      return;
+    }
     const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
     if (draining) {
-      std::fprintf(stderr, "parleyd: second %s, stopping now\n", name);
+      ops.log().info("stopping now", {{"signal", name}, {"second", 1}});
       loop.stop();
       return;
     }
     draining = true;
-    std::fprintf(stderr, "parleyd: %s, closing connections (up to %u ms)\n", name, options.drain_timeout_ms);
+    ops.set_draining();
+    ops.log().info("draining", {{"signal", name}, {"timeout_ms", options.drain_timeout_ms}});
     server.drain(options.drain_timeout_ms, [&] { loop.stop(); });
   });
   if (signal_rc != 0) {
@@ -203,6 +230,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
     std::fprintf(stderr, "parleyd: event loop failed: %s\n", std::strerror(-rc));
     return 1;
   }
+  ops.log().info("stopped", {{"pid", static_cast<int64_t>(getpid())}});
   return 0;
 }
 

@@ -81,6 +81,14 @@ std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_i
          "Oldest incomplete handshakes closed to make room (fds, --max-handshakes[-per-ip], --max-connections).",
          stats.handshakes_evicted);
   metric("parley_bad_requests_total", "counter", "Request heads refused with 400.", stats.bad_requests);
+  metric("parley_admission_paced_total", "counter", "Times accept pacing started (the server fell behind).",
+         stats.admission_paced);
+  metric("parley_accept_paced_total", "counter", "Accept rounds stopped at the pace, leaving connections queued.",
+         stats.accept_paced);
+  metric("parley_accept_pace_per_second", "gauge", "Accepts per second allowed while pacing, 0 = not pacing.",
+         stats.accept_pace);
+  metric("parley_memory_input_bytes", "gauge", "Bytes buffered for incomplete request heads and messages.",
+         stats.extra_memory);
   metric("parley_loop_iterations_total", "counter", "Event loop iterations.", loop_iterations);
   metric("parley_resident_bytes", "gauge", "Resident set size of the process.", resident_bytes());
   return out;

@@ -58,6 +58,7 @@ struct ConnectionExtra {
   ReaderState reader;
   std::vector<uint8_t> pending;  // an unfinished request head, or an unfinished message's data
   HeadScanState head_scan;       // how far `pending` (a request head) has been checked
+  size_t charged = 0;            // bytes of it in the server's memory account (charge_extra)
 };
 
 struct Connection {

@@ -28,8 +28,6 @@ namespace {
 // The answer to a connection over max_connections / max_connections_per_ip.
 constexpr std::string_view kBusyBody = "server busy: connection limit reached\n";
 constexpr std::string_view kBusyHeaders = "Retry-After: 5\r\n";
-// The answer while the write queues are over WsServerConfig::max_memory.
-constexpr std::string_view kMemoryBody = "server busy: memory budget reached\n";
 // The spare pools' bounds in bytes (issue 13: pools must not hold memory a wave left behind).
 constexpr size_t kMaxSpareQueueMemory = 1 << 20;
 constexpr size_t kMaxSparePendingCapacity = 4096;
@@ -169,6 +167,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
       free_closed();
     }
     tend_memory();
+    tend_admission();
   });
   capacity_ = table_capacity();
   // MAP_NORESERVE: the table costs memory only for the pages of fds actually in use.
@@ -184,6 +183,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
 }
 
 WsServer::~WsServer() {
+  wheel_.cancel(&pace_timer_);
   if (table_ != nullptr) {
     for (size_t fd = 0; fd < capacity_; ++fd) {
       Connection& c = table_[fd];
@@ -282,7 +282,13 @@ void WsServer::on_event(int fd, uint32_t tag, uint32_t events) {
 }
 
 void WsServer::accept_ready() {
-  for (int i = 0; i < kAcceptBudget; ++i) {
+  if (listen_fd_ < 0) return;  // drained (a pace timer may still fire)
+  // Paced while the server is behind (ws_server_admission.cpp): what is not accepted now waits
+  // in the kernel's accept queue, and the pace timer comes back for it.
+  uint32_t budget = kAcceptBudget;
+  const bool paced = pacer_.pacing();
+  if (paced) budget = std::min<uint32_t>(budget, pacer_.allowance(loop_.now_ms()));
+  for (uint32_t i = 0; i < budget; ++i) {
     reactor::SocketAddress peer;
     int fd = reactor::accept_connection(listen_fd_, &peer);
     // Linux allocates the fd before looking at the queue: EMFILE may mean nothing is waiting.
@@ -305,11 +311,11 @@ void WsServer::accept_ready() {
     wheel_.schedule(&c.timer, config_.handshake_timeout_ms);
     ++stats_.accepted;
     ++stats_.connections;
+    if (paced) pacer_.take(1);
     // Over a limit: still read the request, then answer 503 (a reset would lose the reason).
+    // Near the memory budget, WebSocket upgrades are refused once their path is known
+    // (process_request_head), so that /metrics and /healthz still answer there.
     bool admitted = admit(fd, peer);
-    // Near the memory budget: refused like a connection over a limit (issue 13).
-    bool memory_full = admitted && memory_nearly_exhausted();
-    if (memory_full) admitted = false;
     if (loop_.watch(fd, handler_id_, generation) != 0 || (tls_ != nullptr && !start_tls(fd))) {
       destroy(c, kCloseAbnormal);
       continue;
@@ -317,10 +323,10 @@ void WsServer::accept_ready() {
     if (!admitted) {
       // Refused at once, so an address over its limit holds fds for about a second, not for
       // the handshake timeout.
-      ++(memory_full ? stats_.memory_rejected : stats_.busy_rejected);
+      ++stats_.busy_rejected;
       // Under TLS the 503 can only go out inside the session: it is sent on the first input.
       if (tls_ != nullptr) c.flags2 |= kRejectBusy;
-      else respond_http(c, 503, "text/plain", memory_full ? kMemoryBody : kBusyBody, kBusyHeaders);
+      else respond_http(c, 503, "text/plain", kBusyBody, kBusyHeaders);
       if (c.state != ConnectionState::kClosed) wheel_.schedule(&c.timer, kRejectLingerMs);
       continue;
     }
@@ -329,6 +335,13 @@ void WsServer::accept_ready() {
     // does not joins them as the newest (which may close older ones over a cap).
     on_readable(c, EPOLLIN);
     if (c.state == ConnectionState::kHandshake) enter_handshake(c);
+  }
+  if (paced && budget < static_cast<uint32_t>(kAcceptBudget)) {
+    // Stopped at the pace with connections possibly still queued: the timer comes back when
+    // the next accept is allowed (the ready list would spin the loop instead of sleeping).
+    ++stats_.accept_paced;
+    if (!pace_timer_.armed()) wheel_.schedule(&pace_timer_, pacer_.ms_until_next());
+    return;
   }
   // Budget spent with connections possibly still queued: come back next iteration.
   loop_.mark_ready(listen_fd_, handler_id_, 0);
@@ -365,6 +378,8 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
     input_end_ = r.bytes < buffer.size() ? buffer.data() + r.bytes : nullptr;
     process_input(c, buffer.data(), r.bytes);
     input_end_ = nullptr;
+    // What the input left buffered (a partial head or message) counts against max_memory.
+    if (c.extra != nullptr) charge_extra(*c.extra);
     if (c.state == ConnectionState::kClosed) {
       corked_ = nullptr;
       return;
@@ -439,6 +454,7 @@ ConnectionExtra* WsServer::extra_for(Connection& c) {
   } else {
     c.extra = new (std::nothrow) ConnectionExtra();
   }
+  if (c.extra != nullptr) charge_extra(*c.extra);
   return c.extra;
 }
 
@@ -467,6 +483,9 @@ void WsServer::release_extra_if_idle(Connection& c) {
   ConnectionExtra* extra = c.extra;
   if (extra == nullptr || !extra->reader.idle() || !extra->pending.empty()) return;
   c.extra = nullptr;
+  memory_.remove(extra->charged);
+  stats_.extra_memory -= extra->charged;
+  extra->charged = 0;
   if (spare_extras_.size() < kMaxSpareExtras && extra->pending.capacity() <= kKeepPendingCapacity) {
     extra->reader = ReaderState();
     // A pooled extra keeps at most a small buffer: the pool must not pin 256 large ones.

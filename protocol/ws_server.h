@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "protocol/admission_pacer.h"
 #include "protocol/admission_tables.h"
 #include "protocol/frame_header.h"
 #include "protocol/heartbeat_budget.h"
@@ -110,10 +111,15 @@ struct WsServerConfig {
   uint32_t timer_tick_ms = 10;
   bool deflate = true;                    // accept permessage-deflate offers (RFC 7692)
   size_t deflate_threshold = kDefaultDeflateThreshold;  // smaller messages go uncompressed
-  // Budget for the heap bytes all write queues pin together (each shared frame once); 0 = off.
-  // From 7/8 of it new connections get HTTP 503; at it the connections with the largest queues
+  // Budget for the heap bytes all write queues pin together (each shared frame once), plus the
+  // input buffered for incomplete request heads and messages; 0 = off. From 7/8 of it new
+  // WebSocket upgrades get HTTP 503 (plain HTTP routes still answer); at it the largest queues
   // are closed (1008) until 3/4 is left, and sends that would queue more are dropped (issue 13).
   size_t max_memory = 0;
+  // Under overload (timers firing more than 1 s late, pong deadlines deferred),
+  // accept new connections at an adaptive pace and leave the rest in the kernel's accept queue
+  // (AdmissionPacer). false: always accept up to the per-iteration budget.
+  bool pace_admission = true;
 };
 
 // Counters for /metrics.
@@ -150,6 +156,11 @@ struct WsServerStats {
   uint64_t handshakes_evicted = 0;  // oldest incomplete handshakes closed to make room
                                     // (fds, max_connections, max_handshakes[_per_ip])
   uint64_t bad_requests = 0;       // request heads refused with 400 (garbage, bad syntax)
+  uint64_t admission_paced = 0;    // times accept pacing started (the server fell behind)
+  uint64_t accept_paced = 0;       // accept rounds stopped at the pace, leaving connections queued
+  uint64_t accept_pace = 0;        // gauge: accepts per second allowed now, 0 = not pacing
+  uint64_t extra_memory = 0;       // gauge: bytes of partial request heads and messages (in
+                                   // memory_accounted too)
 };
 
 class WsServer : public reactor::EventHandler {
@@ -204,6 +215,30 @@ class WsServer : public reactor::EventHandler {
   // with the period now in use and the connection count that decided it (for a log line).
   using HeartbeatBudgetListener = std::function<void(bool stretching, uint32_t period_ms, uint64_t connections)>;
   void on_heartbeat_budget(HeartbeatBudgetListener listener) { budget_listener_ = std::move(listener); }
+
+  // Called when admission pacing starts (`pacing`, at `rate` accepts per second) or stops,
+  // with the connection count at that moment (for a log line).
+  using AdmissionPacingListener = std::function<void(bool pacing, uint32_t rate, uint64_t connections)>;
+  void on_admission_pacing(AdmissionPacingListener listener) { pacing_listener_ = std::move(listener); }
+
+  // Called when the server refuses a request with an HTTP error (400, 401, 403, 408, 409, 429,
+  // 431, 503: anything >= 400 but 404/405) or closes a connection on its own initiative: a close
+  // frame it started (`code` 1008 slow consumer or rate limit, 1009, 1011...) or a dead peer
+  // (1006, missed pong). `reason` is the body or close reason sent. For log lines (issue 16);
+  // runs on the loop thread, before the connection's fd is closed.
+  using RefusalListener = std::function<void(ConnectionId id, int code, std::string_view reason)>;
+  void on_refusal(RefusalListener listener) { refusal_listener_ = std::move(listener); }
+
+  // Changes the connection caps of a running server (SIGHUP reload) for connections and
+  // handshakes from now on. Per-address counts are kept only while a per-address cap is on, so
+  // the caller must not switch both per-address caps between 0 and non-zero (restart instead).
+  void set_admission_limits(uint32_t max_connections, uint32_t max_connections_per_ip, uint32_t max_handshakes_per_ip,
+                            uint32_t max_handshakes) {
+    config_.max_connections = max_connections;
+    config_.max_connections_per_ip = max_connections_per_ip;
+    config_.max_handshakes_per_ip = max_handshakes_per_ip;
+    config_.max_handshakes = max_handshakes;
+  }
 
   const WsServerStats& stats() const { return stats_; }
   const WsServerConfig& config() const { return config_; }
@@ -300,6 +335,11 @@ class WsServer : public reactor::EventHandler {
   // never picks a connection on closed_, flush_ or close_notices_).
   void release_slot(Connection& c);
   uint32_t handshake_cap() const;
+  // End of iteration: tells the pacer whether the server fell behind in it (timers fired more
+  // than kBehindLatenessMs late, or a pong deadline was deferred).
+  void tend_admission();
+  // Charges `extra`'s current size to the memory account (it has grown or shrunk since).
+  void charge_extra(ConnectionExtra& extra);
   // accept() failed for lack of fds: takes the waiting connection with the reserve fd. Returns
   // its fd when the oldest incomplete handshake gave way for it, -ECANCELED when it was dropped
   // (no handshake to close), or accept's error (-EAGAIN: nothing was waiting).
@@ -363,6 +403,15 @@ class WsServer : public reactor::EventHandler {
   uint64_t random_state_ = 0x853c49e6748fea9bull;
   HeartbeatBudget heartbeat_budget_{config_.ping_interval_ms, config_.max_pings_per_second};
   HeartbeatBudgetListener budget_listener_;
+  RefusalListener refusal_listener_;
+
+  // Admission pacing (ws_server_admission.cpp): the pacer, the timer that resumes accepting
+  // when its next accept is allowed, and this iteration's signals of being behind.
+  AdmissionPacer pacer_;
+  reactor::TimerNode pace_timer_;
+  uint64_t iteration_lateness_ms_ = 0;  // the latest a wheel_ timer fired in this iteration
+  uint64_t deferred_seen_ = 0;          // stats_.pong_deadlines_deferred at the last tend
+  AdmissionPacingListener pacing_listener_;
 
   // TLS: per-fd streams in a side table (like table_), so plain connections stay as small as
   // they were; both null without TLS.

@@ -46,7 +46,35 @@ void peer_key_of(const reactor::SocketAddress& peer, uint64_t& high, uint64_t& l
 constexpr std::string_view kEvictedBody = "server busy: too many incomplete requests\n";
 constexpr std::string_view kEvictedHeaders = "Retry-After: 5\r\n";
 
+// Timers firing this late mean the loop is behind its own schedule: an iteration took that
+// long, or the process was stopped or starved of CPU. A whole second: at 250 ms, the soak
+// (bench/soak.sh --short beside two compilers) paced three times, and the attackers'
+// reconnections, queued ahead of real clients in the kernel's FIFO accept queue, kept a
+// garbage head waiting 3.1 s for its 400 (the soak wants < 1 s). A server a second behind
+// cannot answer anyone within a second anyway.
+constexpr uint64_t kBehindLatenessMs = 1000;
+
 }  // namespace
+
+void WsServer::tend_admission() {
+  // Behind on time (timers firing late) or behind on reading (the heartbeat deferred a pong
+  // deadline). Not the heartbeat budget: it stretches with the connection count alone, busy or
+  // not. Not the count of incomplete handshakes: a slowloris controls it, and pacing on it would
+  // hand the attacker a lever against real clients (eviction of the oldest answers it). Not
+  // memory: a new connection pins almost none (queues of existing ones do), and near the budget
+  // upgrades already get 503 while the largest queues are shed; pacing there would only slow
+  // real clients down behind a flood's reconnections.
+  const bool late = iteration_lateness_ms_ > kBehindLatenessMs;
+  const bool deferred = stats_.pong_deadlines_deferred != deferred_seen_;
+  iteration_lateness_ms_ = 0;
+  deferred_seen_ = stats_.pong_deadlines_deferred;
+  if (!config_.pace_admission) return;
+  pacer_.observe(loop_.now_ms(), late || deferred);
+  stats_.accept_pace = pacer_.rate();
+  if (!pacer_.take_change()) return;
+  if (pacer_.pacing()) ++stats_.admission_paced;
+  if (pacing_listener_) pacing_listener_(pacer_.pacing(), pacer_.rate(), stats_.connections);
+}
 
 bool WsServer::map_admission_words() {
   void* memory = mmap(nullptr, capacity_ * sizeof(uint32_t), PROT_READ | PROT_WRITE,

@@ -15,8 +15,14 @@ namespace protocol {
 
 void WsServer::on_timer(void* context, reactor::TimerNode* node) {
   auto* server = static_cast<WsServer*>(context);
+  // How late the loop runs its deadlines: admission pacing's main sign of being behind.
+  server->iteration_lateness_ms_ = std::max(server->iteration_lateness_ms_, server->wheel_.lateness_ms());
   if (node == &server->drain_timer_) {
     server->finish_drain();
+    return;
+  }
+  if (node == &server->pace_timer_) {
+    server->accept_ready();
     return;
   }
   // Every other node is a Connection's `timer` member.
@@ -78,6 +84,7 @@ void WsServer::on_heartbeat(Connection& c, bool pong_deadline) {
       }
       // RFC 6455 5.5.2: a ping unanswered for pong_timeout: the peer is gone.
       ++stats_.dead_peers;
+      if (refusal_listener_) refusal_listener_(id_of(c), kCloseAbnormal, "no pong (heartbeat dead)");
       destroy(c, kCloseAbnormal);
       return;
     }

@@ -70,6 +70,13 @@ void WsServer::process_request_head(Connection& c, uint8_t* data, size_t length)
     serve_http(c, request, route);
     return;
   }
+  if (memory_nearly_exhausted()) {
+    // Near the memory budget a new WebSocket connection would only add to it (issue 13); the
+    // plain HTTP routes (/metrics, /healthz) still answer, so the server can be watched there.
+    ++stats_.memory_rejected;
+    respond_http(c, 503, "text/plain", "server busy: memory budget reached\n", "Retry-After: 5\r\n");
+    return;
+  }
   if (!is_upgrade_request(request)) {
     respond_http(c, 426, "text/plain", "this path speaks WebSocket only\n",
                  "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
@@ -162,6 +169,7 @@ void WsServer::respond_http(Connection& c, int status, std::string_view content_
   std::string response(body.size() + extra_headers.size() + content_type.size() + 256, '\0');
   size_t length = write_http_response(response.data(), response.size(), status, content_type, body, extra_headers);
   ++stats_.http_responses;
+  if (refusal_listener_ && status >= 400 && status != 404 && status != 405) refusal_listener_(id_of(c), status, body);
   leave_handshake(c);
   wheel_.cancel(&c.timer);
   // The response is the last thing on this connection: flush, shut down, wait for EOF.

@@ -32,6 +32,20 @@ constexpr uint64_t kMinTrimIntervalMs = 1000;
 
 }  // namespace
 
+void WsServer::charge_extra(ConnectionExtra& extra) {
+  // Input buffered for an incomplete request head or message pins heap like a write queue
+  // does: a peer trickling a 16 MiB message holds 16 MiB (issue 13: the count must be exact).
+  const size_t now = sizeof(ConnectionExtra) + extra.pending.capacity();
+  if (now >= extra.charged) {
+    memory_.add(now - extra.charged);
+    stats_.extra_memory += now - extra.charged;
+  } else {
+    memory_.remove(extra.charged - now);
+    stats_.extra_memory -= extra.charged - now;
+  }
+  extra.charged = now;
+}
+
 void WsServer::note_queue(const Connection& c) {
   size_t fd = static_cast<size_t>(fd_of(c));
   if (fd > highest_queued_fd_) highest_queued_fd_ = fd;

@@ -169,6 +169,10 @@ void WsServer::close_all(uint16_t code, std::string_view reason) {
 void WsServer::send_close(Connection& c, uint16_t code, std::string_view reason) {
   uint8_t payload[kMaxControlPayload];
   size_t length = encode_close_payload(payload, code, reason);
+  // Only closes the server starts (not the echo of a peer's close) and not a plain goodbye.
+  if (refusal_listener_ && !(c.flags & kCloseReceived) && code != kCloseNormal && code != kCloseGoingAway) {
+    refusal_listener_(id_of(c), code, reason);
+  }
   c.flags |= kCloseSent;
   c.close_code = code;
   c.state = ConnectionState::kClosing;

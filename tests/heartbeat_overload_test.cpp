@@ -17,50 +17,17 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/idle_process.h"
 #include "tests/support/parleyd_process.h"
 
 namespace {
 
 using namespace std::chrono_literals;
+using parley_test::IdleProcess;
 using parley_test::ParleydProcess;
 using parley_test::parleyd_metric;
+using parley_test::wait_until;
 
-// Polls `done` every 20 ms for up to `limit`.
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
-
-// parley-idle as a child process (so the test can stop it), holding `connections` connections
-// without reconnecting: a lost connection stays lost. Killed and reaped on destruction.
-class IdleProcess {
- public:
-  IdleProcess(uint16_t port, uint32_t connections) {
-    const std::string idle = parley_test::build_dir() + "/parley-idle";
-    const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/echo";
-    const std::string count = std::to_string(connections);
-    pid_ = fork();
-    if (pid_ == 0) {
-      execl(idle.c_str(), idle.c_str(), "--url", url.c_str(), "-c", count.c_str(), "--rate", "5000", "--duration",
-            "120", "--no-reconnect", "--quiet", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~IdleProcess() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGCONT);
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
 
 constexpr uint32_t kConnections = 2000;
 

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -334,6 +335,33 @@ TEST(IdleHolderFake, RetriesARefusedUpgradeAndCountsACloseFrameAsLost) {
   EXPECT_EQ(r.counters.lost, 1u);
   EXPECT_EQ(r.counters.reconnected, 1u);
   EXPECT_EQ(r.counters.attempts, 3u);
+}
+
+// A server that upgrades and at once closes (overloaded, shedding) must see the holder back off
+// exponentially with full jitter, not come back at the minimum delay every time: that is how a
+// client feeds a reconnect storm. With a 20 ms minimum, a fixed delay would bring about 80
+// reconnections in 2 s; doubling ceilings (20, 40, ... 2,000 ms) bring about 8.
+TEST(IdleHolderFake, ConnectionsDroppedRightAfterTheUpgradeBackOff) {
+  FakeServer server;
+  ASSERT_NE(server.port(), 0);
+  IdleOptions o = options_for(server.port(), 1);
+  o.backoff_max_ms = 2000;
+  HolderThread holder(o);
+  const auto start = std::chrono::steady_clock::now();
+  int upgrades = 0;
+  while (std::chrono::steady_clock::now() - start < 2s) {
+    std::string peer;
+    const int fd = server.accept_upgrade(peer);
+    ASSERT_GE(fd, 0) << "no reconnection after " << upgrades;
+    ++upgrades;
+    // RFC 6455 7.4.1 1013 try again later, right after the 101.
+    ASSERT_TRUE(FakeServer::send_all(fd, std::string(kSwitching) + server_frame(0x8, std::string("\x03\xf5", 2))));
+  }
+  const IdleReport r = holder.finish();
+  std::printf("[ info     ] %d upgrades in 2 s, each closed at once\n", upgrades);
+  EXPECT_GE(upgrades, 3);
+  EXPECT_LE(upgrades, 25);
+  EXPECT_GE(r.counters.lost, static_cast<uint64_t>(upgrades - 1));
 }
 
 TEST(IdleHolderFake, RampIsPacedByTheRate) {

@@ -12,6 +12,7 @@
 #include "chat/parleyd_options.h"
 #include "reactor/memory_budget.h"
 #include "tests/support/forked_server.h"
+#include "tests/support/parleyd_process.h"
 #include "tests/support/ws_test_client.h"
 
 namespace {
@@ -120,6 +121,43 @@ TEST(MemoryBudget, NearItNewConnectionsGet503AtItTheLargestQueueIsClosedFirst) {
     if (r.payload == "last") break;
     ASSERT_EQ(r.payload.size(), kFrame);
   }
+}
+
+// Input a peer leaves buffered (here a message sent in fragments and never finished) pins heap
+// like a write queue does, so it counts against --max-memory: near the budget new WebSocket
+// upgrades get 503, while /metrics still answers (it is how an operator sees why), and shows it.
+TEST(MemoryBudget, BufferedInputCountsAndMetricsStillAnswerNearTheBudget) {
+  parley_test::ParleydProcess server({"--max-memory", "1M"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  WsTestClient trickler;
+  ASSERT_TRUE(trickler.connect("127.0.0.1", server.port(), "/echo")) << trickler.error();
+  parley_test::FrameOptions more;
+  more.fin = false;
+  const std::string piece(300 * 1024, 'x');
+  ASSERT_TRUE(trickler.send_frame(parley_test::kOpText, piece, more));
+  ASSERT_TRUE(trickler.send_frame(parley_test::kOpContinuation, piece, more));
+  ASSERT_TRUE(trickler.send_frame(parley_test::kOpContinuation, piece, more));  // 900 KiB > 7/8 of 1 MiB
+
+  long input = -1;
+  for (int i = 0; i < 100 && input < 900 * 1024; ++i) {
+    input = parley_test::parleyd_metric(server.port(), "parley_memory_input_bytes");
+    if (input < 900 * 1024) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GE(input, 900 * 1024) << "/metrics did not answer, or the buffered message is not counted";
+  EXPECT_GE(parley_test::parleyd_metric(server.port(), "parley_memory_accounted_bytes"), 900 * 1024);
+  Probe refused = probe(server.port());
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_TRUE(refused.retry_after);
+  EXPECT_NE(refused.body.find("memory"), std::string::npos) << refused.body;
+  EXPECT_GE(parley_test::parleyd_metric(server.port(), "parley_memory_rejected_total"), 1);
+
+  // The peer goes: its buffer is given back and upgrades are admitted again.
+  trickler.disconnect();
+  for (int i = 0; i < 100 && parley_test::parleyd_metric(server.port(), "parley_memory_input_bytes") != 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(parley_test::parleyd_metric(server.port(), "parley_memory_input_bytes"), 0);
+  EXPECT_EQ(probe(server.port()).status, 101);
 }
 
 TEST(MemoryBudget, WithoutABudgetNothingIsRefused) {

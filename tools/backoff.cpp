@@ -9,22 +9,27 @@ Backoff::Backoff(BackoffPolicy policy, Random random) : policy_(policy), random_
   if (policy_.cap < policy_.base) policy_.cap = policy_.base;
 }
 
+uint64_t backoff_ceiling_ms(uint64_t base_ms, uint64_t cap_ms, uint32_t attempt) {
+  if (base_ms == 0) return 0;
+  if (attempt >= 63 || base_ms > (cap_ms >> attempt)) return cap_ms;
+  return base_ms << attempt;
+}
+
+uint64_t full_jitter_ms(uint64_t ceiling_ms, uint64_t random) {
+  // The modulo bias is below 2^-40 for any sane bound.
+  return ceiling_ms == UINT64_MAX ? random : random % (ceiling_ms + 1);
+}
+
 std::chrono::milliseconds Backoff::ceiling(uint32_t attempt) const {
-  const uint64_t base = static_cast<uint64_t>(policy_.base.count());
-  const uint64_t cap = static_cast<uint64_t>(policy_.cap.count());
-  // base << attempt, saturating at cap without overflowing.
-  if (base == 0) return std::chrono::milliseconds(0);
-  if (attempt >= 63 || base > (cap >> attempt)) return policy_.cap;
-  return std::chrono::milliseconds(static_cast<int64_t>(base << attempt));
+  return std::chrono::milliseconds(static_cast<int64_t>(backoff_ceiling_ms(
+      static_cast<uint64_t>(policy_.base.count()), static_cast<uint64_t>(policy_.cap.count()), attempt)));
 }
 
 std::optional<std::chrono::milliseconds> Backoff::next_delay() {
   if (attempts_ >= policy_.max_retries) return std::nullopt;
   const uint64_t bound = static_cast<uint64_t>(ceiling(attempts_).count());
   ++attempts_;
-  // Full jitter: uniform over [0, bound]. The modulo bias is below 2^-40 for any sane bound.
-  const uint64_t value = bound == UINT64_MAX ? random_() : random_() % (bound + 1);
-  return std::chrono::milliseconds(static_cast<int64_t>(value));
+  return std::chrono::milliseconds(static_cast<int64_t>(full_jitter_ms(bound, random_())));
 }
 
 void Backoff::on_connected(std::chrono::milliseconds now) { connected_at_ = now; }

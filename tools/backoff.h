@@ -9,6 +9,13 @@
 
 namespace tools::cli {
 
+// The ceiling of attempt `attempt` (0-based): min(cap, base * 2^attempt), saturating at cap
+// without overflowing; 0 when base is 0.
+uint64_t backoff_ceiling_ms(uint64_t base_ms, uint64_t cap_ms, uint32_t attempt);
+// Full jitter: a delay uniform over [0, ceiling] made from one uniformly distributed `random`
+// value. Callers that keep their own per-connection state (parley-idle) use these directly.
+uint64_t full_jitter_ms(uint64_t ceiling_ms, uint64_t random);
+
 struct BackoffPolicy {
   std::chrono::milliseconds base{500};   // ceiling of the first delay
   std::chrono::milliseconds cap{30000};  // no ceiling grows past this

@@ -19,6 +19,7 @@
 #include "protocol/frame_header.h"
 #include "reactor/event_loop.h"
 #include "reactor/tls_stream.h"
+#include "tools/backoff.h"
 #include "tools/tls_io.h"
 
 namespace tools {
@@ -29,8 +30,9 @@ struct IdleHolder::Slot {
   int fd = -1;
   uint32_t generation = 0;  // bumped on every close: stale events and deadlines are ignored
   Phase phase = Phase::kIdle;
-  uint8_t failures = 0;     // attempts failed in a row, for the backoff
+  uint8_t failures = 0;     // attempts failed or short-lived in a row, for the backoff
   bool ever_open = false;   // the next upgrade of this slot is a reconnection
+  uint64_t opened_ms = 0;   // when the last upgrade completed
   uint16_t have = 0;        // bytes in buffer
   uint64_t skip = 0;        // payload bytes of an oversized data frame still to discard
   reactor::TlsStream tls;   // wss:// only; detached for ws://
@@ -40,6 +42,9 @@ struct IdleHolder::Slot {
 namespace {
 
 constexpr uint64_t kMaxWaitMs = 50;
+// A connection that held this long was a success: its loss restarts the backoff (like
+// parley-cli's BackoffPolicy::stable_after).
+constexpr uint64_t kStableMs = 2000;
 
 bool parse_count(std::string_view text, uint64_t& out) {
   uint64_t multiplier = 1;
@@ -103,8 +108,9 @@ void print_idle_usage() {
       "  --ramp-timeout S     start the hold after S seconds even if not all are open\n"
       "                       (default: connections / rate + 30)\n"
       "  --connect-timeout MS connect + upgrade deadline per attempt (default 10000)\n"
-      "  --backoff-min MS     first reconnect delay, doubling per failure in a row (default 100)\n"
-      "  --backoff-max MS     largest reconnect delay (default 2000)\n"
+      "  --backoff-min MS     reconnect delays are uniform in [0, min(max, MS * 2^n)], n = failed or\n"
+      "                       short-lived (< 2 s) connections in a row (default 100)\n"
+      "  --backoff-max MS     largest reconnect delay ceiling (default 2000)\n"
       "  --no-reconnect       leave lost connections closed\n"
       "  --sources N          loopback targets: spread source addresses over N consecutive\n"
       "                       addresses from --source-base, each with its own ephemeral ports\n"
@@ -409,16 +415,18 @@ void IdleHolder::drop(uint32_t index, uint64_t now) {
   s.phase = Phase::kIdle;
   ++s.generation;
   if (was_open && !options_.reconnect) return;
-  // A lost connection is retried after the minimum delay, a failing one with exponential
-  // backoff; +-25% jitter keeps a mass disconnect from coming back as one burst.
-  const uint32_t shift = std::min<uint32_t>(s.failures, 20);
-  uint64_t delay = std::min<uint64_t>(static_cast<uint64_t>(options_.backoff_min_ms) << shift, options_.backoff_max_ms);
-  if (!was_open && s.failures < 255) ++s.failures;
+  // Full jitter (tools/backoff.h): each delay uniform over [0, min(max, min * 2^n)], so a mass
+  // disconnect comes back spread over the whole window rather than as one burst. n counts the
+  // failed attempts AND the connections lost within kStableMs of their upgrade: a server that
+  // accepts and then drops (overloaded, shedding) sees this holder back off instead of
+  // feeding a reconnect storm at the minimum delay. A connection that held longer starts over.
+  if (was_open && now - s.opened_ms >= kStableMs) s.failures = 0;
+  const uint64_t ceiling = cli::backoff_ceiling_ms(options_.backoff_min_ms, options_.backoff_max_ms, s.failures);
+  if (s.failures < 255) ++s.failures;
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
-  delay = delay * 3 / 4 + (delay > 1 ? rng_ % (delay / 2 + 1) : 0);
-  retries_.push({now + delay, index});
+  retries_.push({now + cli::full_jitter_ms(ceiling, rng_), index});
 }
 
 void IdleHolder::expire_deadlines(uint64_t now) {
@@ -506,7 +514,7 @@ bool IdleHolder::on_readable(Slot& s, bool until_eof) {
       if (open > shared_.peak_open.load(std::memory_order_relaxed)) shared_.peak_open.store(open, std::memory_order_relaxed);
       if (s.ever_open) bump(shared_.reconnected);
       s.ever_open = true;
-      s.failures = 0;
+      s.opened_ms = reactor::monotonic_ms();
       const size_t rest = s.have - (end + 4);
       std::memmove(s.buffer, s.buffer + end + 4, rest);
       s.have = static_cast<uint16_t>(rest);

@@ -1,7 +1,7 @@
 #pragma once
 // parley-idle's engine: holds N upgraded WebSocket connections open for a bounded time, answers
 // the server's pings, spreads source addresses over 127.0.0.0/8, ramps at a controlled rate and
-// reconnects what it loses (with exponential backoff). One thread, one epoll instance, no
+// reconnects what it loses (exponential backoff with full jitter, tools/backoff.h). One thread, one epoll instance, no
 // allocation per connection after start() on ws:// (wss:// makes an OpenSSL session per attempt).
 #include <sys/types.h>
 
@@ -35,7 +35,8 @@ struct IdleOptions {
   double ramp_timeout_s = 0;         // the hold starts after this even if not all are open;
                                      // 0 = connections / rate + 30 s
   uint32_t connect_timeout_ms = 10000;  // connect + upgrade must finish within this, else retry
-  uint32_t backoff_min_ms = 100;     // first reconnect delay; doubles per failure in a row
+  uint32_t backoff_min_ms = 100;     // ceiling of the first reconnect delay (full jitter); doubles
+                                     // per failed or short-lived connection in a row
   uint32_t backoff_max_ms = 2000;
   bool reconnect = true;             // false: a lost connection stays lost
   std::string source_base = "127.0.0.2";  // first source address (loopback targets only)
