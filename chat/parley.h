@@ -37,8 +37,8 @@ namespace parley {
 // Every limit and abuse control parleyd has, with parleyd's defaults (its --help names each
 // option; tests/embed_config_test.cpp holds the two equal field by field). Deliberate
 // differences: `store` is "none" (a library does not create parley.db in the working directory
-// unless asked), and there is no /echo, page or worker count. start() checks every value against
-// parleyd's ranges and fails with -EINVAL and error() naming the field.
+// unless asked), and there is no /echo, page or worker count. start() checks every value with
+// parleyd's own option table and fails with -EINVAL and error() naming the option.
 struct Config {
   // Serving.
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port (see port())
@@ -206,7 +206,8 @@ class Server {
   // store cannot be opened; error() says which in one line. Idempotent; run() calls it when
   // needed. A failure is final: later calls return the same error (make a new Server to retry).
   int start();
-  // Why start() failed, in one line ("invalid Config::rate_burst 0 (...)", "store FILE: ..."); else empty.
+  // Why start() failed, in one line ("invalid Config value for parleyd's --rate-burst: ...",
+  // "store FILE: ..."); else empty.
   const std::string& error() const;
   // The bound port (the real one when port 0 was asked for); 0 before a successful start().
   uint16_t port() const;

@@ -12,6 +12,7 @@
 
 #include "chat/chat_app.h"
 #include "chat/parley.h"
+#include "chat/parleyd_options.h"
 #include "protocol/ws_server.h"
 #include "reactor/event_loop.h"
 
@@ -21,8 +22,11 @@ class TlsContext;
 
 namespace parley {
 
-// Checks `config` against parleyd's ranges (chat/option_limits.h) and its other rules; false with
-// a one-line `error` naming the field.
+// `config` as parleyd's options (the fields parleyd has; the rest at parleyd's defaults), so
+// that parleyd's option table can check it and tests can compare the two.
+chat::ParleydOptions parleyd_view(const Config& config);
+// Checks `config` with parleyd's option table (ranges, choices, checks) and the rules parleyd
+// has beside it; false with a one-line `error` naming the option.
 bool validate_config(const Config& config, std::string& error);
 // The WebSocket server's settings for `config` (validated).
 protocol::WsServerConfig ws_server_config(const Config& config);

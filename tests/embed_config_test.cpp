@@ -1,8 +1,8 @@
-// parley::Config against parleyd (issue 17): the same defaults field by field, the same ranges
-// (parse_parleyd_options accepts each end of chat/option_limits.h's ranges and refuses one past
-// it; start() does the same for the Config field), and clear start() errors for bad values; then
-// a few limits shown to reach the running server. When parleyd gains or changes an option,
-// these fail until parley::Config follows.
+// parley::Config against parleyd (issue 17): the same defaults field by field; every numeric
+// option of parleyd's table reachable from a Config field, which start() checks with that table
+// (each end of the range accepted, one past it refused); clear start() errors for other bad
+// values; then limits shown to reach the running server. When parleyd gains or changes an
+// option, these fail until parley::Config follows.
 #include <gtest/gtest.h>
 #include <errno.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "chat/option_limits.h"
+#include "chat/parley_impl.h"
 #include "chat/parley.h"
 #include "chat/parleyd_options.h"
 #include "tests/embed_support.h"
@@ -20,7 +20,6 @@
 namespace parley_test {
 namespace {
 
-namespace limits = chat::option_limits;
 
 TEST(EmbedConfigTest, DefaultsEqualParleydsFieldByField) {
   const parley::Config c;
@@ -68,55 +67,51 @@ TEST(EmbedConfigTest, DefaultsEqualParleydsFieldByField) {
   EXPECT_EQ(c.store, "none");
 }
 
-// One numeric option: parleyd's flag, the shared range and the Config field it sets.
+// The Config field behind one of parleyd's numeric options.
 struct Limit {
-  const char* flag;
-  limits::Range range;
+  const char* option;  // parleyd's option name (its table's)
   void (*set)(parley::Config&, uint64_t);
 };
 
-#define PARLEY_LIMIT(flag, range, field) \
-  Limit { flag, range, [](parley::Config& c, uint64_t v) { c.field = static_cast<decltype(c.field)>(v); } }
+#define PARLEY_LIMIT(option, field) \
+  Limit { option, [](parley::Config& c, uint64_t v) { c.field = static_cast<decltype(c.field)>(v); } }
 
 const std::vector<Limit>& all_limits() {
   static const std::vector<Limit> table = {
-      PARLEY_LIMIT("--max-message-size", limits::kMaxMessageSize, max_message_size),
-      PARLEY_LIMIT("--handshake-timeout", limits::kHandshakeTimeout, handshake_timeout_ms),
-      PARLEY_LIMIT("--close-timeout", limits::kCloseTimeout, close_timeout_ms),
-      PARLEY_LIMIT("--drain-timeout", limits::kDrainTimeout, drain_timeout_ms),
-      PARLEY_LIMIT("--ping-interval", limits::kPingInterval, ping_interval_ms),
-      PARLEY_LIMIT("--pong-timeout", limits::kPongTimeout, pong_timeout_ms),
-      PARLEY_LIMIT("--idle-timeout", limits::kIdleTimeout, idle_timeout_ms),
-      PARLEY_LIMIT("--max-pings-per-second", limits::kMaxPingsPerSecond, max_pings_per_second),
-      PARLEY_LIMIT("--max-buffered", limits::kMaxBuffered, max_buffered),
-      PARLEY_LIMIT("--max-memory", limits::kMaxMemory, max_memory),
-      PARLEY_LIMIT("--deflate-threshold", limits::kDeflateThreshold, deflate_threshold),
-      PARLEY_LIMIT("--max-connections", limits::kMaxConnections, max_connections),
-      PARLEY_LIMIT("--max-connections-per-ip", limits::kMaxConnectionsPerIp, max_connections_per_ip),
-      PARLEY_LIMIT("--max-handshakes-per-ip", limits::kMaxHandshakesPerIp, max_handshakes_per_ip),
-      PARLEY_LIMIT("--max-handshakes", limits::kMaxHandshakes, max_handshakes),
-      PARLEY_LIMIT("--history", limits::kHistory, history_size),
-      PARLEY_LIMIT("--max-text", limits::kMaxText, max_text_bytes),
-      PARLEY_LIMIT("--max-rooms-per-connection", limits::kMaxRoomsPerConnection, max_rooms_per_connection),
-      PARLEY_LIMIT("--rate-limit", limits::kRateLimit, rate_limit),
-      PARLEY_LIMIT("--rate-burst", limits::kRateBurst, rate_burst),
-      PARLEY_LIMIT("--handshake-rate", limits::kHandshakeRate, handshake_rate),
-      PARLEY_LIMIT("--max-room-members", limits::kMaxRoomMembers, max_room_members),
-      PARLEY_LIMIT("--history-memory", limits::kHistoryMemory, history_memory),
-      PARLEY_LIMIT("--max-rooms", limits::kMaxRooms, max_rooms),
-      PARLEY_LIMIT("--max-rooms-per-ip", limits::kMaxRoomsPerIp, max_rooms_per_ip),
-      PARLEY_LIMIT("--history-keep", limits::kHistoryKeep, history_keep),
-      PARLEY_LIMIT("--recovery-limit", limits::kRecoveryLimit, recovery_limit),
-      PARLEY_LIMIT("--dedup-window", limits::kDedupWindow, dedup_window_minutes),
+      PARLEY_LIMIT("max-message-size", max_message_size),
+      PARLEY_LIMIT("handshake-timeout", handshake_timeout_ms),
+      PARLEY_LIMIT("close-timeout", close_timeout_ms),
+      PARLEY_LIMIT("drain-timeout", drain_timeout_ms),
+      PARLEY_LIMIT("ping-interval", ping_interval_ms),
+      PARLEY_LIMIT("pong-timeout", pong_timeout_ms),
+      PARLEY_LIMIT("idle-timeout", idle_timeout_ms),
+      PARLEY_LIMIT("max-pings-per-second", max_pings_per_second),
+      PARLEY_LIMIT("max-buffered", max_buffered),
+      PARLEY_LIMIT("max-memory", max_memory),
+      PARLEY_LIMIT("deflate-threshold", deflate_threshold),
+      PARLEY_LIMIT("max-connections", max_connections),
+      PARLEY_LIMIT("max-connections-per-ip", max_connections_per_ip),
+      PARLEY_LIMIT("max-handshakes-per-ip", max_handshakes_per_ip),
+      PARLEY_LIMIT("max-handshakes", max_handshakes),
+      PARLEY_LIMIT("history", history_size),
+      PARLEY_LIMIT("max-text", max_text_bytes),
+      PARLEY_LIMIT("max-rooms-per-connection", max_rooms_per_connection),
+      PARLEY_LIMIT("rate-limit", rate_limit),
+      PARLEY_LIMIT("rate-burst", rate_burst),
+      PARLEY_LIMIT("handshake-rate", handshake_rate),
+      PARLEY_LIMIT("max-room-members", max_room_members),
+      PARLEY_LIMIT("history-memory", history_memory),
+      PARLEY_LIMIT("max-rooms", max_rooms),
+      PARLEY_LIMIT("max-rooms-per-ip", max_rooms_per_ip),
+      PARLEY_LIMIT("history-keep", history_keep),
+      PARLEY_LIMIT("recovery-limit", recovery_limit),
+      PARLEY_LIMIT("dedup-window", dedup_window_minutes),
   };
   return table;
 }
 
-bool parleyd_accepts(const char* flag, uint64_t value) {
-  chat::ParleydOptions options;
-  std::string error;
-  return chat::parse_parleyd_options({flag, std::to_string(value)}, options, error);
-}
+// parleyd's numeric options that an embedded server has no use for: the worker processes.
+bool process_only(std::string_view option) { return option == "workers"; }
 
 // start() on a Config with one field set; 0 or -errno, with its error() in `error`.
 int start_with(const Limit& limit, uint64_t value, std::string& error) {
@@ -129,29 +124,39 @@ int start_with(const Limit& limit, uint64_t value, std::string& error) {
   return rc;
 }
 
-TEST(EmbedConfigTest, RangesEqualParleydsAndStartRefusesOutsideThem) {
-  // Every field in ranges this large fits its Config type (uint32_t fields end at UINT32_MAX).
-  for (const Limit& limit : all_limits()) {
-    SCOPED_TRACE(limit.flag);
-    const limits::Range& range = limit.range;
-    EXPECT_TRUE(parleyd_accepts(limit.flag, range.min));
-    EXPECT_TRUE(parleyd_accepts(limit.flag, range.max));
-    if (range.min > 0) {
-      EXPECT_FALSE(parleyd_accepts(limit.flag, range.min - 1));
+TEST(EmbedConfigTest, EveryNumericParleydOptionIsAConfigFieldCheckedByItsTable) {
+  size_t numeric = 0;
+  for (const chat::OptionSpec& spec : chat::parleyd_option_specs()) {
+    if (std::holds_alternative<bool chat::ParleydOptions::*>(spec.field) ||
+        std::holds_alternative<std::string chat::ParleydOptions::*>(spec.field) || process_only(spec.name)) {
+      continue;
     }
-    EXPECT_FALSE(parleyd_accepts(limit.flag, range.max + 1));
+    ++numeric;
+    SCOPED_TRACE(std::string(spec.name));
+    const Limit* limit = nullptr;
+    for (const Limit& candidate : all_limits()) {
+      if (spec.name == candidate.option) limit = &candidate;
+    }
+    ASSERT_NE(limit, nullptr) << "parleyd has --" << spec.name << " and parley::Config has no field for it";
+    // The Config field lands in that option's ParleydOptions field (parleyd_view).
+    parley::Config config;
+    limit->set(config, spec.min + 1);
+    EXPECT_EQ(chat::parleyd_option_text(spec, parley::parleyd_view(config)), std::to_string(spec.min + 1));
     std::string error;
-    // Values past a uint32_t field's type cannot be expressed in the Config: only below min.
-    if (range.min > 0) {
-      EXPECT_EQ(start_with(limit, range.min - 1, error), -EINVAL);
-      EXPECT_NE(error.find("invalid Config::"), std::string::npos) << error;
-      EXPECT_NE(error.find(range.expected), std::string::npos) << error;
+    EXPECT_EQ(start_with(*limit, spec.min, error), 0) << error;
+    if (spec.min > 0) {
+      EXPECT_EQ(start_with(*limit, spec.min - 1, error), -EINVAL);
+      EXPECT_NE(error.find("--" + std::string(spec.name)), std::string::npos) << error;
+      EXPECT_NE(error.find(spec.expected), std::string::npos) << error;
     }
-    if (range.max < UINT32_MAX) {
-      EXPECT_EQ(start_with(limit, range.max + 1, error), -EINVAL);
-      EXPECT_NE(error.find("invalid Config::"), std::string::npos) << error;
+    // One past the range, when the field's type (the same in both) can hold it.
+    const bool wide = std::holds_alternative<uint64_t chat::ParleydOptions::*>(spec.field);
+    if (wide ? spec.max < UINT64_MAX : spec.max < UINT32_MAX) {
+      EXPECT_EQ(start_with(*limit, spec.max + 1, error), -EINVAL);
+      EXPECT_NE(error.find("--" + std::string(spec.name)), std::string::npos) << error;
     }
   }
+  EXPECT_EQ(numeric, all_limits().size()) << "a Config limit names an option parleyd does not have";
 }
 
 TEST(EmbedConfigTest, OtherBadValuesGetAClearStartError) {
@@ -166,14 +171,14 @@ TEST(EmbedConfigTest, OtherBadValuesGetAClearStartError) {
   };
   EXPECT_NE(start_error([](parley::Config& c) { c.token_secret = "short"; }).find("at least 32"), std::string::npos);
   EXPECT_NE(start_error([](parley::Config& c) { c.token_secret_file = "/nonexistent/secret"; })
-                .find("Config::token_secret_file: cannot open"),
+                .find("Config: cannot open secret file /nonexistent/secret"),
             std::string::npos);
   EXPECT_NE(start_error([](parley::Config& c) { c.tls_cert_file = "cert.pem"; }).find("given together"),
             std::string::npos);
-  EXPECT_NE(start_error([](parley::Config& c) { c.allow_origin = "not an origin"; }).find("Config::allow_origin"),
+  EXPECT_NE(start_error([](parley::Config& c) { c.allow_origin = "not an origin"; }).find("--allow-origin"),
             std::string::npos);
   EXPECT_NE(start_error([](parley::Config& c) { c.path = "chat"; }).find("Config::path"), std::string::npos);
-  EXPECT_NE(start_error([](parley::Config& c) { c.listen = "nowhere"; }).find("Config::listen"), std::string::npos);
+  EXPECT_NE(start_error([](parley::Config& c) { c.listen = "nowhere"; }).find("--listen"), std::string::npos);
   EXPECT_NE(start_error([](parley::Config& c) {
               c.tls_cert_file = "/nonexistent/cert.pem";
               c.tls_key_file = "/nonexistent/key.pem";
