@@ -137,6 +137,12 @@ bool ChatApp::take_message(protocol::ConnectionId id) {
   return false;
 }
 
+bool ChatApp::name_allowed(protocol::ConnectionId id, std::string_view name, std::string& reason) {
+  if (hooks_ == nullptr || hooks_->allow_name(id, name, reason)) return true;
+  if (reason.empty()) reason = "this user name is not allowed";
+  return false;
+}
+
 bool ChatApp::room_allowed(uint32_t session, std::string_view room) const {
   const Grant* grant = grants_.find(session);
   if (grant == nullptr || !grant->restrict_rooms) return true;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chat/chat_app_internal.h"
+#include "chat/upgrade_auth.h"
 #include "chat/store/memory_room_log.h"
 #include "protocol/close_code.h"
 
@@ -113,38 +114,54 @@ protocol::UpgradeVerdict ChatApp::on_upgrade(protocol::ConnectionId id, const pr
   std::string_view subprotocol;
   bool admitted = check_access(id, request, decision, subprotocol);
   if (admitted && hooks_ != nullptr) hooks_->authorize(id, request, decision);
-  // The verdict's reason is a view: its text lives in verdict_reason_ until the next upgrade.
-  std::string& reason = verdict_reason_;
   if (decision.status != 101) {
-    reason = decision.reason.empty() ? std::string("rejected") : decision.reason;
-    verdict.status = decision.status;
-    verdict.reason = reason;
-    return verdict;
+    return refuse_upgrade(id, request, decision.status,
+                          decision.reason.empty() ? std::string("rejected") : std::move(decision.reason));
   }
   if (!decision.user.empty()) {
+    // The name came from the embedder's hook or a token: a bad one is still the client's
+    // credential that does not fit, so 4xx (RFC 9110 15.5), not 500.
     if (!is_valid_user_name(decision.user)) {
-      reason = "the server chose an invalid user name";
-      verdict.status = 500;
-      verdict.reason = reason;
-      return verdict;
+      return refuse_upgrade(id, request, 400, "invalid user name: names are 1-32 of A-Z a-z 0-9 _ . -");
     }
+    std::string policy_reason;
+    if (!name_allowed(id, decision.user, policy_reason)) return refuse_upgrade(id, request, 403, policy_reason);
     expire_held();
     // A held session of this verified identity is taken over at open (resume by token identity).
     if (users_.contains(std::string_view(decision.user)) && held_session_named(decision.user) == kNoIndex) {
-      reason = "user name taken";
-      verdict.status = 409;
-      verdict.reason = reason;
-      return verdict;
+      return refuse_upgrade(id, request, 409, "user name taken");
     }
     // Keyed by fd: an entry left behind by an upgrade that never opened is overwritten by the
     // next connection on that fd, so the map stays bounded by the fd table.
     PendingUser& pending = pending_users_[fd_of(id)];
+    pending = PendingUser{};
     pending.id = id;
     pending.name = std::move(decision.user);
     pending.restrict_rooms = decision.restrict_rooms;
     pending.rooms = std::move(decision.rooms);
   }
-  verdict.subprotocol = subprotocol;  // a view into `request`, which outlives the verdict's use
+  // RFC 6455 4.2.2: select one offered protocol; the in-band one when offered, since such a
+  // client (the page) offers it on every connection. Both are views into `request` or static.
+  verdict.subprotocol = offers_subprotocol(request, kChatSubprotocol) ? kChatSubprotocol : subprotocol;
+  return verdict;
+}
+
+protocol::UpgradeVerdict ChatApp::refuse_upgrade(protocol::ConnectionId id, const protocol::HttpRequest& request,
+                                                 int status, std::string reason) {
+  protocol::UpgradeVerdict verdict;
+  if (status >= 400 && status < 500 && offers_subprotocol(request, kChatSubprotocol)) {
+    PendingUser& pending = pending_users_[fd_of(id)];
+    pending = PendingUser{};
+    pending.id = id;
+    pending.close_code = static_cast<uint16_t>(kRefusalCloseBase + status);
+    pending.close_reason = std::move(reason);
+    verdict.subprotocol = kChatSubprotocol;
+    return verdict;
+  }
+  // The verdict's reason is a view: its text lives in verdict_reason_ until the next upgrade.
+  verdict_reason_ = std::move(reason);
+  verdict.status = status;
+  verdict.reason = verdict_reason_;
   return verdict;
 }
 
@@ -157,6 +174,15 @@ void ChatApp::on_open(protocol::ConnectionId id) {
   }
   PendingUser* pending = pending_users_.find(fd_of(id));
   if (pending == nullptr) return;
+  if (pending->id == id && pending->close_code != 0) {
+    // A refusal told in-band: nothing this connection sends is delivered once our close is
+    // out (RFC 6455 7.1.2, WsServer), so it can never say hello.
+    std::string reason = std::move(pending->close_reason);
+    uint16_t code = pending->close_code;
+    pending_users_.erase(fd_of(id));
+    transport_.close(id, code, reason);
+    return;
+  }
   if (pending->id == id) {
     std::string name = std::move(pending->name);
     Grant grant{pending->restrict_rooms, std::move(pending->rooms)};
@@ -190,6 +216,7 @@ bool ChatApp::identify(protocol::ConnectionId id, std::string_view name) {
   session_by_fd_[fd] = index + 1;
   write_session_welcome(index);
   transport_.send_text(id, out_);
+  if (hooks_ != nullptr) hooks_->on_connect(id, session.name());
   return true;
 }
 
@@ -300,6 +327,11 @@ void ChatApp::on_hello(protocol::ConnectionId id, const ClientMessage& message) 
     send_error(id, ChatError::kInvalidName, "user names are 1-32 of A-Z a-z 0-9 _ . -", message.id);
     return;
   }
+  std::string policy_reason;
+  if (!name_allowed(id, message.name, policy_reason)) {
+    send_error(id, ChatError::kInvalidName, policy_reason, message.id);
+    return;
+  }
   if (!message.resume.empty()) {
     resume_by_token(id, message);
     return;
@@ -369,9 +401,14 @@ void ChatApp::on_close(protocol::ConnectionId id, uint16_t code) {
   // the client went away (1001, RFC 6455 7.4.1: a page reloading or navigating). 1000 is a
   // goodbye, and a close the server made (1008 policy, 1009 too big, ...) a kick: those end now.
   bool lost = code == protocol::kCloseAbnormal || code == protocol::kCloseGoingAway;
-  if (lost && hold_session(session)) return;
-  session_by_fd_[fd] = 0;
-  end_session(session);
+  // The hook hears of the connection once, after its session has left (or was held): a name
+  // copy, since ending the session releases it.
+  std::string name = hooks_ != nullptr ? std::string(sessions_.get(session).name()) : std::string();
+  if (!(lost && hold_session(session))) {
+    session_by_fd_[fd] = 0;
+    end_session(session);
+  }
+  if (hooks_ != nullptr) hooks_->on_disconnect(id, name, code);
 }
 
 void ChatApp::end_session(uint32_t session) {

@@ -159,6 +159,17 @@ class ChatHooks {
                          std::string_view /*json*/) {
     return false;
   }
+  // The name policy (issue 17): every identification path (hello, token, authorize's user) asks
+  // it before a connection takes `name`. False refuses: hello gets error invalid_name with
+  // `reason`, an upgrade naming the connection gets HTTP 403 with `reason`.
+  virtual bool allow_name(protocol::ConnectionId, std::string_view /*name*/, std::string& /*reason*/) { return true; }
+  // A connection was identified as `user` (welcome sent) / an identified connection closed with
+  // `code` (RFC 6455 7.4; 1006 when no close frame came).
+  virtual void on_connect(protocol::ConnectionId, std::string_view /*user*/) {}
+  virtual void on_disconnect(protocol::ConnectionId, std::string_view /*user*/, uint16_t /*code*/) {}
+  // `user` joined `room` (not again when already a member) / left it (by leave or by closing).
+  virtual void on_join(protocol::ConnectionId, std::string_view /*user*/, std::string_view /*room*/) {}
+  virtual void on_leave(protocol::ConnectionId, std::string_view /*user*/, std::string_view /*room*/) {}
 };
 
 // Counters for tests and /metrics.
@@ -178,6 +189,10 @@ struct PendingUser {
   std::string name;
   bool restrict_rooms = false;
   std::vector<std::string> rooms;
+  // Set: the upgrade was refused in-band (docs/protocol.md "Refusals a browser can read"): it was
+  // accepted so that on_open can close it with this code and reason.
+  uint16_t close_code = 0;
+  std::string close_reason;
 };
 
 // Counters of the access-control and limit decisions (issue 7).
@@ -241,6 +256,18 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
     return transport_.send_text(id, json);
   }
 
+  // Closes connection `id` with `code` and `reason` (the close handshake, RFC 6455 7.1.2).
+  void close(protocol::ConnectionId id, uint16_t code, std::string_view reason) { transport_.close(id, code, reason); }
+  // Calls `fn(user, connection)` for every identified connection.
+  template <typename Fn>
+  void for_each_user(Fn&& fn) const {
+    users_.for_each([&](std::string_view name, uint32_t session) { fn(name, sessions_.get(session).connection); });
+  }
+  // The rooms user `name` is in (names as they were created); empty when unknown or in none.
+  std::vector<std::string> rooms_of(std::string_view name) const;
+  // The members of room `room`; empty when it does not exist.
+  std::vector<std::string> members_of(std::string_view room) const;
+
   // The user name of `id`, empty when it has not identified.
   std::string_view user_of(protocol::ConnectionId id) const;
   // The connection of user `name` (any case), or 0 (also while the session is held).
@@ -302,6 +329,13 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   // (decision.status/reason set).
   bool check_access(protocol::ConnectionId id, const protocol::HttpRequest& request, ChatAuthDecision& decision,
                     std::string_view& subprotocol);
+  // The name policy (ChatHooks::allow_name) for `name` wanted by `id`; false with `reason` set.
+  bool name_allowed(protocol::ConnectionId id, std::string_view name, std::string& reason);
+  // Refuses the upgrade of `id` with `status` and `reason`: an HTTP error, or, when the client
+  // offered the "parley.chat" subprotocol, in-band (accept, then close 4000 + status in on_open)
+  // because a browser's WebSocket exposes no HTTP status of a failed handshake.
+  protocol::UpgradeVerdict refuse_upgrade(protocol::ConnectionId id, const protocol::HttpRequest& request, int status,
+                                          std::string reason);
   // Takes one handshake token for the peer of `id`; false when its address is over the rate.
   bool take_handshake(protocol::ConnectionId id, uint64_t now, uint64_t& retry_after_ms);
   // Takes one message token for `id`; false (after replying or closing) when over the rate.

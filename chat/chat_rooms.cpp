@@ -110,14 +110,19 @@ void ChatApp::announce_join(protocol::ConnectionId id, uint32_t session, const R
   out_.clear();
   write_presence(out_, true, room.name(), sessions_.get(session).name());
   broadcast(room, id, out_);
+  if (hooks_ != nullptr) hooks_->on_join(id, sessions_.get(session).name(), room.name());
 }
 
 void ChatApp::on_leave(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
+  uint32_t joined = joined_room(session, message.room);
+  // Copied before leaving: the room's name goes with a freed room.
+  std::string room_name = joined == kNoIndex ? std::string() : std::string(rooms_.room(joined).name());
   RoomTable::LeaveResult result = rooms_.leave(session, message.room);
   if (result.room == kNoIndex) {
     send_error(id, ChatError::kUnknownRoom, "not in that room", message.id);
     return;
   }
+  if (hooks_ != nullptr) hooks_->on_leave(id, sessions_.get(session).name(), room_name);
   if (result.freed) {
     room_freed(message.room);
     return;
@@ -185,6 +190,25 @@ void ChatApp::on_who(protocol::ConnectionId id, uint32_t session, const ClientMe
   transport_.send_text(id, out_);
 }
 
+std::vector<std::string> ChatApp::rooms_of(std::string_view name) const {
+  std::vector<std::string> out;
+  const uint32_t* session = users_.find(name);
+  if (session == nullptr) return out;
+  const ChatSession& chat_session = sessions_.get(*session);
+  for (uint32_t i = 0; i < chat_session.memberships.size(); ++i) {
+    out.emplace_back(rooms_.room(chat_session.memberships[i].room).name());
+  }
+  return out;
+}
+
+std::vector<std::string> ChatApp::members_of(std::string_view room) const {
+  std::vector<std::string> out;
+  uint32_t room_id = rooms_.find(room);
+  if (room_id == kNoIndex) return out;
+  for (const RoomMember& member : rooms_.room(room_id).members()) out.emplace_back(sessions_.get(member.session).name());
+  return out;
+}
+
 void ChatApp::broadcast(const Room& room, protocol::ConnectionId except, std::string_view json) {
   std::span<const RoomMember> members = room.members();
   if (members.empty() || (members.size() == 1 && members[0].connection == except)) return;
@@ -211,13 +235,18 @@ void ChatApp::leave_all(uint32_t session) {
   while (!chat_session.memberships.empty()) {
     uint32_t index = chat_session.memberships.size() - 1;
     uint32_t room_id = chat_session.memberships[index].room;
+    // As after a leave message, the hook runs once the member is gone; the name is copied
+    // because a freed room's goes with it.
+    std::string left = hooks_ != nullptr ? std::string(rooms_.room(room_id).name()) : std::string();
     if (memory_only_ && rooms_.room(room_id).size() == 1) {
       std::string name = rooms_.room(room_id).name();  // freed by leave_at
       rooms_.leave_at(session, index);
       room_freed(name);
+      if (hooks_ != nullptr) hooks_->on_leave(id, chat_session.name(), left);
       continue;
     }
     RoomTable::LeaveResult result = rooms_.leave_at(session, index);
+    if (hooks_ != nullptr) hooks_->on_leave(id, chat_session.name(), left);
     if (result.freed) continue;
     const Room& room = rooms_.room(result.room);
     out_.clear();

@@ -165,7 +165,8 @@ const OptionSpec kOptions[] = {
      .help = "require an HS256 token (see parley-token) signed with the secret in\n"
              "FILE (at least 32 bytes); sent as Authorization: Bearer, as\n"
              "Sec-WebSocket-Protocol parley.token.<token> (echoed in the 101), or\n"
-             "as ?token=; missing/invalid/expired -> HTTP 401. The user is the\n"
+             "as ?token=; missing/invalid/expired -> HTTP 401 (a client offering\n"
+             "parley.chat, as the page does, gets 101 then close 4401). The user is the\n"
              "token's sub (welcome at open, no hello needed) and its rooms claim,\n"
              "if any, limits joins (error rejected, reason forbidden_room: ...)",
      .heading = "Access control and abuse limits (on /chat and the page's WebSocket; --auth-secret covers /echo\n"

@@ -10,7 +10,9 @@
 #include <string>
 
 #include "chat/auth_token.h"
+#include "chat/held_session_expiry.h"
 #include "chat/chat_app.h"
+#include "chat/chat_metrics.h"
 #include "chat/parleyd/operations.h"
 #include "chat/server_metrics.h"
 #include "chat/store/room_log.h"
@@ -46,69 +48,6 @@ bool configure_chat_access(const ParleydOptions& options, ChatConfig& config) {
   config.max_rooms = options.max_rooms;
   config.max_rooms_per_ip = options.max_rooms_per_ip;
   return true;
-}
-
-// The /chat access-control counters (ChatAccessStats) in the Prometheus text format.
-std::string render_access_metrics(const ChatAccessStats& stats) {
-  std::string out;
-  auto counter = [&out](const char* name, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  counter("parley_chat_unauthorized_total", "/chat upgrades refused 401 (missing or invalid token)",
-          stats.unauthorized);
-  counter("parley_chat_forbidden_origin_total", "/chat upgrades refused 403 (Origin)", stats.forbidden_origins);
-  counter("parley_chat_handshake_limited_total", "/chat upgrades refused 429 (--handshake-rate)",
-          stats.handshakes_limited);
-  counter("parley_chat_rate_limited_total", "chat messages dropped by --rate-limit", stats.rate_limited);
-  counter("parley_chat_rate_closed_total", "connections closed 1008 for flooding", stats.rate_closed);
-  counter("parley_chat_forbidden_room_total", "joins outside a token's rooms claim", stats.forbidden_rooms);
-  counter("parley_chat_room_full_total", "joins refused by --max-room-members", stats.rooms_full);
-  counter("parley_chat_room_limit_total", "joins refused by --max-rooms or --max-rooms-per-ip", stats.room_limit);
-  return out;
-}
-
-// What the /chat rooms hold (ChatRoomStats) in the Prometheus text format.
-std::string render_room_metrics(const ChatRoomStats& stats) {
-  std::string out;
-  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  metric("parley_chat_rooms", "gauge", "live chat rooms", stats.rooms);
-  metric("parley_chat_history_bytes", "gauge", "heap bytes held by all rooms' history", stats.history_bytes);
-  metric("parley_chat_history_memory_bytes", "gauge", "the --history-memory budget (0: none)",
-         stats.history_memory);
-  metric("parley_chat_history_evictions_total", "counter", "messages evicted to keep --history-memory",
-         stats.history_evictions);
-  return out;
-}
-
-// The room log's counters (RoomLogStats) and the app's store-related refusals, Prometheus text.
-std::string render_store_metrics(const RoomLogStats& stats, const ChatStats& chat) {
-  std::string out;
-  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  metric("parley_store_commits_total", "counter", "store transactions committed", stats.commits);
-  metric("parley_store_messages_total", "counter", "messages committed to the store", stats.messages);
-  metric("parley_store_batches_total", "counter", "store transactions attempted", stats.batches);
-  metric("parley_store_errors_total", "counter", "store transactions failed (their senders got unavailable)",
-         stats.errors);
-  metric("parley_store_unavailable_total", "counter", "messages refused: the store failed or its queue was full",
-         stats.unavailable + stats.rejected_full);
-  metric("parley_store_rejected_full_total", "counter", "store requests refused at the queue bound",
-         stats.rejected_full);
-  metric("parley_store_duplicates_total", "counter", "resent messages answered with their original ack",
-         stats.duplicates);
-  metric("parley_store_reads_total", "counter", "store reads (joins, recoveries, history)", stats.reads);
-  metric("parley_store_max_batch", "gauge", "most messages committed in one transaction", stats.max_batch);
-  metric("parley_store_queue_depth", "gauge", "store requests submitted and not yet completed", stats.queue_depth);
-  metric("parley_store_queue_limit", "gauge", "the bound on parley_store_queue_depth (0: synchronous store)",
-         stats.queue_limit);
-  metric("parley_chat_unavailable_total", "counter", "chat requests answered error unavailable", chat.unavailable);
-  return out;
 }
 
 }  // namespace
@@ -224,28 +163,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   }
   WsServerTransport chat_transport(server);
   ChatApp chat_app(chat_transport, chat_config, nullptr, room_log.get());
-  // Held sessions (session resume) end once their window passes: checked every second, so a
-  // `left` comes at most a second after the window.
-  struct HeldExpiry {
-    reactor::TimerNode node;
-    ChatApp* app;
-    reactor::TimerWheel* wheel;
-  };
-  HeldExpiry held_expiry{};
-  reactor::TimerWheel resume_wheel(
-      loop.now_ms(),
-      [](void* context, reactor::TimerNode*) {
-        auto* expiry = static_cast<HeldExpiry*>(context);
-        expiry->app->expire_held();
-        expiry->wheel->schedule(&expiry->node, 1000);
-      },
-      &held_expiry, 100);
-  held_expiry.app = &chat_app;
-  held_expiry.wheel = &resume_wheel;
-  if (chat_config.resume_window_ms != 0) {
-    loop.add_timer_wheel(&resume_wheel);
-    resume_wheel.schedule(&held_expiry.node, 1000);
-  }
+  HeldSessionExpiry held_expiry(loop, chat_app, chat_config.resume_window_ms);
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
   LoggedApp logged_chat(chat_app, server, ops.log(), "/chat");
   server.add_websocket_route("/chat", &logged_chat, chat_message_limit(options.max_text_bytes));

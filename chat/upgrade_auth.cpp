@@ -4,6 +4,17 @@
 
 namespace chat {
 
+bool offers_subprotocol(const protocol::HttpRequest& request, std::string_view name) {
+  // RFC 6455 4.1: the header may be repeated; each is a comma-separated list.
+  for (size_t i = 0; i < request.header_count; ++i) {
+    if (protocol::equals_ignore_case(request.headers[i].name, "Sec-WebSocket-Protocol") &&
+        protocol::header_has_token(request.headers[i].value, name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 UpgradeTokenCheck check_upgrade_token(const protocol::HttpRequest& request, std::string_view secret,
                                       uint64_t now_s) {
   UpgradeTokenCheck check;

@@ -19,6 +19,18 @@ struct UpgradeTokenCheck {
   std::string_view subprotocol;   // when ok: the offered protocol that carried the token, if any
 };
 
+// The subprotocol by which a client says it reads refusals in-band (docs/protocol.md "Refusals a
+// browser can read"): its upgrade is accepted with this protocol even when refused, then closed
+// with code 4000 + the HTTP status and the refusal's reason, since a browser learns nothing of a
+// failed handshake (the WebSocket API reports close code 1006 and no HTTP status).
+inline constexpr std::string_view kChatSubprotocol = "parley.chat";
+// The first close code of in-band refusals: 4000 + HTTP status (4401, 4403, 4409, 4429).
+inline constexpr uint16_t kRefusalCloseBase = 4000;
+
+// True when `request`'s Sec-WebSocket-Protocol lists `name` (RFC 6455 4.1: a comma-separated
+// list, possibly repeated).
+bool offers_subprotocol(const protocol::HttpRequest& request, std::string_view name);
+
 // Verifies the token of `request` against `secret` at `now_s` (seconds since the epoch). !ok
 // (with a reason for a 401) when no token is present or it does not verify.
 UpgradeTokenCheck check_upgrade_token(const protocol::HttpRequest& request, std::string_view secret, uint64_t now_s);

@@ -303,19 +303,42 @@ std::string_view status_reason(int status) {
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 402: return "Payment Required";
     case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
     case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    default: break;
   }
+  // An embedder may answer any status (parley::Authorization::status): name its class rather
+  // than say "Unknown" (RFC 9110 15: the class is what a client must understand).
+  if (status >= 100 && status < 200) return "Informational";
+  if (status >= 200 && status < 300) return "Success";
+  if (status >= 300 && status < 400) return "Redirection";
+  if (status >= 400 && status < 500) return "Client Error";
+  return "Server Error";
 }
 
 }  // namespace protocol

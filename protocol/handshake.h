@@ -43,7 +43,8 @@ size_t write_upgrade_response(char* out, size_t cap, std::string_view key,
 size_t write_http_response(char* out, size_t cap, int status, std::string_view content_type,
                            std::string_view body, std::string_view extra_headers = {});
 
-// The reason phrase for a status code ("OK", "Not Found", ...), "Unknown" otherwise.
+// The reason phrase for a status code ("OK", "Not Found", ...); for a code RFC 9110 does not
+// name, its class ("Client Error", "Server Error", ...).
 std::string_view status_reason(int status);
 
 }  // namespace protocol

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/browser_support.h"
 #include "tests/support/parleyd_process.h"
 #include "tests/support/shell_command.h"
 
@@ -35,54 +36,15 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-constexpr const char* kChromium = "/usr/bin/chromium";
+using parley_test::ensure_chromium;
+using parley_test::ensure_node_modules;
+using parley_test::kChromium;
 constexpr const char* kScript = "tests/browser/chat_e2e.mjs";
 constexpr const char* kRestartLine = "@@restart-parleyd";
 constexpr seconds kNodeTimeout{240};
 
 fs::path repo_root() { return parley_test::find_repo_root(kScript); }
 
-std::string tail(const std::string& text, size_t max = 3000) { return parley_test::output_tail(text, max); }
-
-// Makes sure /usr/bin/chromium exists, installing Debian's chromium package when it does not.
-// Returns an empty string on success, else why it is not there.
-std::string ensure_chromium() {
-  if (access(kChromium, X_OK) == 0) return {};
-  std::string output;
-  if (run_shell("command -v apt-get", output) != 0) {
-    return std::string(kChromium) + " is missing and this machine has no apt-get to install it with";
-  }
-  const std::string sudo = geteuid() == 0 ? "" : "sudo -n ";
-  std::fprintf(stderr, "[browser e2e] %s is missing: installing Debian's chromium package\n", kChromium);
-  int rc = run_shell("timeout 1500 sh -c '" + sudo + "apt-get update -qq && DEBIAN_FRONTEND=noninteractive " +
-                         sudo + "apt-get install -y -qq chromium'",
-                     output);
-  if (rc == 0 && access(kChromium, X_OK) == 0) return {};
-  std::string show;
-  if (run_shell("apt-cache show chromium", show) != 0) {
-    return "Chromium cannot be installed on this machine: apt has no package named 'chromium' (apt-cache show "
-           "chromium failed). This test needs Debian's chromium at " + std::string(kChromium) +
-           ".\napt-get said:\n" + tail(output) + "\napt-cache said:\n" + tail(show, 500);
-  }
-  return "apt-get install chromium failed (exit " + std::to_string(rc) + "):\n" + tail(output);
-}
-
-// Makes sure the script's node modules are installed (from package-lock.json).
-std::string ensure_node_modules(const fs::path& root) {
-  std::string output;
-  if (run_shell("command -v node && command -v npm", output) != 0) {
-    return "node and npm are needed to drive the browser, and are not on PATH";
-  }
-  const fs::path dir = root / "tests/browser";
-  if (fs::exists(dir / "node_modules/playwright-core/package.json")) return {};
-  std::fprintf(stderr, "[browser e2e] installing playwright-core into %s/node_modules\n", dir.c_str());
-  output.clear();
-  int rc = run_shell("timeout 600 npm ci --prefix '" + dir.string() + "' --no-audit --no-fund", output);
-  if (rc != 0 || !fs::exists(dir / "node_modules/playwright-core/package.json")) {
-    return "npm ci in tests/browser failed (exit " + std::to_string(rc) + "):\n" + tail(output);
-  }
-  return {};
-}
 
 // Starts parleyd on exactly `port` (after a restart), retrying briefly in case the port is not
 // free yet.

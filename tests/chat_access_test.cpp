@@ -246,8 +246,9 @@ TEST_F(ChatAccessTest, HooksAuthorizeVetoAndCustomTypes) {
   // The name is taken now: another upgrade asking for it is refused at the handshake.
   verdict = app->on_upgrade(bob, request_for(storage, "/chat?user=alice"));
   EXPECT_EQ(verdict.status, 409);
+  // Issue 17: a name the hook took from the client is the client's problem: 400, not 500.
   verdict = app->on_upgrade(bob, request_for(storage, "/chat?user=bad%20name"));
-  EXPECT_EQ(verdict.status, 500);
+  EXPECT_EQ(verdict.status, 400);
   verdict = app->on_upgrade(bob, request_for(storage, "/chat"));
   EXPECT_EQ(verdict.status, 101);
   connect(bob, "bob");  // no user from the hook: hello as usual

@@ -1,6 +1,5 @@
 // The embedding API (chat/parley.h): a parley::Server run on a thread of this process on port 0,
-// driven by real WebSocket clients over loopback; then the shipped example program
-// (build/examples/embed_example) run as a child process.
+// driven by real WebSocket clients over loopback. The shipped examples are embed_examples_test.cpp.
 #include "chat/parley.h"
 
 #include <gtest/gtest.h>
@@ -325,111 +324,6 @@ TEST(EmbedServerTest, HealthzAndDestroyWithoutRun) {
   loop.join();
   server.reset();
   parley::Server never_run(config);  // destroyed without start or run
-}
-
-// The shipped example, as a child process.
-class ExampleProcess {
- public:
-  explicit ExampleProcess(const std::string& path) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      execl(path.c_str(), path.c_str(), "--listen", "127.0.0.1:0", "--tick-ms", "50", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    // Read the listening line.
-    std::string line;
-    char c;
-    while (line.size() < 200 && read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    close(out[0]);
-    const std::string prefix = "listening on 127.0.0.1:";
-    if (line.rfind(prefix, 0) == 0) port_ = static_cast<uint16_t>(std::stoi(line.substr(prefix.size())));
-    line_ = line;
-  }
-  ~ExampleProcess() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  void signal(int signo) { kill(pid_, signo); }
-  // The exit status, or -1 after 5 s.
-  int wait() {
-    for (int i = 0; i < 500; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        reaped_ = true;
-        return status;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return -1;
-  }
-  uint16_t port() const { return port_; }
-  const std::string& line() const { return line_; }
-
- private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  bool reaped_ = false;
-  std::string line_;
-};
-
-TEST(EmbedExampleTest, RunsHooksPublishesAndStopsOnSigterm) {
-  const std::string path = build_dir() + "/examples/embed_example";
-  ASSERT_EQ(access(path.c_str(), X_OK), 0) << path << " missing: build it with make";
-  ExampleProcess example(path);
-  ASSERT_NE(example.port(), 0) << "no listening line, got: " << example.line();
-
-  WsTestClient admin;
-  ASSERT_TRUE(admin.connect_tcp("127.0.0.1", example.port()));
-  EXPECT_FALSE(admin.upgrade("/chat?user=admin"));
-  EXPECT_EQ(admin.handshake_response().status, 403);
-  admin.disconnect();
-
-  WsTestClient alice;
-  ASSERT_TRUE(alice.connect("127.0.0.1", example.port(), "/chat?user=alice"));
-  EXPECT_EQ(field(recv_text(alice), "type"), "welcome");
-  ASSERT_TRUE(alice.send_frame(kOpText, R"({"type":"roll","sides":20})"));
-  std::string rolled = recv_text(alice);
-  EXPECT_EQ(field(rolled, "type"), "rolled");
-  uint64_t value = number(rolled, "value");
-  EXPECT_GE(value, 1u);
-  EXPECT_LE(value, 20u);
-  ASSERT_TRUE(alice.send_frame(kOpText, R"({"type":"join","room":"lobby"})"));
-  EXPECT_EQ(field(recv_text(alice), "type"), "history");
-  ASSERT_TRUE(alice.send_frame(kOpText, R"({"type":"msg","room":"lobby","text":"buy spam now"})"));
-  // Ticks from the ticker thread arrive too; skip them until the error.
-  std::string reply;
-  int ticks = 0;
-  for (int i = 0; i < 50; ++i) {
-    reply = recv_text(alice);
-    if (field(reply, "type") != "msg") break;
-    EXPECT_EQ(field(reply, "from"), "clock");
-    ++ticks;
-  }
-  EXPECT_EQ(field(reply, "code"), "rejected") << reply;
-  // A tick comes every 50 ms.
-  std::string tick = recv_text(alice);
-  EXPECT_EQ(field(tick, "from"), "clock") << tick;
-
-  // SIGTERM: the example's signal handler calls Server::stop(), which closes every connection
-  // with 1001 and returns from run() once they are gone.
-  example.signal(SIGTERM);
-  CloseResult closed = alice.expect_close();
-  EXPECT_TRUE(closed.close_received) << closed.error;
-  EXPECT_EQ(closed.code, 1001);
-  alice.disconnect();
-  int status = example.wait();
-  ASSERT_NE(status, -1) << "did not stop on SIGTERM";
-  EXPECT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  (void)ticks;
 }
 
 }  // namespace

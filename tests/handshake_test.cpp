@@ -312,7 +312,7 @@ TEST(Handshake, HttpResponseByteExact) {
             "\r\n");
   n = write_http_response(buf, sizeof buf, 599, {}, "x");
   EXPECT_EQ(std::string_view(buf, n),
-            "HTTP/1.1 599 Unknown\r\n"
+            "HTTP/1.1 599 Server Error\r\n"
             "Content-Length: 1\r\n"
             "Connection: close\r\n"
             "\r\n"
@@ -371,8 +371,10 @@ TEST(Handshake, StatusReasons) {
       {505, "HTTP Version Not Supported"},
   };
   for (const auto& [code, reason] : expected) EXPECT_EQ(status_reason(code), reason) << code;
-  EXPECT_EQ(status_reason(0), "Unknown");
-  EXPECT_EQ(status_reason(418), "Unknown");
+  EXPECT_EQ(status_reason(0), "Server Error");  // no class: never "Unknown" (issue 17)
+  EXPECT_EQ(status_reason(409), "Conflict");
+  EXPECT_EQ(status_reason(418), "Client Error");
+  EXPECT_EQ(status_reason(599), "Server Error");
 }
 
 TEST(Handshake, EndToEndAtEverySplit) {

@@ -51,6 +51,8 @@
     loginRoom: $('login-room'),
     loginButton: $('login-button'),
     loginError: $('login-error'),
+    loginTokenField: $('login-token-field'),
+    loginToken: $('login-token'),
     app: $('app'),
     conn: $('conn'),
     connText: $('conn-text'),
@@ -116,6 +118,7 @@
     typingSentAt: 0,
     typingIdleTimer: 0,
     maxText: DEFAULT_MAX_TEXT,  // UTF-8 bytes a message text may have (welcome's max_text)
+    token: '',            // sign-in token (parleyd --auth-secret), offered as a subprotocol
   };
   const utf8 = new TextEncoder();
 
@@ -139,7 +142,7 @@
     setConn('connecting', state.attempt === 0 ? 'Connecting…' : 'Reconnecting…');
     let ws;
     try {
-      ws = new WebSocket(chatUrl());
+      ws = new WebSocket(chatUrl(), authProtocols());
     } catch (error) {
       scheduleReconnect();
       return;
@@ -162,8 +165,8 @@
       }
       if (message && typeof message.type === 'string') handle(message);
     };
-    ws.onclose = () => {
-      if (state.ws === ws) connectionLost();
+    ws.onclose = (event) => {
+      if (state.ws === ws && !onRefusal(event)) connectionLost();
     };
   }
 
@@ -359,6 +362,7 @@
       resendDirect();
     }
     updateComposer();
+    onSignedIn();
   }
 
   // Joins `room` again; with a seq, recovering every message after it.
@@ -1037,10 +1041,125 @@
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Signing in with a token (parleyd --auth-secret; docs/protocol.md "Refusals a browser can read")
+  //
+  // The token comes from the URL fragment (/#token=..., which never reaches the server, its logs
+  // or a Referer) or the paste field, lives in sessionStorage for this tab, and travels as the
+  // subprotocol "parley.token.<token>" (a browser cannot set Authorization on a WebSocket). Every
+  // connection also offers "parley.chat", so that the server tells a refusal in-band: it accepts,
+  // then closes with 4000 + the HTTP status (4401 no/invalid/expired token) and the reason;
+  // a failed handshake would reach this page as a bare 1006.
+
+  const TOKEN_KEY = 'parley.token';
+  const CHAT_PROTOCOL = 'parley.chat';
+  const TOKEN_PROTOCOL_PREFIX = 'parley.token.';
+
+  // Reads the token of this tab: the fragment's (removed from the address bar at once), else the
+  // one kept from before a reload.
+  function loadToken() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const fromFragment = params.get('token');
+    if (fromFragment !== null) {
+      params.delete('token');
+      const rest = params.toString();
+      history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+      setToken(fromFragment.trim());
+    } else {
+      try { state.token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch { /* storage may be off */ }
+    }
+    // Named by the token, the welcome comes without a hello. The name field stays until the
+    // server says it wants tokens (4401): a server without --auth-secret ignores the token.
+    if (state.token) state.initialRoom = state.initialRoom || ui.loginRoom.value.trim() || 'lobby';
+  }
+
+  function setToken(token) {
+    state.token = token;
+    try {
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch { /* storage may be off */ }
+  }
+
+  // The subprotocols a connection offers: the in-band refusal marker and the token, if any. A
+  // token is base64url with dots: valid protocol characters (RFC 6455 4.1, RFC 9110 token).
+  function authProtocols() {
+    return state.token ? [CHAT_PROTOCOL, TOKEN_PROTOCOL_PREFIX + state.token] : [CHAT_PROTOCOL];
+  }
+
+  // A close with 4400-4499 is the server refusing this page (4000 + HTTP status). Returns true
+  // when handled: retrying could not help, so the page says why and waits for the user. A 4429
+  // (too many handshakes) is left to the ordinary reconnect with backoff.
+  function onRefusal(event) {
+    if (event.code < 4400 || event.code > 4499 || event.code === 4429) return false;
+    const reason = event.reason || '';
+    let kind = 'refused';
+    let text = `The server refused the connection: ${reason || event.code}.`;
+    if (event.code === 4401) {
+      if (!state.token || reason.startsWith('a token is required')) {
+        kind = 'missing';
+        text = 'This chat needs a sign-in token. Open the sign-in link your app gave you, or paste a token here.';
+      } else if (reason.includes('expired')) {
+        kind = 'expired';
+        text = 'Your sign-in token has expired. Get a new sign-in link from your app, or paste a new token here.';
+      } else {
+        kind = 'invalid';
+        text = `The sign-in token was not accepted (${reason}). Paste a valid token here.`;
+      }
+    } else if (event.code === 4409) {
+      kind = 'taken';
+      text = 'This name is already signed in elsewhere. Close the other session and try again.';
+    }
+    connectionLost();
+    // No automatic retry: it would be refused the same way.
+    clearTimeout(state.reconnectTimer);
+    clearInterval(state.countdownTimer);
+    state.reconnectTimer = 0;
+    setConn('refused', text);
+    document.body.dataset.auth = kind;
+    ui.app.hidden = true;
+    ui.login.hidden = false;
+    if (event.code === 4401) {
+      if (kind !== 'missing') setToken('');
+      ui.login.dataset.auth = 'token';
+      ui.loginTokenField.hidden = false;
+      ui.loginToken.value = '';
+    }
+    showLoginError(text);
+    if (event.code === 4401) ui.loginToken.focus();
+    return true;
+  }
+
+  // The login form while a token is asked for: takes the pasted token and connects with it.
+  // False when the form is in its name mode.
+  function submitToken() {
+    if (ui.loginTokenField.hidden) return false;
+    const token = ui.loginToken.value.trim();
+    ui.loginError.hidden = true;
+    if (!token) {
+      showLoginError('Please paste a sign-in token.');
+      ui.loginToken.focus();
+      return true;
+    }
+    setToken(token);
+    state.initialRoom = state.initialRoom || ui.loginRoom.value.trim() || 'lobby';
+    reconnectNow();
+    return true;
+  }
+
+  // After any welcome: back from a refusal, show the chat again.
+  function onSignedIn() {
+    delete document.body.dataset.auth;
+    ui.loginTokenField.hidden = true;
+    ui.login.hidden = true;
+    ui.app.hidden = false;
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Wiring
 
   ui.loginForm.addEventListener('submit', (event) => {
     event.preventDefault();
+    if (submitToken()) return;
     const name = ui.loginName.value.trim();
     const room = ui.loginRoom.value.trim() || 'lobby';
     ui.loginError.hidden = true;
@@ -1101,6 +1220,7 @@
   window.addEventListener('online', () => { if (!state.ws) reconnectNow(); });
   window.addEventListener('offline', () => { if (!state.ws) setConn('offline', 'Offline. Waiting for the network…'); });
 
+  loadToken();
   try { ui.loginName.value = localStorage.getItem(NAME_KEY) || ''; } catch { /* storage may be off */ }
   if (ui.loginName.value) ui.loginButton.focus();
   else ui.loginName.focus();
