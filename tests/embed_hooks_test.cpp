@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <time.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,33 @@ TEST(EmbedHooksTest, TokenRefusalsAreInBandForClientsOfferingParleyChat) {
       << ok.error();
   EXPECT_EQ(ok.handshake_response().header("Sec-WebSocket-Protocol").value_or(""), "parley.chat");
   EXPECT_EQ(json_field(next_text(ok), "name"), "hana");
+}
+
+// A lost connection (no close frame: 1006) holds its session for Config::resume_window_seconds:
+// the host hears the disconnect at once and the leaves only when the window has passed, from the
+// same expiry timer parleyd runs.
+TEST(EmbedHooksTest, ALostSessionIsHeldForTheResumeWindowThenLeaves) {
+  EventLog log;
+  parley::Hooks hooks;
+  hooks.on_disconnect = [&](const parley::Client& c) {
+    log.add("disconnect " + std::string(c.user) + " " + std::to_string(c.code));
+  };
+  hooks.on_leave = [&](const parley::RoomEvent& e) {
+    log.add("leave " + std::string(e.user) + " " + std::string(e.room));
+  };
+  parley::Config config;
+  config.resume_window_seconds = 1;
+  ServerThread server(config, hooks);
+  ASSERT_EQ(server.start_rc(), 0) << server.server().error();
+  auto alice = server.hello("alice");
+  ServerThread::join(*alice, "lobby");
+  const auto lost_at = std::chrono::steady_clock::now();
+  alice->disconnect();
+  ASSERT_TRUE(log.wait_for("disconnect alice 1006"));
+  ASSERT_TRUE(log.wait_for("leave alice lobby", std::chrono::milliseconds(10000)));
+  // Held for the window (1 s), ended by the one-second tick: never before the window passed.
+  EXPECT_GE(std::chrono::steady_clock::now() - lost_at, std::chrono::milliseconds(900));
+  EXPECT_EQ(log.events(), (std::vector<std::string>{"disconnect alice 1006", "leave alice lobby"}));
 }
 
 }  // namespace
