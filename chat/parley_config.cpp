@@ -1,12 +1,9 @@
-#include <unistd.h>
-
 #include <variant>
 
 #include "chat/auth_token.h"
 #include "chat/parleyd/operations.h"
 #include "chat/parley_impl.h"
 #include "chat/parleyd_options.h"
-#include "reactor/memory_budget.h"
 
 // parley::Config: its checks (through parleyd's own option table) and its translation into the
 // WebSocket server's and the chat application's settings, as parleyd_worker.cpp does for
@@ -98,29 +95,8 @@ bool validate_config(const Config& c, std::string& error) {
 }
 
 protocol::WsServerConfig ws_server_config(const Config& c) {
-  protocol::WsServerConfig out;
-  out.max_message_size = c.max_message_size;
-  out.handshake_timeout_ms = c.handshake_timeout_ms;
-  out.close_timeout_ms = c.close_timeout_ms;
-  out.ping_interval_ms = c.ping_interval_ms;
-  out.pong_timeout_ms = c.pong_timeout_ms;
-  out.idle_timeout_ms = c.idle_timeout_ms;
-  // The same budget rule as parleyd with one worker (worker_ping_budget).
-  chat::ParleydOptions budget;
-  budget.max_pings_per_second = c.max_pings_per_second;
-  budget.workers = 1;
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  out.max_pings_per_second = chat::worker_ping_budget(budget, cpus > 0 ? static_cast<uint32_t>(cpus) : 1);
-  out.max_buffered = c.max_buffered;
-  out.max_memory = c.max_memory == chat::kAutoMemoryBudget ? reactor::default_memory_budget(1) : c.max_memory;
-  out.slow_consumer = c.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
-  out.deflate = c.deflate;
-  out.deflate_threshold = static_cast<size_t>(c.deflate_threshold);
-  out.max_connections = c.max_connections;
-  out.max_connections_per_ip = c.max_connections_per_ip;
-  out.max_handshakes_per_ip = c.max_handshakes_per_ip;
-  out.max_handshakes = c.max_handshakes;
-  return out;
+  // parleyd's own translation, as one worker (parleyd_view leaves workers at 1).
+  return chat::ws_server_config_from_options(parleyd_view(c));
 }
 
 bool chat_config(const Config& c, chat::ChatConfig& out, std::string& error) {

@@ -22,7 +22,6 @@
 #include "protocol/ws_server.h"
 #include "reactor/event_loop.h"
 #include "reactor/timer_wheel.h"
-#include "reactor/memory_budget.h"
 
 namespace chat {
 
@@ -72,26 +71,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
                               {"config", options.config_file.empty() ? std::string_view("none")
                                                                      : std::string_view(options.config_file)},
                               {"pid", static_cast<int64_t>(getpid())}});
-  protocol::WsServerConfig config;
-  config.max_message_size = options.max_message_size;
-  config.handshake_timeout_ms = options.handshake_timeout_ms;
-  config.close_timeout_ms = options.close_timeout_ms;
-  config.ping_interval_ms = options.ping_interval_ms;
-  config.pong_timeout_ms = options.pong_timeout_ms;
-  config.idle_timeout_ms = options.idle_timeout_ms;
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  config.max_pings_per_second = worker_ping_budget(options, cpus > 0 ? static_cast<uint32_t>(cpus) : 1);
-  config.max_buffered = options.max_buffered;
-  config.max_memory = options.max_memory == kAutoMemoryBudget ? reactor::default_memory_budget(options.workers)
-                                                              : options.max_memory;
-  config.slow_consumer =
-      options.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
-  config.max_connections = options.max_connections;
-  config.deflate = options.deflate;
-  config.deflate_threshold = static_cast<size_t>(options.deflate_threshold);
-  config.max_connections_per_ip = options.max_connections_per_ip;
-  config.max_handshakes_per_ip = options.max_handshakes_per_ip;
-  config.max_handshakes = options.max_handshakes;
+  protocol::WsServerConfig config = ws_server_config_from_options(options);
   protocol::WsServer server(loop, config);
   if (tls != nullptr) {
     if (int rc = server.use_tls(tls); rc != 0) {

@@ -13,6 +13,7 @@
 #include "chat/chat_app.h"
 #include "chat/parleyd/config.h"
 #include "chat/server_metrics.h"
+#include "reactor/memory_budget.h"
 #include "reactor/socket_ops.h"
 
 #ifndef PARLEY_GIT_COMMIT
@@ -177,6 +178,30 @@ void LoggedApp::on_close(protocol::ConnectionId id, uint16_t code) {
     log_.debug("close", {{"route", route_}, {"peer", peer_of(id)}, {"code", code}});
   }
   inner_.on_close(id, code);
+}
+
+protocol::WsServerConfig ws_server_config_from_options(const ParleydOptions& options) {
+  protocol::WsServerConfig config;
+  config.max_message_size = options.max_message_size;
+  config.handshake_timeout_ms = options.handshake_timeout_ms;
+  config.close_timeout_ms = options.close_timeout_ms;
+  config.ping_interval_ms = options.ping_interval_ms;
+  config.pong_timeout_ms = options.pong_timeout_ms;
+  config.idle_timeout_ms = options.idle_timeout_ms;
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  config.max_pings_per_second = worker_ping_budget(options, cpus > 0 ? static_cast<uint32_t>(cpus) : 1);
+  config.max_buffered = options.max_buffered;
+  config.max_memory = options.max_memory == kAutoMemoryBudget ? reactor::default_memory_budget(options.workers)
+                                                              : options.max_memory;
+  config.slow_consumer =
+      options.slow_consumer_drop ? protocol::SlowConsumerPolicy::kDrop : protocol::SlowConsumerPolicy::kClose;
+  config.max_connections = options.max_connections;
+  config.deflate = options.deflate;
+  config.deflate_threshold = static_cast<size_t>(options.deflate_threshold);
+  config.max_connections_per_ip = options.max_connections_per_ip;
+  config.max_handshakes_per_ip = options.max_handshakes_per_ip;
+  config.max_handshakes = options.max_handshakes;
+  return config;
 }
 
 bool chat_access_from_options(const ParleydOptions& options, ChatConfig& config, std::string& error) {

@@ -132,4 +132,9 @@ class WorkerOperations {
 // Origin policy). False with `error` (one line) when the secret or the policy is bad.
 bool chat_access_from_options(const ParleydOptions& options, ChatConfig& config, std::string& error);
 
+// The WebSocket server's settings for one worker of `options` (sizes, timeouts, the heartbeat
+// budget split over options.workers, the memory budget's share, caps); parleyd's workers and
+// parley::Server both build theirs here, so the two cannot drift.
+protocol::WsServerConfig ws_server_config_from_options(const ParleydOptions& options);
+
 }  // namespace chat
