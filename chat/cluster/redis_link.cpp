@@ -215,6 +215,10 @@ void RedisLink::send_preamble() {
   };
   if (!config_.endpoint.password.empty()) command({"AUTH", config_.endpoint.password}, check);
   if (config_.endpoint.db != 0) command({"SELECT", std::to_string(config_.endpoint.db)}, check);
+  for (const std::vector<std::string>& preamble : config_.preamble) {
+    std::vector<std::string_view> args(preamble.begin(), preamble.end());
+    command(args, check);
+  }
 }
 
 void RedisLink::schedule_reconnect() {

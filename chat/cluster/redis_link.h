@@ -71,6 +71,9 @@ struct RedisLinkConfig {
   // server keeps trying for as long as Redis is away.
   tools::cli::BackoffPolicy backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(3000),
                                     UINT32_MAX, std::chrono::milliseconds(2000)};
+  // Commands sent on every new connection right after AUTH/SELECT, ahead of anything queued
+  // meanwhile (e.g. SCRIPT LOAD: a restarted Redis has an empty script cache). Replies ignored.
+  std::vector<std::vector<std::string>> preamble;
   // redisAsyncHandleRead calls per read event before the fd goes on the ready list.
   uint32_t read_budget = 64;
 };
