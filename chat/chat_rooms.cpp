@@ -29,6 +29,7 @@ void ChatApp::on_join(protocol::ConnectionId id, uint32_t session, const ClientM
     if (!admit(id, session, message.room, message.id, result)) return;
     // A room made without a read: its ring is complete only when the log has nothing for it.
     if (created) rooms_.reset_history(result.room, log_->last_seq(message.room) == 0);
+    if (created) log_->watch(message.room, log_->last_seq(message.room));
     announce_join(id, session, result);
     reply_join_from_ring(id, result.room, message);
     return;
@@ -209,7 +210,7 @@ void ChatApp::leave_all(uint32_t session) {
   while (!chat_session.memberships.empty()) {
     uint32_t index = chat_session.memberships.size() - 1;
     uint32_t room_id = chat_session.memberships[index].room;
-    if (memory_only_ && rooms_.room(room_id).size() == 1) {
+    if ((memory_only_ || log_->delivers()) && rooms_.room(room_id).size() == 1) {
       std::string name = rooms_.room(room_id).name();  // freed by leave_at
       rooms_.leave_at(session, index);
       room_freed(name);

@@ -351,10 +351,21 @@ void RedisRoomLog::on_subscribed(std::string_view channel) {
   // subscription was being set up, or while Redis was away) is read from the stream.
   std::string_view prefix = std::string_view(prefix_);
   if (!channel.starts_with(prefix) || !channel.substr(prefix.size()).starts_with("c:")) return;
-  std::string conversation(channel.substr(prefix.size() + 2));
-  link_.command({"GET", key("seq", conversation)}, [this, conversation](redisReply* reply) {
+  catch_up(std::string(channel.substr(prefix.size() + 2)), 0);
+}
+
+void RedisRoomLog::catch_up(const std::string& conversation, int attempt) {
+  // Retried while Redis answers with an error (LOADING: a restarted Redis replays its AOF
+  // before it serves data); a bounded number of round trips, then the next live message's
+  // seq jump triggers the fill instead.
+  constexpr int kAttempts = 500;
+  link_.command({"GET", key("seq", conversation)}, [this, conversation, attempt](redisReply* reply) {
     auto found = watched_.find(conversation);
     if (found == watched_.end() || reply == nullptr) return;
+    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL) {
+      if (attempt + 1 < kAttempts) catch_up(conversation, attempt + 1);
+      return;
+    }
     uint64_t last = 0;
     if (reply->type == REDIS_REPLY_STRING) parse_u64(reply_text(reply), last);
     Watched& watched = found->second;

@@ -99,6 +99,7 @@ class RedisRoomLog final : public RoomLog {
   void on_read_reply(Read& read, redisReply* reply);
   void on_message(std::string_view channel, std::string_view payload);
   void on_subscribed(std::string_view channel);
+  void catch_up(const std::string& conversation, int attempt);
   void resubscribe();
   void deliver(std::string_view conversation, Watched& watched, uint64_t seq, uint64_t ts_ms, std::string_view sender,
                std::string_view text, uint64_t origin_cookie);
