@@ -219,6 +219,33 @@ TEST_F(RedisClusterTest, AClientMovingToAnotherNodeRecoversAndItsResendIsDedupli
   bob.expect_no("msg");
 }
 
+TEST(RedisClusterWorkers, WorkersOfOneBoxServeOneChat) {
+  // --workers 3 shares one port (SO_REUSEPORT): the kernel spreads connections over the workers,
+  // so without Redis most of these members would sit in other workers' separate rooms.
+  RedisProcess redis;
+  ASSERT_TRUE(redis.ok()) << redis.error();
+  ParleydProcess server({"--redis", redis.url(), "--workers", "3", "--rate-limit", "0"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  constexpr int kMembers = 12;
+  std::vector<std::unique_ptr<Member>> members;
+  for (int i = 0; i < kMembers; ++i) {
+    members.push_back(std::make_unique<Member>());
+    ASSERT_TRUE(members.back()->connect("127.0.0.1", server.port()));
+    members.back()->hello("user" + std::to_string(i));
+    members.back()->join("all");
+  }
+  // Let every worker's subscription settle (a message published before it is filled anyway).
+  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(members[0]->send(msg("all", "to everyone", "w1")));
+  EXPECT_EQ(Json(members[0]->next("ack")).num("seq"), 1u);
+  for (int i = 1; i < kMembers; ++i) {
+    Json m(members[i]->next("msg"));
+    EXPECT_EQ(m.str("text"), "to everyone") << "member " << i;
+    EXPECT_EQ(m.num("seq"), 1u);
+  }
+  for (int i = 1; i < kMembers; ++i) members[i]->expect_no("msg", milliseconds(100));
+}
+
 TEST(RedisClusterStart, UnreachableRedisOrAStoreBesideItStopsParleydWithOneLine) {
   uint16_t port = free_tcp_port();
   ParleydProcess unreachable({"--redis", "redis://127.0.0.1:" + std::to_string(port)});

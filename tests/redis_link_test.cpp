@@ -175,6 +175,23 @@ TEST_F(RedisLinkTest, SubscriberReceivesPublishedMessagesAndResubscribesAfterRes
   EXPECT_EQ(received[2], "chan=three");
 }
 
+TEST_F(RedisLinkTest, ACommandIssuedAfterTheFlushStillGoesOut) {
+  RedisLink link(loop_, config());
+  link.start();
+  ASSERT_TRUE(run_until(loop_, [&] { return link.connected(); }));
+  // A before-sleep hook added after the link's runs after its flush: a command issued there
+  // must not wait for an event that never comes (parleyd's connection closes run there).
+  bool issue = true;
+  std::string pong;
+  loop_.add_before_sleep([&] {
+    if (!issue) return;
+    issue = false;
+    link.command({"PING"}, [&](redisReply* reply) { pong = chat::reply_text(reply); });
+  });
+  ASSERT_TRUE(run_until(loop_, [&] { return !pong.empty(); }, 3000));
+  EXPECT_EQ(pong, "PONG");
+}
+
 TEST(RedisProbe, UnreachableRedisIsOneLine) {
   chat::RedisEndpoint endpoint;
   endpoint.port = parley_test::free_tcp_port();

@@ -290,6 +290,9 @@ void RedisLink::on_event(int fd, uint32_t tag, uint32_t events) {
   }
   // A stale event for an earlier connection's fd (closed, maybe reused) is ignored.
   if (context_ == nullptr || tag != generation_ || fd != context_->c.fd) return;
+  wake_pending_ = false;
+  if (connected_ && want_write_) flush();
+  if (context_ == nullptr) return;
   if ((events & EPOLLOUT) != 0 || !connected_) {
     // Before the connect callback, any event means the non-blocking connect finished: hiredis
     // checks SO_ERROR in its write handler and calls on_connect_cb either way.
@@ -337,7 +340,17 @@ void RedisLink::hook_add_read(void*) {}  // always registered for reads
 
 void RedisLink::hook_del_read(void*) {}
 
-void RedisLink::hook_add_write(void* data) { static_cast<RedisLink*>(data)->want_write_ = true; }
+void RedisLink::hook_add_write(void* data) {
+  auto* link = static_cast<RedisLink*>(data);
+  link->want_write_ = true;
+  // A command issued after this iteration's flush (from another before-sleep hook, e.g. a
+  // connection closed there) would wait for the next event, which may never come: ask the
+  // loop for one more pass over this fd (an idle loop does not sleep while fds are ready).
+  if (link->connected_ && !link->wake_pending_ && link->context_ != nullptr) {
+    link->wake_pending_ = true;
+    link->loop_.mark_ready(link->context_->c.fd, link->handler_id_, link->generation_);
+  }
+}
 
 void RedisLink::hook_del_write(void* data) { static_cast<RedisLink*>(data)->want_write_ = false; }
 

@@ -157,6 +157,7 @@ class RedisLink final : public reactor::EventHandler {
   uint32_t generation_ = 0;  // the tag of the current socket's registration (never the timer's 0)
   bool connected_ = false;
   bool want_write_ = false;
+  bool wake_pending_ = false;  // mark_ready asked for a pass to flush commands issued late
   bool closing_ = false;
   bool reconnect_armed_ = false;
   std::deque<ReplyFn> pending_;  // replies to ordinary commands come in order: one FIFO

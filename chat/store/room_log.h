@@ -72,8 +72,9 @@ struct AppendRequest {
   std::string client_id;     // empty: no dedup
   uint64_t cookie = 0;       // the caller's own value, handed back (e.g. the sender's connection)
   // A DM's recipient as the sender wrote it; delivering engines (RoomLog::delivers) route the
-  // message to the node holding that user. Empty for room messages.
-  std::string recipient;
+  // message to the node holding that user. Empty for room messages. (The braces keep brace
+  // initialisers that predate the field free of -Wmissing-field-initializers.)
+  std::string recipient{};
 };
 
 // The completion of an append: the request handed back with its outcome.
