@@ -109,8 +109,6 @@ class RedisRoomLog final : public RoomLog {
   std::string key(std::string_view kind, std::string_view name) const;
 
   RoomLogConfig config_;
-  RedisLink link_;        // commands: scripts and reads, in order
-  RedisLink subscriber_;  // pub/sub only
   RoomLogClient* client_ = nullptr;
   std::string node_id_;
   std::string prefix_ = "parley:";
@@ -122,6 +120,10 @@ class RedisRoomLog final : public RoomLog {
   void note_last(std::string_view conversation, uint64_t seq);
   RoomLogStats stats_;
   bool refused_ = false;  // a kFull episode is open: on_writable when the depth halves
+  // Last, so destroyed first: freeing a link answers its pending commands with null, and those
+  // callbacks use the members above.
+  RedisLink link_;        // commands: scripts and reads, in order
+  RedisLink subscriber_;  // pub/sub only
 };
 
 }  // namespace chat
