@@ -359,7 +359,13 @@ void RedisRoomLog::catch_up(const std::string& conversation, int attempt) {
   // before it serves data); a bounded number of round trips, then the next live message's
   // seq jump triggers the fill instead.
   constexpr int kAttempts = 500;
-  link_.command({"GET", key("seq", conversation)}, [this, conversation, attempt](redisReply* reply) {
+  auto watched_now = watched_.find(conversation);
+  if (watched_now == watched_.end()) return;
+  // Seqs delivered before the GET was sent were committed before it runs: a smaller answer
+  // means Redis lost data. A smaller answer than what was delivered meanwhile is only the race
+  // between this connection and the subscriber's (the GET ran before a message it then saw).
+  uint64_t delivered_before = watched_now->second.delivered;
+  link_.command({"GET", key("seq", conversation)}, [this, conversation, attempt, delivered_before](redisReply* reply) {
     auto found = watched_.find(conversation);
     if (found == watched_.end() || reply == nullptr) return;
     if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL) {
@@ -369,7 +375,7 @@ void RedisRoomLog::catch_up(const std::string& conversation, int attempt) {
     uint64_t last = 0;
     if (reply->type == REDIS_REPLY_STRING) parse_u64(reply_text(reply), last);
     Watched& watched = found->second;
-    if (last < watched.delivered) {
+    if (last < delivered_before) {
       // Redis lost seqs (restarted without AOF, or flushed): follow its numbering from here.
       std::fprintf(stderr, "parleyd: redis: room %s restarts at seq %llu (was %llu): Redis lost data\n",
                    conversation.c_str(), static_cast<unsigned long long>(last),
