@@ -149,14 +149,12 @@ TEST_F(RedisRoomLogTest, DirectMessagesReachTheNodeHoldingTheRecipient) {
 TEST_F(RedisRoomLogTest, RedisAwayMeansUnavailableAtOnceThenResumesWithoutLossOrDuplicate) {
   a_.log->watch("hall", 0);
   b_.log->watch("hall", 0);
-  ASSERT_TRUE(run_until(loop_, [&] {
-    if (a_.appended.size() == b_.delivered.size() && b_.delivered.empty() && a_.appended.empty()) {
-      a_.log->append(message("hall", "alice", 1, "first", "c1", 1));
-    }
-    return b_.delivered.size() == 1;
-  }));
+  ASSERT_EQ(a_.log->append(message("hall", "alice", 1, "first", "c1", 1)), chat::Submit::kAccepted);
+  ASSERT_TRUE(run_until(loop_, [&] { return b_.delivered.size() == 1 && a_.appended.size() == 1; }));
   redis_.stop(true);  // kill -9: AOF with appendfsync always keeps every acked message
-  ASSERT_TRUE(run_until(loop_, [&] { return !connected(a_); }));
+  ASSERT_TRUE(run_until(loop_, [&] {
+    return static_cast<chat::RedisRoomLog&>(*a_.log).commands_down() && !connected(b_);
+  }));
   size_t before = a_.appended.size();
   ASSERT_EQ(a_.log->append(message("hall", "alice", 2, "second", "c2", 2)), chat::Submit::kAccepted);
   ASSERT_EQ(a_.appended.size(), before + 1) << "completed inside the call";

@@ -56,6 +56,8 @@ class RedisRoomLog final : public RoomLog {
 
   // True when both connections are up (tests; /metrics).
   bool connected() const { return link_.connected() && subscriber_.connected(); }
+  // True when the command connection is down: requests complete kUnavailable inside the call.
+  bool commands_down() const { return !link_.connected(); }
   // This process's id in published messages (random per start).
   const std::string& node_id() const { return node_id_; }
 
