@@ -150,7 +150,8 @@ TEST_F(RedisRoomLogTest, RedisAwayMeansUnavailableAtOnceThenResumesWithoutLossOr
   a_.log->watch("hall", 0);
   b_.log->watch("hall", 0);
   ASSERT_EQ(a_.log->append(message("hall", "alice", 1, "first", "c1", 1)), chat::Submit::kAccepted);
-  ASSERT_TRUE(run_until(loop_, [&] { return b_.delivered.size() == 1 && a_.appended.size() == 1; }));
+  ASSERT_TRUE(run_until(loop_, [&] { return b_.delivered.size() == 1 && a_.appended.size() == 1; }))
+      << b_.delivered.size() << " delivered, " << a_.appended.size() << " appended";
   redis_.stop(true);  // kill -9: AOF with appendfsync always keeps every acked message
   ASSERT_TRUE(run_until(loop_, [&] {
     return static_cast<chat::RedisRoomLog&>(*a_.log).commands_down() && !connected(b_);
