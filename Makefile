@@ -1,5 +1,5 @@
 # parley: one entry point. Sources are picked up by wildcard, so adding a unit needs no edit here:
-#   reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp chat/parleyd/*.cpp -> build/libparley.a (*_main.cpp are programs)
+#   reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp chat/cluster/*.cpp chat/parleyd/*.cpp -> build/libparley.a (*_main.cpp are programs)
 #   chat/parleyd_main.cpp                    -> build/parleyd
 #   tools/<name>_main.cpp                    -> build/parley-<name>
 #   tests/*_test.cpp                         -> build/parley_tests (one GoogleTest binary)
@@ -24,7 +24,7 @@ endif
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev openssl libxxhash-dev libgtest-dev \
                 libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
-                python3-autobahn libsqlite3-dev libtomlplusplus-dev
+                python3-autobahn libsqlite3-dev libtomlplusplus-dev libhiredis-dev redis-server
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -40,11 +40,12 @@ endif
 CXX      ?= g++
 CXXFLAGS := -std=c++20 $(OPTFLAGS) $(SANFLAGS) -Wall -Wextra -Werror -pthread -I. -MMD -MP $(EXTRA_CXXFLAGS)
 LDFLAGS  := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
-LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz -lsqlite3
+LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz -lsqlite3 -lhiredis
 
-LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp chat/parleyd/*.cpp))
+# tools/backoff.cpp is shared: parley-cli's reconnects and the Redis link's (chat/cluster/).
+LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp chat/cluster/*.cpp chat/parleyd/*.cpp)) tools/backoff.cpp
 TOOL_MAINS := $(wildcard tools/*_main.cpp)
-TOOL_SRCS  := $(filter-out %_main.cpp,$(wildcard tools/*.cpp))
+TOOL_SRCS  := $(filter-out %_main.cpp tools/backoff.cpp,$(wildcard tools/*.cpp))
 TEST_SRCS  := $(wildcard tests/*_test.cpp) $(filter-out %_test.cpp,$(wildcard tests/support/*.cpp))
 BENCH_SRCS := $(wildcard bench/*_bench.cpp)
 FUZZ_SRCS  := $(wildcard tests/fuzz/*_fuzz.cpp)
@@ -149,7 +150,7 @@ FUZZ_COMMON := -std=c++20 -O1 -g -I. -Wall -Wextra -Werror
 # UBSan findings abort the run (a crash libFuzzer keeps), rather than scrolling past.
 FUZZ_CXXFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_OBJFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIB_SRCS := $(filter protocol/%,$(LIB_SRCS)) $(filter reactor/%,$(LIB_SRCS)) $(filter chat/%,$(LIB_SRCS))
+FUZZ_LIB_SRCS := $(filter protocol/%,$(LIB_SRCS)) $(filter reactor/%,$(LIB_SRCS)) $(filter chat/%,$(LIB_SRCS)) tools/backoff.cpp
 FUZZERS := $(patsubst tests/fuzz/%_fuzz.cpp,build/fuzz/%,$(FUZZ_SRCS))
 
 FUZZ_WEB := $(if $(WEB_FILES),build/fuzz/gen/web_assets.cpp)

@@ -211,6 +211,7 @@ bool ChatApp::identify(protocol::ConnectionId id, std::string_view name) {
   session.connection = id;
   session.set_name(name);
   users_.try_emplace(session.name(), index);  // the key views the session's inline name
+  log_->watch_user(name);  // a delivering engine routes DMs for `name` here
   uint32_t fd = fd_of(id);
   if (fd >= session_by_fd_.size()) session_by_fd_.resize(std::max<size_t>(fd + 1, session_by_fd_.size() * 2), 0);
   session_by_fd_[fd] = index + 1;
@@ -348,12 +349,14 @@ void ChatApp::on_hello(protocol::ConnectionId id, const ClientMessage& message) 
 
 void ChatApp::on_dm(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
   const uint32_t* target = users_.find(message.to);
-  if (target == nullptr) {
+  // A delivering engine (Redis) reaches users on other nodes, which this one cannot see (no
+  // cluster-wide presence yet, docs/redis.md): the DM is stored and goes to whoever holds the name.
+  if (target == nullptr && !log_->delivers()) {
     send_error(id, ChatError::kUnknownUser, "no such user", message.id);
     return;
   }
   // Held for resume: refused rather than stored unseen (docs/protocol.md "Session resume").
-  if (sessions_.get(*target).connection == 0) {
+  if (target != nullptr && sessions_.get(*target).connection == 0) {
     send_error(id, ChatError::kAway, "that user is away (reconnecting); the message was not sent", message.id);
     return;
   }
@@ -374,6 +377,7 @@ void ChatApp::on_dm(protocol::ConnectionId id, uint32_t session, const ClientMes
   request.text = message.text;
   request.client_id = message.id;
   request.cookie = id;
+  request.recipient = message.to;
   dm_targets_.emplace_back(message.to);
   if (!submit_append(std::move(request), id, message.id)) dm_targets_.pop_back();
 }
@@ -415,6 +419,7 @@ void ChatApp::end_session(uint32_t session) {
   held_until_.erase(session);
   leave_all(session);
   grants_.erase(session);
+  log_->unwatch_user(sessions_.get(session).name());
   users_.erase(sessions_.get(session).name());
   sessions_.release(session);
 }

@@ -246,6 +246,9 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   void on_appended(AppendResult& result) override;
   // RoomLogClient: a read for a join, a recovery or a history request finished.
   void on_read(ReadResult& result) override;
+  // RoomLogClient, delivering engines (Redis): a stored message from any node, in seq order:
+  // fan out to the room's local members or to the local recipient of a DM.
+  void on_delivered(const DeliveredMessage& message) override;
 
   // Posts a message to room `room` from `from` (any label, e.g. "server") through the room
   // log: to every member, with the next seq, into history, once stored (at once with the memory

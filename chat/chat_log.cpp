@@ -63,6 +63,12 @@ void ChatApp::on_appended(AppendResult& result) {
     case LogStatus::kOk:
       break;
   }
+  if (log_->delivers()) {
+    // The engine hands the message to on_delivered (from this node or another): ack only.
+    ++(dm ? stats_.direct_messages : stats_.messages);
+    send_ack(sender, request.client_id, result.seq, result.ts_ms);
+    return;
+  }
   if (dm) {
     // A target held for resume (connection 0) gets it from DM history (verified) or not at all.
     if (const uint32_t* target = users_.find(std::string_view(to));
@@ -87,6 +93,26 @@ void ChatApp::on_appended(AppendResult& result) {
     ++stats_.messages;
   }
   send_ack(sender, request.client_id, result.seq, result.ts_ms);
+}
+
+void ChatApp::on_delivered(const DeliveredMessage& message) {
+  out_.clear();
+  if (message.conversation.starts_with(kDmPrefix)) {
+    // A target held for resume (connection 0) finds it in DM history when it comes back.
+    if (const uint32_t* target = users_.find(message.recipient);
+        target != nullptr && sessions_.get(*target).connection != 0) {
+      write_dm(out_, message.sender, message.recipient, message.text, message.ts_ms, message.seq);
+      transport_.send_text(sessions_.get(*target).connection, out_);
+    }
+    return;
+  }
+  uint32_t room_id = rooms_.find(message.conversation);
+  if (room_id == kNoIndex) return;  // the last local member left meanwhile
+  rooms_.append_history(room_id, message.sender, message.text, message.ts_ms, message.seq);
+  const Room& room = rooms_.room(room_id);
+  write_msg(out_, room.name(), message.sender, message.text, message.ts_ms, message.seq);
+  // The sender (origin_cookie, on this node only) gets its ack instead.
+  broadcast(room, message.origin_cookie, out_);
 }
 
 bool ChatApp::publish(std::string_view room_name, std::string_view from, std::string_view text) {
@@ -147,6 +173,8 @@ void ChatApp::finish_join(PendingRead& pending, ReadResult& result) {
   if (!admit(pending.connection, pending.session, pending.name, pending.message_id, joined)) return;
   // A resumed member gets live messages from here: the read holds every earlier one.
   unpause_membership(pending.session, joined.room);
+  // A delivering engine sends this room's messages after the read's last seq from now on.
+  if (created) log_->watch(pending.name, result.last_seq);
   // Load the ring of a new room from the read (a contiguous run of the newest messages), or
   // refill an existing room's when a plain read found more than it holds: the read holds every
   // message delivered before it, so it can replace the ring. Complete when nothing older is in
@@ -167,10 +195,14 @@ void ChatApp::finish_join(PendingRead& pending, ReadResult& result) {
 
 void ChatApp::room_freed(std::string_view room) {
   if (memory_only_) log_->forget(room);
+  log_->unwatch(room);  // no local member left: a delivering engine stops delivering it here
 }
 
 bool ChatApp::join_needs_read(uint32_t room_id, const ClientMessage& message) const {
   if (memory_only_) return false;
+  // A delivering engine (shared by several nodes) knows a room's seq only while it has local
+  // members: a room new here is always read.
+  if (room_id == kNoIndex && log_->delivers()) return true;
   uint64_t last = log_->last_seq(message.room);
   const Room* room = room_id == kNoIndex ? nullptr : &rooms_.room(room_id);
   if (message.has_since_seq) {

@@ -30,6 +30,7 @@ void ChatApp::on_join(protocol::ConnectionId id, uint32_t session, const ClientM
     unpause_membership(session, result.room);  // the reply below covers everything before now
     // A room made without a read: its ring is complete only when the log has nothing for it.
     if (created) rooms_.reset_history(result.room, log_->last_seq(message.room) == 0);
+    if (created) log_->watch(message.room, log_->last_seq(message.room));
     announce_join(id, session, result);
     reply_join_from_ring(id, result.room, message);
     return;
@@ -238,7 +239,7 @@ void ChatApp::leave_all(uint32_t session) {
     // As after a leave message, the hook runs once the member is gone; the name is copied
     // because a freed room's goes with it.
     std::string left = hooks_ != nullptr ? std::string(rooms_.room(room_id).name()) : std::string();
-    if (memory_only_ && rooms_.room(room_id).size() == 1) {
+    if ((memory_only_ || log_->delivers()) && rooms_.room(room_id).size() == 1) {
       std::string name = rooms_.room(room_id).name();  // freed by leave_at
       rooms_.leave_at(session, index);
       room_freed(name);

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstddef>
 
+#include "chat/cluster/redis_link.h"
 #include "chat/origin_policy.h"
 #include "reactor/socket_ops.h"
 
@@ -29,6 +30,12 @@ bool check_origins(std::string_view value, std::string& why) {
     return false;
   }
   return true;
+}
+
+bool check_redis_url(std::string_view value, std::string& why) {
+  if (value.empty()) return true;  // no Redis
+  RedisEndpoint endpoint;
+  return parse_redis_url(value, endpoint, why);
 }
 
 // THE option table. One entry per option; keep entries self-contained so that options added on
@@ -131,6 +138,12 @@ const OptionSpec kOptions[] = {
              "history survives restarts); none = memory only (the default\n"
              "with --workers > 1: rooms are per worker)",
      .heading = "Durable history (room messages and DMs are stored before they are acked and delivered):"},
+    {.name = "redis", .value = "URL", .field = &O::redis, .check = check_redis_url,
+     .help = "redis://HOST:PORT[/DB]: one chat across every parleyd on this Redis\n"
+             "(workers, machines); its streams are the history (--store is\n"
+             "refused), password from $PARLEY_REDIS_PASSWORD; unreachable at\n"
+             "start -> exit 1; away later -> msg/dm get error unavailable until\n"
+             "it is back (docs/redis.md)"},
     {.name = "sync", .value = "normal|full", .field = &O::sync_full, .choices = "normal|full",
      .help = "normal (default): an ack means committed to the OS; survives\n"
              "kill -9, the last commits may be lost on power loss. full: each\n"

@@ -60,6 +60,7 @@ struct ParleydOptions {
   // Durable history (issue 14).
   std::string store = "parley.db";         // SQLite file; "none": memory only
   bool store_given = false;                // --store was set (flag, env or file)
+  std::string redis;                       // --redis redis://HOST:PORT[/DB]; empty: no Redis (issue 15)
   bool sync_full = false;                  // --sync full: fsync each commit (survives power loss)
   uint32_t history_keep = 10000;           // messages kept per room / DM conversation in the store
   uint32_t recovery_limit = 1000;          // most messages a join with since_seq gets

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "chat/chat_metrics.h"
 #include "chat/parleyd/operations.h"
 #include "chat/server_metrics.h"
+#include "chat/cluster/redis_room_log.h"
 #include "chat/store/room_log.h"
 #include "chat/upgrade_auth.h"
 #include "chat/web_routes.h"
@@ -125,7 +127,19 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   log_config.max_age_ms = options.history_max_age_seconds * 1000;
   chat_config.resume_window_ms = uint64_t{options.resume_window_seconds} * 1000;
   std::unique_ptr<RoomLog> room_log;  // null with --store none: the app keeps memory only
-  if (options.store != "none") {
+  if (!options.redis.empty()) {
+    // One chat across processes (issue 15). Checked once here, blocking, before serving: an
+    // unreachable Redis at start is a configuration error (exit 1), one that goes away later is
+    // an outage the server rides out (error unavailable, reconnect with backoff).
+    RedisEndpoint endpoint;
+    std::string redis_error;
+    if (const char* password = std::getenv(kRedisPasswordEnv); password != nullptr) endpoint.password = password;
+    if (!parse_redis_url(options.redis, endpoint, redis_error) || !resolve_redis_endpoint(endpoint, redis_error) ||
+        (room_log = open_redis_room_log(log_config, endpoint, loop, redis_error)) == nullptr) {
+      std::fprintf(stderr, "parleyd: %s\n", redis_error.c_str());
+      return 1;
+    }
+  } else if (options.store != "none") {
     // The store's writer thread inherits this mask: SIGINT/SIGTERM must reach the loop's
     // signalfd (watch_signals below), not kill the process from the writer.
     sigset_t stop_signals;

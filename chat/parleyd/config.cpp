@@ -169,6 +169,15 @@ bool check_combinations(ParleydConfig& config, std::string& error) {
     return false;
   }
   o.store_given = config.source_of("store").kind != OptionSource::Kind::kDefault;
+  if (!o.redis.empty()) {
+    // Issue 15: with Redis its streams are the history; a second store would disagree on seqs.
+    if (o.store_given && o.store != "none") {
+      error = named(config, "store") + " with " + named(config, "redis") +
+              ": --redis and --store are exclusive: with --redis the Redis streams are the history";
+      return false;
+    }
+    o.store = "none";
+  }
   if (o.workers > 1 && o.store != "none") {
     // Rooms are per worker, so workers sharing one store would interleave unrelated seqs: the
     // default store gives way to memory only; an explicit one is an error.
@@ -248,6 +257,7 @@ bool load_parleyd_config(const std::vector<std::string>& args, const std::vector
   std::vector<std::pair<const OptionSpec*, std::string>> env_values;
   for (const std::string& entry : env) {
     if (entry.rfind("PARLEY_", 0) != 0) continue;
+    if (entry.rfind("PARLEY_REDIS_PASSWORD=", 0) == 0) continue;  // read by --redis (issue 15), not an option
     size_t equals = entry.find('=');
     std::string name = entry.substr(0, equals);
     const OptionSpec* match = nullptr;

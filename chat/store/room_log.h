@@ -71,6 +71,10 @@ struct AppendRequest {
   std::string text;
   std::string client_id;     // empty: no dedup
   uint64_t cookie = 0;       // the caller's own value, handed back (e.g. the sender's connection)
+  // A DM's recipient as the sender wrote it; delivering engines (RoomLog::delivers) route the
+  // message to the node holding that user. Empty for room messages. (The braces keep brace
+  // initialisers that predate the field free of -Wmissing-field-initializers.)
+  std::string recipient{};
 };
 
 // The completion of an append: the request handed back with its outcome.
@@ -91,6 +95,20 @@ struct StoredMessage {
   std::string sender;
   std::string text;
   std::string client_id;
+};
+
+// A committed message handed to the client for local fan-out by a delivering engine
+// (RoomLog::delivers): every message of a watched conversation, from any node, in seq order.
+struct DeliveredMessage {
+  std::string_view conversation;  // a room name, or dm_conversation() for a DM
+  uint64_t seq = 0;
+  uint64_t ts_ms = 0;
+  std::string_view sender;
+  std::string_view text;
+  std::string_view recipient;  // DMs: the recipient as the sender wrote it
+  // The request's cookie when this node appended the message (so the caller can skip the
+  // sender, who gets an ack instead); 0 for a message from another node.
+  uint64_t origin_cookie = 0;
 };
 
 enum class ReadKind : uint8_t { kHistory, kSince };
@@ -138,6 +156,9 @@ class RoomLogClient {
   // The queue has room again after a request was refused with Submit::kFull (called once per
   // refusal episode, when the depth has fallen to half the limit).
   virtual void on_writable() {}
+  // Delivering engines only: a message to fan out to local members (room) or to the local
+  // recipient (DM). `message` is valid only during the call.
+  virtual void on_delivered(const DeliveredMessage& /*message*/) {}
 };
 
 class RoomLog {
@@ -170,6 +191,22 @@ class RoomLog {
   // The caller no longer needs `conversation` (memory-only chat frees an emptied room with its
   // history). Engines that keep nothing durable may drop it, seq included; durable ones ignore it.
   virtual void forget(std::string_view /*conversation*/) {}
+
+  // Engines shared by several processes (Redis) return true: they hand every committed message
+  // of a watched conversation (appended here or on another node) to RoomLogClient::on_delivered,
+  // in seq order, and the caller fans out from there; on_appended then only acks. The others
+  // return false and the caller fans out on on_appended, as they need no watch calls.
+  virtual bool delivers() const { return false; }
+  // Delivering engines: this process has local members in room `conversation` and has shown
+  // them everything up to `after_seq`: deliver every later message. A reader's read of a watched
+  // conversation holds exactly the messages delivered before it completes.
+  virtual void watch(std::string_view /*conversation*/, uint64_t /*after_seq*/) {}
+  // Delivering engines: no local member is left in `conversation`.
+  virtual void unwatch(std::string_view /*conversation*/) {}
+  // Delivering engines: user `name` is connected here; deliver DMs addressed to them.
+  virtual void watch_user(std::string_view /*name*/) {}
+  // Delivering engines: user `name` is gone from this process.
+  virtual void unwatch_user(std::string_view /*name*/) {}
 };
 
 // Which engine and how it keeps messages.
