@@ -30,6 +30,17 @@ inline std::string json_field(std::string_view json, const char* key) {
   return std::string(value);
 }
 
+// The unsigned number `key` of a JSON object, or UINT64_MAX when missing or not one.
+inline uint64_t json_number(std::string_view json, const char* key) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::dom::element root;
+  uint64_t value = 0;
+  if (parser.parse(padded).get(root) != simdjson::SUCCESS) return UINT64_MAX;
+  if (root[key].get_uint64().get(value) != simdjson::SUCCESS) return UINT64_MAX;
+  return value;
+}
+
 // The next text message, or "" (and a test failure) when none came in time.
 inline std::string next_text(WsTestClient& client, milliseconds timeout = kEmbedTimeout) {
   Received message = client.recv_message(timeout);

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/embed_support.h"
 #include "tests/support/parleyd_process.h"
 #include "tests/support/ws_test_client.h"
 
@@ -23,26 +24,6 @@ namespace parley_test {
 namespace {
 
 constexpr milliseconds kTimeout{3000};
-
-std::string field(std::string_view json, const char* key) {
-  simdjson::dom::parser parser;
-  simdjson::padded_string padded(json);
-  simdjson::dom::element root;
-  std::string_view value;
-  if (parser.parse(padded).get(root) != simdjson::SUCCESS) return "<bad json>";
-  if (root[key].get_string().get(value) != simdjson::SUCCESS) return "<missing " + std::string(key) + ">";
-  return std::string(value);
-}
-
-uint64_t number(std::string_view json, const char* key) {
-  simdjson::dom::parser parser;
-  simdjson::padded_string padded(json);
-  simdjson::dom::element root;
-  uint64_t value = 0;
-  if (parser.parse(padded).get(root) != simdjson::SUCCESS) return UINT64_MAX;
-  if (root[key].get_uint64().get(value) != simdjson::SUCCESS) return UINT64_MAX;
-  return value;
-}
 
 std::string recv_text(WsTestClient& client, milliseconds timeout = kTimeout) {
   Received message = client.recv_message(timeout);
@@ -107,14 +88,14 @@ class EmbedTest : public ::testing::Test {
     auto client = std::make_unique<WsTestClient>();
     EXPECT_TRUE(client->connect("127.0.0.1", server_->port(), "/chat?user=" + std::string(user))) << client->error();
     std::string welcome = recv_text(*client);
-    EXPECT_EQ(field(welcome, "type"), "welcome") << welcome;
-    EXPECT_EQ(field(welcome, "name"), user);
+    EXPECT_EQ(json_field(welcome, "type"), "welcome") << welcome;
+    EXPECT_EQ(json_field(welcome, "name"), user);
     return client;
   }
 
   void join(WsTestClient& client, std::string_view room) {
     ASSERT_TRUE(client.send_frame(kOpText, R"({"type":"join","room":")" + std::string(room) + R"("})"));
-    ASSERT_EQ(field(recv_text(client), "type"), "history");
+    ASSERT_EQ(json_field(recv_text(client), "type"), "history");
   }
 
   parley::Hooks hooks_;
@@ -131,7 +112,7 @@ TEST_F(EmbedTest, AuthorizeIdentifiesOrRejects) {
   EXPECT_EQ(authorized_.load(), 1);
   // A hello is no longer needed, nor accepted.
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"hello","name":"x"})"));
-  EXPECT_EQ(field(recv_text(*alice), "code"), "already_identified");
+  EXPECT_EQ(json_field(recv_text(*alice), "code"), "already_identified");
 
   WsTestClient denied;
   ASSERT_TRUE(denied.connect_tcp("127.0.0.1", server_->port()));
@@ -148,7 +129,7 @@ TEST_F(EmbedTest, AuthorizeIdentifiesOrRejects) {
   WsTestClient plain;
   ASSERT_TRUE(plain.connect("127.0.0.1", server_->port(), "/chat"));
   ASSERT_TRUE(plain.send_frame(kOpText, R"({"type":"hello","name":"plain"})"));
-  EXPECT_EQ(field(recv_text(plain), "type"), "welcome");
+  EXPECT_EQ(json_field(recv_text(plain), "type"), "welcome");
   EXPECT_EQ(authorized_.load(), 4);
 }
 
@@ -157,22 +138,22 @@ TEST_F(EmbedTest, OnMessageSeesAndVetoes) {
   auto bob = connect_as("bob");
   join(*alice, "lobby");
   join(*bob, "lobby");
-  EXPECT_EQ(field(recv_text(*alice), "type"), "joined");
+  EXPECT_EQ(json_field(recv_text(*alice), "type"), "joined");
 
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"msg","room":"lobby","text":"please veto me","id":"a1"})"));
   std::string error = recv_text(*alice);
-  EXPECT_EQ(field(error, "code"), "rejected");
-  EXPECT_EQ(field(error, "id"), "a1");
+  EXPECT_EQ(json_field(error, "code"), "rejected");
+  EXPECT_EQ(json_field(error, "id"), "a1");
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"msg","room":"lobby","text":"fine"})"));
   std::string msg = recv_text(*bob);  // bob never saw the vetoed one
-  EXPECT_EQ(field(msg, "text"), "fine");
-  EXPECT_EQ(number(msg, "seq"), 1u);
-  EXPECT_EQ(field(recv_text(*alice), "type"), "ack");
+  EXPECT_EQ(json_field(msg, "text"), "fine");
+  EXPECT_EQ(json_number(msg, "seq"), 1u);
+  EXPECT_EQ(json_field(recv_text(*alice), "type"), "ack");
 
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"dm","to":"bob","text":"veto dm"})"));
-  EXPECT_EQ(field(recv_text(*alice), "code"), "rejected");
+  EXPECT_EQ(json_field(recv_text(*alice), "code"), "rejected");
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"dm","to":"bob","text":"ok dm"})"));
-  EXPECT_EQ(field(recv_text(*bob), "text"), "ok dm");
+  EXPECT_EQ(json_field(recv_text(*bob), "text"), "ok dm");
   EXPECT_EQ(messages_seen_.load(), 4);
   EXPECT_EQ(direct_seen_.load(), 2);
   Received extra = bob->recv_message(milliseconds(100));
@@ -183,12 +164,12 @@ TEST_F(EmbedTest, CustomTypes) {
   auto alice = connect_as("alice");
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"echo-user"})"));
   std::string reply = recv_text(*alice);
-  EXPECT_EQ(field(reply, "type"), "you");
-  EXPECT_EQ(field(reply, "user"), "alice");
+  EXPECT_EQ(json_field(reply, "type"), "you");
+  EXPECT_EQ(json_field(reply, "user"), "alice");
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"nobody-handles-this","id":"n"})"));
-  EXPECT_EQ(field(recv_text(*alice), "code"), "unknown_type");
+  EXPECT_EQ(json_field(recv_text(*alice), "code"), "unknown_type");
   ASSERT_TRUE(alice->send_frame(kOpText, R"({"type":"throw"})"));
-  EXPECT_EQ(field(recv_text(*alice), "code"), "unknown_type");  // contained, connection stays up
+  EXPECT_EQ(json_field(recv_text(*alice), "code"), "unknown_type");  // contained, connection stays up
   join(*alice, "lobby");
   auto bob = connect_as("bob");
   join(*bob, "lobby");
@@ -196,9 +177,9 @@ TEST_F(EmbedTest, CustomTypes) {
   ASSERT_TRUE(bob->send_frame(kOpText, R"({"type":"announce"})"));
   for (WsTestClient* client : {alice.get(), bob.get()}) {
     std::string msg = recv_text(*client);
-    EXPECT_EQ(field(msg, "type"), "msg");
-    EXPECT_EQ(field(msg, "text"), "announced by hook");
-    EXPECT_EQ(field(msg, "from"), "server");
+    EXPECT_EQ(json_field(msg, "type"), "msg");
+    EXPECT_EQ(json_field(msg, "text"), "announced by hook");
+    EXPECT_EQ(json_field(msg, "from"), "server");
   }
 }
 
@@ -216,19 +197,19 @@ TEST_F(EmbedTest, PublishFromAnotherThreadReachesMembersAndHistory) {
   EXPECT_FALSE(server_->publish("news", "\xff\xfe"));
   for (WsTestClient* client : {alice.get(), bob.get()}) {
     std::string first = recv_text(*client);
-    EXPECT_EQ(field(first, "from"), "editor");
-    EXPECT_EQ(field(first, "text"), "first");
-    EXPECT_EQ(number(first, "seq"), 1u);
+    EXPECT_EQ(json_field(first, "from"), "editor");
+    EXPECT_EQ(json_field(first, "text"), "first");
+    EXPECT_EQ(json_number(first, "seq"), 1u);
     std::string second = recv_text(*client);
-    EXPECT_EQ(field(second, "from"), "server");
-    EXPECT_EQ(number(second, "seq"), 2u);
+    EXPECT_EQ(json_field(second, "from"), "server");
+    EXPECT_EQ(json_number(second, "seq"), 2u);
   }
   auto carol = connect_as("carol");
   ASSERT_TRUE(carol->send_frame(kOpText, R"({"type":"join","room":"news"})"));
   std::string history = recv_text(*carol);
   EXPECT_NE(history.find("first"), std::string::npos) << history;
   EXPECT_NE(history.find("second"), std::string::npos) << history;
-  EXPECT_EQ(field(recv_text(*alice), "type"), "joined");
+  EXPECT_EQ(json_field(recv_text(*alice), "type"), "joined");
   // Many publishes from several threads: all arrive, seqs in order.
   std::vector<std::thread> publishers;
   for (int t = 0; t < 4; ++t) {
@@ -240,8 +221,8 @@ TEST_F(EmbedTest, PublishFromAnotherThreadReachesMembersAndHistory) {
   uint64_t last = 2;
   for (int i = 0; i < 200; ++i) {
     std::string msg = recv_text(*alice);
-    ASSERT_EQ(number(msg, "seq"), last + 1) << msg;
-    last = number(msg, "seq");
+    ASSERT_EQ(json_number(msg, "seq"), last + 1) << msg;
+    last = json_number(msg, "seq");
   }
 }
 

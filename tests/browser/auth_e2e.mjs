@@ -8,16 +8,10 @@
 // VALID signs in as "alice", VALID2 as "bob", EXPIRED is past its exp, FORGED is signed with
 // another secret. Prints "ok - <check>" per passed check and "not ok - <check>: <why>" on the
 // first failure; exits 0 only when every check passed.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { assert, check, option, runInChromium } from './harness.mjs';
 
-function option(name, env, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
-  return process.env[env] || fallback;
-}
 
 const baseUrl = option('url', 'PARLEY_URL', '').replace(/\/+$/, '');
 const chromiumPath = option('chromium', 'CHROMIUM', '/usr/bin/chromium');
@@ -38,21 +32,6 @@ if (!baseUrl || Object.values(tokens).some((t) => !t)) {
   process.exit(2);
 }
 
-let passed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-  } catch (error) {
-    console.log(`not ok - ${name}: ${String(error?.message ?? error).split('\n').slice(0, 6).join(' | ')}`);
-    throw error;
-  }
-  passed++;
-  console.log(`ok - ${name}`);
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 const pages = [];
 
@@ -156,37 +135,6 @@ async function run(context) {
   });
 }
 
-async function main() {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
-  let context = null;
-  let failed = false;
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      viewport: { width: 1180, height: 720 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 60000,
-    });
-    await run(context);
-  } catch (error) {
-    failed = true;
-    if (!/^not ok/.test(String(error?.message))) console.log(`error: ${error?.stack ?? error}`);
-    for (const entry of pages) {
-      if (entry.problems.length) console.log(`${entry.name} problems: ${entry.problems.join(' | ')}`);
-      await screenshot(entry, `failure-auth-${entry.name}.png`).catch(() => {});
-    }
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(userDataDir, { recursive: true, force: true });
-  }
-  if (failed) {
-    console.log(`browser auth e2e: FAILED after ${passed} checks passed`);
-    process.exit(1);
-  }
-  console.log(`browser auth e2e: all ${passed} checks passed; screenshots in ${shotDir}`);
-  process.exit(0);
-}
-
-main();
+runInChromium({
+  label: 'browser auth e2e', chromiumPath, shotDir, pages, screenshot, failurePrefix: 'failure-auth-', run,
+});

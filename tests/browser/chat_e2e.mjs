@@ -12,20 +12,14 @@
 // Options (or env): --url (PARLEY_URL), --parleyd (PARLEYD), --chromium (CHROMIUM, default
 // /usr/bin/chromium), --screenshots DIR (SCREENSHOT_DIR, default build/screenshots).
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { assert, check, option, runInChromium } from './harness.mjs';
 
 // ----------------------------------------------------------------------------------------------
 // Arguments
 
-function option(name, env, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
-  return process.env[env] || fallback;
-}
 
 let baseUrl = option('url', 'PARLEY_URL', '');
 const parleydBin = option('parleyd', 'PARLEYD', '');
@@ -89,21 +83,6 @@ async function restartServer() {
 // ----------------------------------------------------------------------------------------------
 // Checks
 
-let passed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-  } catch (error) {
-    console.log(`not ok - ${name}: ${String(error?.message ?? error).split('\n').slice(0, 6).join(' | ')}`);
-    throw error;
-  }
-  passed++;
-  console.log(`ok - ${name}`);
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 // ----------------------------------------------------------------------------------------------
 // Page helpers
@@ -396,38 +375,10 @@ async function run(context) {
 async function main() {
   if (!baseUrl) baseUrl = await startOwnServer('127.0.0.1:0');
   baseUrl = baseUrl.replace(/\/+$/, '');
-  const userDataDir = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
-  let context = null;
-  let failed = false;
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      viewport: { width: 1180, height: 720 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 60000,
-    });
-    await run(context);
-  } catch (error) {
-    failed = true;
-    if (!/^not ok/.test(String(error?.message))) console.log(`error: ${error?.stack ?? error}`);
-    for (const entry of pages) {
-      if (entry.problems.length) console.log(`${entry.name} problems: ${entry.problems.join(' | ')}`);
-      await screenshot(entry, `failure-${entry.name}.png`).catch(() => {});
-    }
-    console.log(`screenshots in ${shotDir}`);
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(userDataDir, { recursive: true, force: true });
-    await stopOwnServer();
-  }
-  if (failed) {
-    console.log(`browser e2e: FAILED after ${passed} checks passed`);
-    process.exit(1);
-  }
-  console.log(`browser e2e: all ${passed} checks passed; screenshots in ${shotDir}`);
-  process.exit(0);
+  await runInChromium({
+    label: 'browser e2e', chromiumPath, shotDir, pages, screenshot, failurePrefix: 'failure-', run,
+    cleanup: stopOwnServer,
+  });
 }
 
 main();
