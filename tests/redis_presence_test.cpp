@@ -1,0 +1,214 @@
+// Presence and user names across parleyd processes through one Redis (issue 15, docs/redis.md
+// "Presence and names"): two nodes on different loopback addresses (two "machines") and one
+// private redis-server. A name held on one node is taken on the other (any case) and free again
+// once released; joined/left/typing and `who` cross nodes; a node killed with -9 leaves its rooms
+// (`left` on the other node) within the stated bound and its names become free; after Redis
+// restarts empty, the nodes put their names and members back.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/chat_test_support.h"
+#include "tests/support/parleyd_process.h"
+#include "tests/support/redis_chat_member.h"
+#include "tests/support/redis_process.h"
+
+namespace parley_test {
+namespace {
+
+// docs/redis.md: a node killed with -9 has left everyone's rooms within 20 s (heartbeat every
+// 5 s, declared dead after 15 s unseen, swept on a survivor's next beat). The margin is for a
+// loaded machine.
+constexpr milliseconds kDeathBound{20000};
+constexpr milliseconds kDeathMargin{8000};
+
+std::vector<std::string> who(Member& member, const std::string& room) {
+  EXPECT_TRUE(member.send(R"({"type":"who","room":")" + room + R"("})"));
+  std::vector<std::string> users = Json(member.next("who")).users();
+  std::sort(users.begin(), users.end());
+  return users;
+}
+
+// Polls `who` until it equals `want` (sorted) or `timeout` passes; returns the last answer.
+std::vector<std::string> await_who(Member& member, const std::string& room, std::vector<std::string> want,
+                                   milliseconds timeout) {
+  std::sort(want.begin(), want.end());
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::string> users;
+  while ((users = who(member, room)) != want && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  return users;
+}
+
+class RedisPresenceTest : public ::testing::Test {
+ protected:
+  // Starts Redis (AOF on or off) and two nodes on 127.0.0.1 and 127.0.0.2.
+  void start(bool appendonly) {
+    redis_ = std::make_unique<RedisProcess>(appendonly);
+    ASSERT_TRUE(redis_->ok()) << redis_->error();
+    a_ = std::make_unique<ParleydProcess>(
+        std::vector<std::string>{"--redis", redis_->url(), "--listen", "127.0.0.1:0", "--rate-limit", "0"});
+    ASSERT_TRUE(a_->ok()) << a_->error();
+    b_ = std::make_unique<ParleydProcess>(
+        std::vector<std::string>{"--redis", redis_->url(), "--listen", "127.0.0.2:0", "--rate-limit", "0"});
+    ASSERT_TRUE(b_->ok()) << b_->error();
+  }
+  void TearDown() override {
+    a_.reset();
+    b_.reset();
+    redis_.reset();
+  }
+  // Connects a member to node A or B and says hello.
+  void enter(Member& member, bool on_a, const std::string& name) {
+    ASSERT_TRUE(on_a ? member.connect("127.0.0.1", a_->port()) : member.connect("127.0.0.2", b_->port()));
+    member.hello(name);
+  }
+
+  std::unique_ptr<RedisProcess> redis_;
+  std::unique_ptr<ParleydProcess> a_;
+  std::unique_ptr<ParleydProcess> b_;
+};
+
+TEST_F(RedisPresenceTest, ANameHeldOnOneNodeIsTakenOnTheOtherInAnyCaseAndFreeOnceReleased) {
+  start(false);
+  Member alice, rival;
+  enter(alice, true, "Alice");
+  ASSERT_TRUE(rival.connect("127.0.0.2", b_->port()));
+  for (const char* name : {"alice", "ALICE", "Alice"}) {
+    Json answer(rival.try_hello(name));
+    EXPECT_EQ(answer.type(), "error") << name;
+    EXPECT_EQ(answer.str("code"), "name_taken") << name;
+  }
+  // Released when Alice's session ends (resume is off in these tests: a dropped connection ends it).
+  alice.drop();
+  std::string answer;
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(10000);
+  do {
+    answer = rival.try_hello("aLiCe");
+    if (Json(answer).type() == "welcome") break;
+    std::this_thread::sleep_for(milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(Json(answer).type(), "welcome") << answer;
+}
+
+TEST_F(RedisPresenceTest, JoinedLeftTypingAndWhoCrossNodes) {
+  start(false);
+  Member alice, bob, carol;
+  enter(alice, true, "alice");
+  enter(bob, false, "bob");
+  enter(carol, false, "carol");
+  alice.join("lobby");
+  // Node A listens to the room's presence channel before B's members join.
+  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 1), 1);
+  bob.join("lobby");
+  Json joined(alice.next("joined"));
+  EXPECT_EQ(joined.str("user"), "bob");
+  EXPECT_EQ(joined.str("room"), "lobby");
+  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 2), 2);
+  carol.join("lobby");
+  EXPECT_EQ(Json(alice.next("joined")).str("user"), "carol");
+  EXPECT_EQ(Json(bob.next("joined")).str("user"), "carol");  // same node: as before
+  // Alice (A) hears of nobody twice: B's own events are not repeated through Redis to B.
+  bob.expect_no("joined");
+
+  ASSERT_TRUE(alice.send(R"({"type":"typing","room":"lobby","on":true})"));
+  Json typing(bob.next("typing"));
+  EXPECT_EQ(typing.str("user"), "alice");
+  EXPECT_TRUE(typing.boolean("on"));
+  EXPECT_EQ(Json(carol.next("typing")).str("user"), "alice");
+  ASSERT_TRUE(bob.send(R"({"type":"typing","room":"lobby","on":false})"));
+  Json stopped(alice.next("typing"));
+  EXPECT_EQ(stopped.str("user"), "bob");
+  EXPECT_FALSE(stopped.boolean("on"));
+
+  std::vector<std::string> all{"alice", "bob", "carol"};
+  EXPECT_EQ(who(alice, "lobby"), all);
+  EXPECT_EQ(who(bob, "lobby"), all);
+
+  ASSERT_TRUE(bob.send(R"({"type":"leave","room":"lobby"})"));
+  Json left(alice.next("left"));
+  EXPECT_EQ(left.str("user"), "bob");
+  EXPECT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice", "carol"}));
+  carol.drop();  // the session ends: leaves every room
+  EXPECT_EQ(Json(alice.next("left")).str("user"), "carol");
+  EXPECT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice"}));
+}
+
+TEST_F(RedisPresenceTest, ANodeKilledWithSigkillLeavesItsRoomsWithinTheBoundAndFreesItsNames) {
+  start(false);
+  Member alice, bob, carol;
+  enter(alice, true, "alice");
+  enter(bob, false, "bob");
+  enter(carol, false, "carol");
+  alice.join("lobby");
+  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 1), 1);
+  bob.join("lobby");
+  carol.join("lobby");
+  ASSERT_FALSE(alice.next("joined").empty());
+  ASSERT_FALSE(alice.next("joined").empty());
+  ASSERT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice", "bob", "carol"}));
+
+  auto killed = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(b_->pid(), SIGKILL), 0);
+  std::vector<std::string> gone;
+  for (int i = 0; i < 2; ++i) {
+    Json left(alice.next("left", kDeathBound + kDeathMargin));
+    ASSERT_EQ(left.type(), "left") << "no left within the bound after " << gone.size();
+    gone.push_back(left.str("user"));
+  }
+  auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - killed);
+  std::sort(gone.begin(), gone.end());
+  EXPECT_EQ(gone, (std::vector<std::string>{"bob", "carol"}));
+  EXPECT_LE(took.count(), (kDeathBound + kDeathMargin).count());
+  // Not before the node could be declared dead (15 s unseen, at most 5 s since its last beat).
+  EXPECT_GE(took.count(), 9000);
+  EXPECT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice"}));
+  // Its names expire with it (claim expiry = node timeout, no longer refreshed).
+  Member newcomer;
+  ASSERT_TRUE(newcomer.connect("127.0.0.1", a_->port()));
+  std::string answer;
+  auto deadline = std::chrono::steady_clock::now() + kDeathMargin;
+  do {
+    answer = newcomer.try_hello("BOB");
+    if (Json(answer).type() == "welcome") break;
+    std::this_thread::sleep_for(milliseconds(250));
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(Json(answer).type(), "welcome") << answer;
+}
+
+TEST_F(RedisPresenceTest, AfterRedisRestartsEmptyTheNodesPutBackTheirNamesAndMembers) {
+  start(false);  // no AOF: the restarted Redis knows nothing
+  Member alice, bob;
+  enter(alice, true, "alice");
+  enter(bob, false, "bob");
+  alice.join("lobby");
+  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 1), 1);
+  bob.join("lobby");
+  ASSERT_FALSE(alice.next("joined").empty());
+  redis_->stop(true);
+  ASSERT_TRUE(redis_->start()) << redis_->error();
+  // Both nodes reconnect (backoff at most 3 s) and re-assert on the connection's first beat.
+  EXPECT_EQ(await_who(bob, "lobby", {"alice", "bob"}, milliseconds(15000)),
+            (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_EQ(await_who(alice, "lobby", {"alice", "bob"}, milliseconds(15000)),
+            (std::vector<std::string>{"alice", "bob"}));
+  Member rival;
+  ASSERT_TRUE(rival.connect("127.0.0.2", b_->port()));
+  Json answer(rival.try_hello("ALICE"));
+  EXPECT_EQ(answer.str("code"), "name_taken") << answer.raw;
+  // Presence flows again: B's typing reaches A.
+  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 2), 2);
+  ASSERT_TRUE(bob.send(R"({"type":"typing","room":"lobby","on":true})"));
+  EXPECT_EQ(Json(alice.next("typing")).str("user"), "bob");
+}
+
+}  // namespace
+}  // namespace parley_test
