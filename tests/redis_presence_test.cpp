@@ -210,5 +210,44 @@ TEST_F(RedisPresenceTest, AfterRedisRestartsEmptyTheNodesPutBackTheirNamesAndMem
   EXPECT_EQ(Json(alice.next("typing")).str("user"), "bob");
 }
 
+TEST_F(RedisPresenceTest, ChangesWhileRedisIsAwayReachRedisWhenItReturns) {
+  start(true);  // AOF on: the restarted Redis still lists the members from before the outage
+  Member alice, bob, carol, dave;
+  enter(alice, true, "alice");
+  enter(bob, false, "bob");
+  enter(carol, false, "carol");
+  enter(dave, false, "dave");
+  alice.join("lobby");
+  bob.join("lobby");
+  carol.join("lobby");
+  ASSERT_EQ(Json(bob.next("joined")).str("user"), "carol");
+  ASSERT_EQ(await_who(alice, "lobby", {"alice", "bob", "carol"}, milliseconds(5000)),
+            (std::vector<std::string>{"alice", "bob", "carol"}));
+  redis_->stop(true);
+  // While Redis is away, local presence keeps working on B: a leave and a join (the room has
+  // members on B, so the join is answered from its ring).
+  ASSERT_TRUE(carol.send(R"({"type":"leave","room":"lobby"})"));
+  EXPECT_EQ(Json(bob.next("left")).str("user"), "carol");
+  ASSERT_FALSE(dave.join("lobby").empty());
+  EXPECT_EQ(Json(bob.next("joined")).str("user"), "dave");
+  // And a new name cannot be checked across the cluster: hello is refused, not guessed.
+  Member erin;
+  ASSERT_TRUE(erin.connect("127.0.0.2", b_->port()));
+  Json refused(erin.try_hello("erin"));
+  EXPECT_EQ(refused.str("code"), "unavailable") << refused.raw;
+  ASSERT_TRUE(redis_->start()) << redis_->error();
+  EXPECT_EQ(await_who(alice, "lobby", {"alice", "bob", "dave"}, milliseconds(15000)),
+            (std::vector<std::string>{"alice", "bob", "dave"}));
+  // Names work again once the link is back.
+  std::string answer;
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(10000);
+  do {
+    answer = erin.try_hello("erin");
+    if (Json(answer).type() == "welcome") break;
+    std::this_thread::sleep_for(milliseconds(200));
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(Json(answer).type(), "welcome") << answer;
+}
+
 }  // namespace
 }  // namespace parley_test

@@ -47,6 +47,38 @@ end
 return 0
 )LUA";
 
+// KEYS: nm:<node>. ARGV: node, key prefix, then every "<room>\t<user>" member of this node now.
+// Makes Redis agree with the node after its connection came back (or after a survivor swept it
+// as dead): entries no longer true leave their room's hash with a `left`, missing ones are put
+// back with a `joined`, and every hash entry is rewritten (a Redis that lost its data).
+constexpr std::string_view kSyncScript = R"LUA(
+local want = {}
+for i = 3, #ARGV do want[ARGV[i]] = true end
+local have = {}
+for _, entry in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  have[entry] = true
+  if not want[entry] then
+    local room, user = string.match(entry, '^(.*)\t([^\t]*)$')
+    if room then
+      redis.call('HDEL', ARGV[2] .. 'm:' .. room, ARGV[1] .. '\t' .. user)
+      redis.call('PUBLISH', ARGV[2] .. 'p:' .. room, ARGV[1] .. '\tl\t' .. user)
+    end
+    redis.call('SREM', KEYS[1], entry)
+  end
+end
+for i = 3, #ARGV do
+  local room, user = string.match(ARGV[i], '^(.*)\t([^\t]*)$')
+  if room then
+    redis.call('HSET', ARGV[2] .. 'm:' .. room, ARGV[1] .. '\t' .. user, '1')
+    if not have[ARGV[i]] then
+      redis.call('SADD', KEYS[1], ARGV[i])
+      redis.call('PUBLISH', ARGV[2] .. 'p:' .. room, ARGV[1] .. '\tj\t' .. user)
+    end
+  end
+end
+return 0
+)LUA";
+
 // KEYS: nodes. ARGV: node, timeout ms, key prefix, sweep (1/0). Stamps this node with Redis's
 // clock (one clock for every node), then, when allowed, removes every node unseen for the
 // timeout: its members leave the rooms' hashes with a `left` each. ZREM decides who sweeps a
@@ -62,10 +94,8 @@ if ARGV[4] == '1' then
     if node ~= ARGV[1] and redis.call('ZREM', KEYS[1], node) == 1 then
       local set = ARGV[3] .. 'nm:' .. node
       for _, entry in ipairs(redis.call('SMEMBERS', set)) do
-        local tab = string.find(entry, '\t', 1, true)
-        if tab then
-          local room = string.sub(entry, 1, tab - 1)
-          local user = string.sub(entry, tab + 1)
+        local room, user = string.match(entry, '^(.*)\t([^\t]*)$')
+        if room then
           redis.call('HDEL', ARGV[3] .. 'm:' .. room, node .. '\t' .. user)
           redis.call('PUBLISH', ARGV[3] .. 'p:' .. room, node .. '\tl\t' .. user)
         end
@@ -86,7 +116,7 @@ RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool command
   link.endpoint = endpoint;
   link.max_pending = 16384;
   if (commands) {
-    for (std::string_view script : {kClaimScript, kReleaseScript, kMemberScript, kBeatScript}) {
+    for (std::string_view script : {kClaimScript, kReleaseScript, kMemberScript, kSyncScript, kBeatScript}) {
       link.preamble.push_back({"SCRIPT", "LOAD", std::string(script)});
     }
   }
@@ -97,7 +127,7 @@ RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool command
 
 RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& loop, PresenceTiming timing)
     : timing_(timing), claim_sha_(script_sha1(kClaimScript)), release_sha_(script_sha1(kReleaseScript)),
-      member_sha_(script_sha1(kMemberScript)), beat_sha_(script_sha1(kBeatScript)), loop_(loop),
+      member_sha_(script_sha1(kMemberScript)), sync_sha_(script_sha1(kSyncScript)), beat_sha_(script_sha1(kBeatScript)), loop_(loop),
       wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 100), link_(loop, presence_link_config(endpoint, true)),
       subscriber_(loop, presence_link_config(endpoint, false)) {
   std::random_device random;
@@ -151,9 +181,10 @@ void RedisPresence::beat() {
                   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return;
                   bool added = reply->element[0]->integer == 1;
                   nodes_swept_ += static_cast<uint64_t>(reply->element[1]->integer);
-                  // Not in the node set: Redis lost our keys (no persistence) or a survivor swept
-                  // us as dead (and told our rooms `left`): put everything back, with `joined`.
-                  if (added || first) reassert(added);
+                  // A new connection (what changed during the outage was not written), or not
+                  // in the node set (Redis lost our keys, or a survivor swept us as dead and told
+                  // our rooms `left`): make Redis agree with this node again.
+                  if (added || first) sync_members();
                 });
   // Claims are refreshed every beat, in batches: a name held here never expires while the node
   // lives, and expires within node_timeout_ms of its death.
@@ -177,10 +208,18 @@ void RedisPresence::beat() {
   flush();
 }
 
-void RedisPresence::reassert(bool announce) {
+void RedisPresence::sync_members() {
+  std::vector<std::string> entries;
   for (const auto& [room, users] : rooms_) {
-    for (const std::string& user : users) put_member(room, user, announce);
+    for (const std::string& user : users) entries.push_back(room + "\t" + user);
   }
+  std::vector<std::string_view> args{"EVALSHA", sync_sha_, "1"};
+  std::string set = key("nm", node_id_);
+  args.push_back(set);
+  args.push_back(node_id_);
+  args.push_back(prefix_);
+  for (const std::string& entry : entries) args.push_back(entry);
+  link_.command(args, [](redisReply*) {});
 }
 
 bool RedisPresence::claim(std::string_view name, uint64_t cookie) {
@@ -218,23 +257,21 @@ void RedisPresence::release(std::string_view name) {
   link_.command({"EVALSHA", release_sha_, "1", key("name", lower), node_id_}, [](redisReply*) {});
 }
 
-void RedisPresence::put_member(const std::string& room, const std::string& user, bool announce) {
-  link_.command({"EVALSHA", member_sha_, "2", key("m", room), key("nm", node_id_), node_id_, room, user, "1",
-                 key("p", room), announce ? "1" : "0"},
-                [](redisReply*) {});
-}
 
 void RedisPresence::joined(std::string_view room, std::string_view user) {
   auto [it, created] = rooms_.try_emplace(std::string(room));
   if (created) subscriber_.subscribe(key("p", room));  // down: on_up subscribes every room
   if (!it->second.emplace(user).second) return;
-  // Redis away: the member is put back (quietly) when the link returns (beat after on_up).
-  put_member(it->first, std::string(user), true);
+  // Redis away: written (with its `joined`) by sync_members() when the link returns.
+  link_.command({"EVALSHA", member_sha_, "2", key("m", room), key("nm", node_id_), node_id_, room, user, "1",
+                 key("p", room), "1"},
+                [](redisReply*) {});
 }
 
 void RedisPresence::left(std::string_view room, std::string_view user) {
   auto it = rooms_.find(std::string(room));
   if (it == rooms_.end() || it->second.erase(std::string(user)) == 0) return;
+  // Redis away: removed (with its `left`) by sync_members() when the link returns.
   link_.command({"EVALSHA", member_sha_, "2", key("m", room), key("nm", node_id_), node_id_, room, user, "0",
                  key("p", room), "1"},
                 [](redisReply*) {});

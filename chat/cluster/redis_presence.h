@@ -58,8 +58,8 @@ class RedisPresence final : public Presence {
  private:
   static void on_tick(void* context, reactor::TimerNode* node);
   void beat();
-  void reassert(bool announce);
-  void put_member(const std::string& room, const std::string& user, bool announce);
+  // Sends every local member to Redis in one script that also removes what is no longer true.
+  void sync_members();
   void publish(std::string_view room, char kind, std::string_view user);
   void on_message(std::string_view channel, std::string_view payload);
   std::string key(std::string_view kind, std::string_view name) const;
@@ -71,6 +71,7 @@ class RedisPresence final : public Presence {
   std::string claim_sha_;
   std::string release_sha_;
   std::string member_sha_;
+  std::string sync_sha_;
   std::string beat_sha_;
   std::unordered_set<std::string> names_;  // lowercased names held here (identified or held)
   // Local members by room (names as joined); a room's entry exists while it has one.
