@@ -49,6 +49,7 @@ void ChatApp::on_claimed(uint64_t cookie, std::string_view name, ClaimResult res
       // Still false when a hello on this node took the name meanwhile (both claims succeed:
       // the claim is the node's), or the session pool is full.
       if (!identify(id, pending.name)) {
+        if (!users_.contains(pending.name)) presence_->release(pending.name);  // pool full: held for nobody
         send_error(id, ChatError::kNameTaken,
                    held_session_named(pending.name) != kNoIndex
                        ? "user name taken: held for its owner to resume (reconnecting)"

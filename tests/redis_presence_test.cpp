@@ -50,15 +50,17 @@ std::vector<std::string> await_who(Member& member, const std::string& room, std:
 
 class RedisPresenceTest : public ::testing::Test {
  protected:
-  // Starts Redis (AOF on or off) and two nodes on 127.0.0.1 and 127.0.0.2.
-  void start(bool appendonly) {
+  // Starts Redis (AOF on or off) and two nodes on 127.0.0.1 and 127.0.0.2, with `extra` options.
+  void start(bool appendonly, const std::vector<std::string>& extra = {}) {
     redis_ = std::make_unique<RedisProcess>(appendonly);
     ASSERT_TRUE(redis_->ok()) << redis_->error();
-    a_ = std::make_unique<ParleydProcess>(
-        std::vector<std::string>{"--redis", redis_->url(), "--listen", "127.0.0.1:0", "--rate-limit", "0"});
+    std::vector<std::string> a_args{"--redis", redis_->url(), "--listen", "127.0.0.1:0", "--rate-limit", "0"};
+    std::vector<std::string> b_args{"--redis", redis_->url(), "--listen", "127.0.0.2:0", "--rate-limit", "0"};
+    a_args.insert(a_args.end(), extra.begin(), extra.end());
+    b_args.insert(b_args.end(), extra.begin(), extra.end());
+    a_ = std::make_unique<ParleydProcess>(a_args);
     ASSERT_TRUE(a_->ok()) << a_->error();
-    b_ = std::make_unique<ParleydProcess>(
-        std::vector<std::string>{"--redis", redis_->url(), "--listen", "127.0.0.2:0", "--rate-limit", "0"});
+    b_ = std::make_unique<ParleydProcess>(b_args);
     ASSERT_TRUE(b_->ok()) << b_->error();
   }
   void TearDown() override {
@@ -97,6 +99,21 @@ TEST_F(RedisPresenceTest, ANameHeldOnOneNodeIsTakenOnTheOtherInAnyCaseAndFreeOnc
     std::this_thread::sleep_for(milliseconds(100));
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(Json(answer).type(), "welcome") << answer;
+}
+
+TEST_F(RedisPresenceTest, AClaimOutlivesItsExpiryWhileItsSessionIsAttachedOrHeldForResume) {
+  start(false, {"--resume-window", "120"});
+  Member alice, bob, rival;
+  enter(alice, true, "alice");
+  enter(bob, true, "bob");
+  alice.drop();  // lost (1006): held for resume, so the name stays alice's
+  // Past the claim's 15 s expiry: only the node's refresh keeps both names taken.
+  std::this_thread::sleep_for(milliseconds(17000));
+  ASSERT_TRUE(rival.connect("127.0.0.2", b_->port()));
+  for (const char* name : {"ALICE", "Bob"}) {
+    Json answer(rival.try_hello(name));
+    EXPECT_EQ(answer.str("code"), "name_taken") << name << ": " << answer.raw;
+  }
 }
 
 TEST_F(RedisPresenceTest, JoinedLeftTypingAndWhoCrossNodes) {
