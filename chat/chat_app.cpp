@@ -198,8 +198,9 @@ void ChatApp::on_open(protocol::ConnectionId id) {
       return;
     }
     grants_.insert_or_assign(session_of(id), std::move(grant));
-    // A verified identity is taken without waiting: the token's subject is that user.
-    if (presence_ != nullptr) presence_->adopt(name);
+    // A verified identity is welcomed without waiting (the token's subject is that user), and
+    // closed as a second connection of that name would be here if another node holds it.
+    if (presence_ != nullptr) claim_verified(id, name);
     return;
   }
   pending_users_.erase(fd_of(id));

@@ -443,6 +443,7 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
     protocol::ConnectionId connection = 0;
     std::string name;
     std::string message_id;
+    bool verified = false;  // claim_verified: the session exists already
   };
   // A `who` waiting for the other nodes' members, keyed by its cookie.
   struct PendingWho {
@@ -451,6 +452,8 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   };
   // hello for a name not held here, with presence: submits the claim (or answers unavailable).
   void claim_name(protocol::ConnectionId id, const ClientMessage& message);
+  // A name verified at the handshake, already welcomed: claimed cluster-wide in the background.
+  void claim_verified(protocol::ConnectionId id, std::string_view name);
   // Writes and sends the `who` of `room_id` with `remote` (other nodes' members) appended.
   void send_who(protocol::ConnectionId id, uint32_t room_id, const std::vector<std::string>& remote);
 

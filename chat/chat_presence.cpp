@@ -1,6 +1,7 @@
 #include "chat/chat_app.h"
 
 #include "chat/chat_app_internal.h"
+#include "protocol/close_code.h"
 
 // ChatApp's side of presence across nodes (issue 15, chat/cluster/presence.h): hello waits for
 // the cluster-wide name claim, other nodes' joined/left/typing reach this node's members, and
@@ -34,6 +35,15 @@ void ChatApp::claim_name(protocol::ConnectionId id, const ClientMessage& message
   pending_claims_.insert_or_assign(fd, PendingClaim{cookie, id, std::string(message.name), std::string(message.id)});
 }
 
+void ChatApp::claim_verified(protocol::ConnectionId id, std::string_view name) {
+  uint64_t cookie = (next_presence_cookie_++ << 32) | fd_of(id);
+  if (!presence_->claim(name, cookie)) {
+    presence_->adopt(name);  // Redis away: kept, and claimed when it returns
+    return;
+  }
+  pending_claims_.insert_or_assign(fd_of(id), PendingClaim{cookie, id, std::string(name), {}, true});
+}
+
 void ChatApp::on_claimed(uint64_t cookie, std::string_view name, ClaimResult result) {
   PendingClaim* found = pending_claims_.find(static_cast<uint32_t>(cookie));
   if (found == nullptr || found->cookie != cookie) {
@@ -44,6 +54,15 @@ void ChatApp::on_claimed(uint64_t cookie, std::string_view name, ClaimResult res
   PendingClaim pending = std::move(*found);
   pending_claims_.erase(static_cast<uint32_t>(cookie));
   protocol::ConnectionId id = pending.connection;
+  if (pending.verified) {
+    if (result == ClaimResult::kUnavailable) presence_->adopt(pending.name);
+    if (result == ClaimResult::kTaken) {
+      // As on_open does when the name is taken on this node.
+      send_error(id, ChatError::kNameTaken, "user name taken (on another server of this chat)", {});
+      transport_.close(id, protocol::kClosePolicyViolation, "user name taken");
+    }
+    return;
+  }
   switch (result) {
     case ClaimResult::kOk:
       // Still false when a hello on this node took the name meanwhile (both claims succeed:

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "chat/auth_token.h"
 #include "tests/support/chat_test_support.h"
 #include "tests/support/parleyd_process.h"
 #include "tests/support/redis_chat_member.h"
@@ -114,6 +118,29 @@ TEST_F(RedisPresenceTest, AClaimOutlivesItsExpiryWhileItsSessionIsAttachedOrHeld
     Json answer(rival.try_hello(name));
     EXPECT_EQ(answer.str("code"), "name_taken") << name << ": " << answer.raw;
   }
+}
+
+TEST_F(RedisPresenceTest, ATokenIdentityHeldOnAnotherNodeIsClosedAsNameTaken) {
+  const std::string secret = "presence-test-secret-of-at-least-32-bytes";
+  char path[] = "/tmp/parley-presence-secret-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, secret.data(), secret.size()), static_cast<ssize_t>(secret.size()));
+  close(fd);
+  start(false, {"--auth-secret", path});
+  unlink(path);  // read at start-up
+  uint64_t expires = static_cast<uint64_t>(time(nullptr)) + 3600;
+  Member alice, twin;
+  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port(), "/chat?token=" + chat::mint_token("alice", {}, expires, secret)));
+  ASSERT_FALSE(alice.next("welcome").empty());
+  // Welcomed at open on B too (a verified identity does not wait), then refused once the claim
+  // answers: as a second connection of that name on one node is.
+  ASSERT_TRUE(twin.connect("127.0.0.2", b_->port(), "/chat?token=" + chat::mint_token("ALICE", {}, expires, secret)));
+  Json refused(twin.next("error"));
+  EXPECT_EQ(refused.str("code"), "name_taken") << refused.raw;
+  // Alice on A is untouched.
+  ASSERT_TRUE(alice.send(R"({"type":"ping"})"));
+  EXPECT_FALSE(alice.next("pong").empty());
 }
 
 TEST_F(RedisPresenceTest, JoinedLeftTypingAndWhoCrossNodes) {

@@ -20,7 +20,10 @@ inline constexpr milliseconds kClusterTimeout{10000};
 // A chat client on any address.
 class Member {
  public:
-  bool connect(const std::string& host, uint16_t port) { return ws_.connect(host, port, "/chat"); }
+  // Opens a WebSocket to `path` (e.g. "/chat?token=...").
+  bool connect(const std::string& host, uint16_t port, const std::string& path = "/chat") {
+    return ws_.connect(host, port, path);
+  }
   bool send(const std::string& json) { return ws_.send_frame(kOpText, json); }
   // The oldest unread message of type `type` (others stay unread for their own next()), or ""
   // when none came in time.
