@@ -174,17 +174,20 @@ void RedisPresence::beat() {
   std::string timeout = std::to_string(timing_.node_timeout_ms);
   std::string nodes = key("nodes", "");
   nodes.pop_back();  // "parley:nodes"
-  bool first = fresh_link_;
-  fresh_link_ = false;
   link_.command({"EVALSHA", beat_sha_, "1", nodes, node_id_, timeout, prefix_, may_sweep ? "1" : "0"},
-                [this, first](redisReply* reply) {
+                [this](redisReply* reply) {
+                  // An error (LOADING: a restarted Redis replaying its AOF) leaves fresh_link_ set:
+                  // the next beat syncs.
                   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return;
                   bool added = reply->element[0]->integer == 1;
                   nodes_swept_ += static_cast<uint64_t>(reply->element[1]->integer);
                   // A new connection (what changed during the outage was not written), or not
                   // in the node set (Redis lost our keys, or a survivor swept us as dead and told
                   // our rooms `left`): make Redis agree with this node again.
-                  if (added || first) sync_members();
+                  if (added || fresh_link_) {
+                    fresh_link_ = false;
+                    sync_members();
+                  }
                 });
   // Claims are refreshed every beat, in batches: a name held here never expires while the node
   // lives, and expires within node_timeout_ms of its death.
