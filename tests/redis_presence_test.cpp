@@ -1,5 +1,6 @@
 // Presence and user names across parleyd processes through one Redis (issue 15, docs/redis.md
-// "Presence and names"): two nodes on different loopback addresses (two "machines") and one
+// "Presence and names"): two nodes (a third in the kill test) on different loopback addresses
+// (different "machines") and one
 // private redis-server. A name held on one node is taken on the other (any case) and free again
 // once released; joined/left/typing and `who` cross nodes; a node killed with -9 leaves its rooms
 // (`left` on the other node) within the stated bound and its names become free; after Redis
@@ -67,7 +68,14 @@ class RedisPresenceTest : public ::testing::Test {
     b_ = std::make_unique<ParleydProcess>(b_args);
     ASSERT_TRUE(b_->ok()) << b_->error();
   }
+  // A third node on 127.0.0.3.
+  void start_third() {
+    c_ = std::make_unique<ParleydProcess>(
+        std::vector<std::string>{"--redis", redis_->url(), "--listen", "127.0.0.3:0", "--rate-limit", "0"});
+    ASSERT_TRUE(c_->ok()) << c_->error();
+  }
   void TearDown() override {
+    c_.reset();
     a_.reset();
     b_.reset();
     redis_.reset();
@@ -81,6 +89,7 @@ class RedisPresenceTest : public ::testing::Test {
   std::unique_ptr<RedisProcess> redis_;
   std::unique_ptr<ParleydProcess> a_;
   std::unique_ptr<ParleydProcess> b_;
+  std::unique_ptr<ParleydProcess> c_;
 };
 
 TEST_F(RedisPresenceTest, ANameHeldOnOneNodeIsTakenOnTheOtherInAnyCaseAndFreeOnceReleased) {
@@ -188,17 +197,20 @@ TEST_F(RedisPresenceTest, JoinedLeftTypingAndWhoCrossNodes) {
 
 TEST_F(RedisPresenceTest, ANodeKilledWithSigkillLeavesItsRoomsWithinTheBoundAndFreesItsNames) {
   start(false);
-  Member alice, bob, carol;
+  start_third();
+  Member alice, bob, carol, dave;
   enter(alice, true, "alice");
   enter(bob, false, "bob");
   enter(carol, false, "carol");
+  ASSERT_TRUE(dave.connect("127.0.0.3", c_->port()));
+  dave.hello("dave");
   alice.join("lobby");
-  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 1), 1);
+  dave.join("lobby");
+  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 2), 2);
   bob.join("lobby");
   carol.join("lobby");
-  ASSERT_FALSE(alice.next("joined").empty());
-  ASSERT_FALSE(alice.next("joined").empty());
-  ASSERT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice", "bob", "carol"}));
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(alice.next("joined").empty()) << i;
+  ASSERT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice", "bob", "carol", "dave"}));
 
   auto killed = std::chrono::steady_clock::now();
   ASSERT_EQ(::kill(b_->pid(), SIGKILL), 0);
@@ -214,7 +226,14 @@ TEST_F(RedisPresenceTest, ANodeKilledWithSigkillLeavesItsRoomsWithinTheBoundAndF
   EXPECT_LE(took.count(), (kDeathBound + kDeathMargin).count());
   // Not before the node could be declared dead (15 s unseen, at most 5 s since its last beat).
   EXPECT_GE(took.count(), 9000);
-  EXPECT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice"}));
+  EXPECT_EQ(who(alice, "lobby"), (std::vector<std::string>{"alice", "dave"}));
+  // The other survivor heard the same two `left`, once each: one node swept the dead one.
+  std::vector<std::string> dave_heard;
+  for (int i = 0; i < 2; ++i) dave_heard.push_back(Json(dave.next("left", kDeathMargin)).str("user"));
+  std::sort(dave_heard.begin(), dave_heard.end());
+  EXPECT_EQ(dave_heard, (std::vector<std::string>{"bob", "carol"}));
+  dave.expect_no("left", milliseconds(6000));  // past the next beat: no second sweep
+  alice.expect_no("left", milliseconds(100));
   // Its names expire with it (claim expiry = node timeout, no longer refreshed).
   Member newcomer;
   ASSERT_TRUE(newcomer.connect("127.0.0.1", a_->port()));
