@@ -1,10 +1,10 @@
 // Presence and user names across parleyd processes through one Redis (issue 15, docs/redis.md
-// "Presence and names"): two nodes (a third in the kill test) on different loopback addresses
-// (different "machines") and one
-// private redis-server. A name held on one node is taken on the other (any case) and free again
-// once released; joined/left/typing and `who` cross nodes; a node killed with -9 leaves its rooms
-// (`left` on the other node) within the stated bound and its names become free; after Redis
-// restarts empty, the nodes put their names and members back.
+// "Presence and names across nodes"): two nodes (a third in the kill test) on different loopback
+// addresses (different "machines") and one private redis-server. A name held on one node is
+// taken on the other (any case, hello or token) while attached or held for resume, and free once
+// released; joined/left/typing and `who` cross nodes; a node killed with -9 leaves its rooms
+// (`left` once on each survivor) within the stated bound and its names become free; after Redis
+// restarts (empty, or with changes made while it was away) the nodes bring it up to date.
 #include <gtest/gtest.h>
 
 #include <signal.h>
