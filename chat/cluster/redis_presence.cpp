@@ -127,7 +127,8 @@ RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool command
 
 RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& loop, PresenceTiming timing)
     : timing_(timing), claim_sha_(script_sha1(kClaimScript)), release_sha_(script_sha1(kReleaseScript)),
-      member_sha_(script_sha1(kMemberScript)), sync_sha_(script_sha1(kSyncScript)), beat_sha_(script_sha1(kBeatScript)), loop_(loop),
+      member_sha_(script_sha1(kMemberScript)), sync_sha_(script_sha1(kSyncScript)),
+      beat_sha_(script_sha1(kBeatScript)), loop_(loop),
       wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 100), link_(loop, presence_link_config(endpoint, true)),
       subscriber_(loop, presence_link_config(endpoint, false)) {
   std::random_device random;
@@ -141,7 +142,8 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
   subscriber_.set_on_up([this] {
     for (const auto& [room, users] : rooms_) subscriber_.subscribe(key("p", room));
   });
-  subscriber_.set_on_message([this](std::string_view channel, std::string_view payload) { on_message(channel, payload); });
+  subscriber_.set_on_message(
+      [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); });
   loop.add_timer_wheel(&wheel_);
   wheel_.schedule(&tick_, timing_.beat_ms);
   link_.start();
@@ -284,7 +286,9 @@ void RedisPresence::left(std::string_view room, std::string_view user) {
   }
 }
 
-void RedisPresence::typing(std::string_view room, std::string_view user, bool on) { publish(room, on ? 't' : 's', user); }
+void RedisPresence::typing(std::string_view room, std::string_view user, bool on) {
+  publish(room, on ? 't' : 's', user);
+}
 
 void RedisPresence::publish(std::string_view room, char kind, std::string_view user) {
   std::string payload;
