@@ -198,6 +198,9 @@ void ChatApp::on_open(protocol::ConnectionId id) {
       return;
     }
     grants_.insert_or_assign(session_of(id), std::move(grant));
+    // A verified identity is welcomed without waiting (the token's subject is that user), and
+    // closed as a second connection of that name would be here if another node holds it.
+    if (presence_ != nullptr) claim_verified(id, name);
     return;
   }
   pending_users_.erase(fd_of(id));
@@ -338,6 +341,12 @@ void ChatApp::on_hello(protocol::ConnectionId id, const ClientMessage& message) 
     return;
   }
   expire_held();
+  // Names are the cluster's (chat_presence.cpp): the welcome waits for the claim's answer. A
+  // name held here (a session on this node, attached or held) is answered below at once.
+  if (presence_ != nullptr && !users_.contains(message.name)) {
+    claim_name(id, message);
+    return;
+  }
   if (!identify(id, message.name)) {
     send_error(id, ChatError::kNameTaken,
                held_session_named(message.name) != kNoIndex
@@ -396,6 +405,9 @@ void ChatApp::on_close(protocol::ConnectionId id, uint16_t code) {
   if (PendingUser* pending = pending_users_.find(fd); pending != nullptr && pending->id == id) {
     pending_users_.erase(fd);
   }
+  if (PendingClaim* claim = pending_claims_.find(fd); claim != nullptr && claim->connection == id) {
+    pending_claims_.erase(fd);  // the claim's answer then gives the name back (on_claimed)
+  }
   uint32_t session = session_of(id);
   if (session == kNoIndex) return;
   // `left` goes out as one shared frame, as every room event does (issue 13: a private copy
@@ -420,6 +432,7 @@ void ChatApp::end_session(uint32_t session) {
   leave_all(session);
   grants_.erase(session);
   log_->unwatch_user(sessions_.get(session).name());
+  if (presence_ != nullptr) presence_->release(sessions_.get(session).name());
   users_.erase(sessions_.get(session).name());
   sessions_.release(session);
 }

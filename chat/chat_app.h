@@ -18,6 +18,7 @@
 
 #include "chat/chat_codec.h"
 #include "chat/chat_session.h"
+#include "chat/cluster/presence.h"
 #include "chat/flat_map.h"
 #include "chat/origin_policy.h"
 #include "chat/room.h"
@@ -225,7 +226,7 @@ uint64_t chat_hard_message_size(uint64_t max_text_bytes);
 // the log assigns the seq, and the app delivers the message and acks the sender only when the
 // log's completion arrives (for SQLite: after the commit), in completion order, which is seq
 // order. The in-memory ring of each room (History) is a cache of the log's newest messages.
-class ChatApp final : public protocol::WsApplication, public RoomLogClient {
+class ChatApp final : public protocol::WsApplication, public RoomLogClient, public PresenceClient {
  public:
   // `transport`, `hooks` (may be null) and `log` must outlive the app. A null `log` means
   // memory only (`--store none`): the app's own memory log assigns seqs and dedups client ids,
@@ -249,6 +250,18 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   // RoomLogClient, delivering engines (Redis): a stored message from any node, in seq order:
   // fan out to the room's local members or to the local recipient of a DM.
   void on_delivered(const DeliveredMessage& message) override;
+
+  // Presence across nodes (chat/cluster/presence.h; chat_presence.cpp): null (the default) keeps
+  // names, who and presence events local to this process. Set before serving; must outlive
+  // the app. Names are then claimed cluster-wide (hello waits for the claim), joined/left/typing
+  // go to the room's members on every node and `who` lists them all.
+  void set_presence(Presence* presence);
+  // PresenceClient: a hello's claim was answered (welcome, name_taken or unavailable).
+  void on_claimed(uint64_t cookie, std::string_view name, ClaimResult result) override;
+  // PresenceClient: an event of a user on another node: told to this node's members of `room`.
+  void on_remote_presence(std::string_view room, std::string_view user, PresenceEvent event) override;
+  // PresenceClient: the other nodes' members for a `who`: the reply goes out.
+  void on_members(uint64_t cookie, bool ok, const std::vector<std::string>& remote) override;
 
   // Posts a message to room `room` from `from` (any label, e.g. "server") through the room
   // log: to every member, with the next seq, into history, once stored (at once with the memory
@@ -424,8 +437,32 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient {
   // The held session named `name` (any case), or kNoIndex.
   uint32_t held_session_named(std::string_view name) const;
 
+  // A hello waiting for its cluster-wide name claim (chat_presence.cpp), keyed by fd.
+  struct PendingClaim {
+    uint64_t cookie = 0;
+    protocol::ConnectionId connection = 0;
+    std::string name;
+    std::string message_id;
+    bool verified = false;  // claim_verified: the session exists already
+  };
+  // A `who` waiting for the other nodes' members, keyed by its cookie.
+  struct PendingWho {
+    protocol::ConnectionId connection = 0;
+    std::string room;
+  };
+  // hello for a name not held here, with presence: submits the claim (or answers unavailable).
+  void claim_name(protocol::ConnectionId id, const ClientMessage& message);
+  // A name verified at the handshake, already welcomed: claimed cluster-wide in the background.
+  void claim_verified(protocol::ConnectionId id, std::string_view name);
+  // Writes and sends the `who` of `room_id` with `remote` (other nodes' members) appended.
+  void send_who(protocol::ConnectionId id, uint32_t room_id, const std::vector<std::string>& remote);
+
   ChatTransport& transport_;
   ChatConfig config_;
+  Presence* presence_ = nullptr;
+  FlatMap<uint32_t, PendingClaim> pending_claims_;
+  FlatMap<uint64_t, PendingWho> pending_whos_;
+  uint64_t next_presence_cookie_ = 1;
   ChatHooks* hooks_;
   std::unique_ptr<RoomLog> own_log_;  // the memory-only log when none was given
   RoomLog* log_;

@@ -111,6 +111,7 @@ void ChatApp::announce_join(protocol::ConnectionId id, uint32_t session, const R
   out_.clear();
   write_presence(out_, true, room.name(), sessions_.get(session).name());
   broadcast(room, id, out_);
+  if (presence_ != nullptr) presence_->joined(room.name(), sessions_.get(session).name());
   if (hooks_ != nullptr) hooks_->on_join(id, sessions_.get(session).name(), room.name());
 }
 
@@ -124,6 +125,7 @@ void ChatApp::on_leave(protocol::ConnectionId id, uint32_t session, const Client
     return;
   }
   if (hooks_ != nullptr) hooks_->on_leave(id, sessions_.get(session).name(), room_name);
+  if (presence_ != nullptr) presence_->left(room_name, sessions_.get(session).name());
   if (result.freed) {
     room_freed(message.room);
     return;
@@ -171,6 +173,7 @@ void ChatApp::on_typing(protocol::ConnectionId id, uint32_t session, const Clien
   out_.clear();
   write_typing(out_, room.name(), sessions_.get(session).name(), message.on);
   broadcast(room, id, out_);
+  if (presence_ != nullptr) presence_->typing(room.name(), sessions_.get(session).name(), message.on);
 }
 
 void ChatApp::on_who(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
@@ -179,16 +182,16 @@ void ChatApp::on_who(protocol::ConnectionId id, uint32_t session, const ClientMe
     send_error(id, ChatError::kUnknownRoom, "not in that room", message.id);
     return;
   }
-  const Room& room = rooms_.room(room_id);
-  out_.clear();
-  write_who_begin(out_, room.name());
-  bool first = true;
-  for (const RoomMember& member : room.members()) {
-    write_who_user(out_, sessions_.get(member.session).name(), first);
-    first = false;
+  // With presence across nodes the reply waits for the other nodes' members; when they cannot
+  // be had (Redis away, queue full) it lists this node's (chat_presence.cpp).
+  if (presence_ != nullptr) {
+    uint64_t cookie = next_presence_cookie_++;
+    if (presence_->members(rooms_.room(room_id).name(), cookie)) {
+      pending_whos_.insert_or_assign(cookie, PendingWho{id, std::string(rooms_.room(room_id).name())});
+      return;
+    }
   }
-  write_who_end(out_);
-  transport_.send_text(id, out_);
+  send_who(id, room_id, {});
 }
 
 std::vector<std::string> ChatApp::rooms_of(std::string_view name) const {
@@ -238,7 +241,9 @@ void ChatApp::leave_all(uint32_t session) {
     uint32_t room_id = chat_session.memberships[index].room;
     // As after a leave message, the hook runs once the member is gone; the name is copied
     // because a freed room's goes with it.
-    std::string left = hooks_ != nullptr ? std::string(rooms_.room(room_id).name()) : std::string();
+    std::string left =
+        hooks_ != nullptr || presence_ != nullptr ? std::string(rooms_.room(room_id).name()) : std::string();
+    if (presence_ != nullptr) presence_->left(left, chat_session.name());
     if ((memory_only_ || log_->delivers()) && rooms_.room(room_id).size() == 1) {
       std::string name = rooms_.room(room_id).name();  // freed by leave_at
       rooms_.leave_at(session, index);

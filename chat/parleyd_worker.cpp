@@ -16,6 +16,7 @@
 #include "chat/chat_metrics.h"
 #include "chat/parleyd/operations.h"
 #include "chat/server_metrics.h"
+#include "chat/cluster/redis_presence.h"
 #include "chat/cluster/redis_room_log.h"
 #include "chat/store/room_log.h"
 #include "chat/upgrade_auth.h"
@@ -127,6 +128,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   log_config.max_age_ms = options.history_max_age_seconds * 1000;
   chat_config.resume_window_ms = uint64_t{options.resume_window_seconds} * 1000;
   std::unique_ptr<RoomLog> room_log;  // null with --store none: the app keeps memory only
+  std::unique_ptr<RedisPresence> presence;  // --redis: names, who and presence across nodes
   if (!options.redis.empty()) {
     // One chat across processes (issue 15). Checked once here, blocking, before serving: an
     // unreachable Redis at start is a configuration error (exit 1), one that goes away later is
@@ -139,6 +141,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
       std::fprintf(stderr, "parleyd: %s\n", redis_error.c_str());
       return 1;
     }
+    presence = std::make_unique<RedisPresence>(endpoint, loop);
   } else if (options.store != "none") {
     // The store's writer thread inherits this mask: SIGINT/SIGTERM must reach the loop's
     // signalfd (watch_signals below), not kill the process from the writer.
@@ -157,6 +160,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   }
   WsServerTransport chat_transport(server);
   ChatApp chat_app(chat_transport, chat_config, nullptr, room_log.get());
+  chat_app.set_presence(presence.get());
   HeldSessionExpiry held_expiry(loop, chat_app, chat_config.resume_window_ms);
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
   LoggedApp logged_chat(chat_app, server, ops.log(), "/chat");

@@ -14,80 +14,11 @@
 
 #include "tests/support/chat_test_support.h"
 #include "tests/support/parleyd_process.h"
+#include "tests/support/redis_chat_member.h"
 #include "tests/support/redis_process.h"
 
 namespace parley_test {
 namespace {
-
-constexpr milliseconds kClusterTimeout{10000};
-
-// A chat client on any address.
-class Member {
- public:
-  bool connect(const std::string& host, uint16_t port) { return ws_.connect(host, port, "/chat"); }
-  bool send(const std::string& json) { return ws_.send_frame(kOpText, json); }
-  // The oldest unread message of type `type` (others stay unread for their own next()), or ""
-  // when none came in time.
-  std::string next(const std::string& type, milliseconds timeout = kClusterTimeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (size_t i = 0;; ++i) {
-      if (i < inbox_.size()) {
-        if (Json(inbox_[i]).type() != type) continue;
-        std::string found = std::move(inbox_[i]);
-        inbox_.erase(inbox_.begin() + static_cast<long>(i));
-        return found;
-      }
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) return "";
-      Received message = ws_.recv_message(std::chrono::duration_cast<milliseconds>(deadline - now));
-      if (!message.ok()) return "";
-      inbox_.push_back(std::move(message.payload));
-      i = inbox_.size() - 2;  // look at the new one next
-    }
-  }
-  void hello(const std::string& name) {
-    ASSERT_TRUE(send(R"({"type":"hello","name":")" + name + R"("})"));
-    ASSERT_FALSE(next("welcome").empty());
-  }
-  // Joins `room` and returns the history reply.
-  std::string join(const std::string& room, const std::string& extra = "") {
-    EXPECT_TRUE(send(R"({"type":"join","room":")" + room + "\"" + extra + "}"));
-    return next("history");
-  }
-  // Nothing of type `type` for `quiet`.
-  void expect_no(const std::string& type, milliseconds quiet = milliseconds(500)) {
-    std::string got = next(type, quiet);
-    EXPECT_TRUE(got.empty()) << "unexpected: " << got;
-  }
-
- private:
-  WsTestClient ws_;
-  std::vector<std::string> inbox_;
-};
-
-// Subscribers of `channel` on the Redis at `port` (PUBSUB NUMSUB), -1 on error.
-long long subscribers(uint16_t port, const std::string& channel) {
-  redisContext* context = redisConnect("127.0.0.1", port);
-  if (context == nullptr || context->err != 0) {
-    if (context != nullptr) redisFree(context);
-    return -1;
-  }
-  auto* reply = static_cast<redisReply*>(redisCommand(context, "PUBSUB NUMSUB %s", channel.c_str()));
-  long long count = -1;
-  if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) count = reply->element[1]->integer;
-  if (reply != nullptr) freeReplyObject(reply);
-  redisFree(context);
-  return count;
-}
-
-// Polls subscribers() until it equals `want` or 10 s pass; returns the last value.
-long long await_subscribers(uint16_t port, const std::string& channel, long long want) {
-  long long count = -1;
-  for (int i = 0; i < 200 && (count = subscribers(port, channel)) != want; ++i) {
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return count;
-}
 
 std::string msg(const std::string& room, const std::string& text, const std::string& id) {
   return R"({"type":"msg","room":")" + room + R"(","text":")" + text + R"(","id":")" + id + R"("})";

@@ -1,5 +1,7 @@
 #include "chat/cluster/redis_link.h"
 
+#include <openssl/evp.h>
+
 #include <hiredis/sds.h>
 #include <netdb.h>
 #include <sys/epoll.h>
@@ -31,6 +33,19 @@ uint64_t random_u64() {
 }
 
 }  // namespace
+
+std::string script_sha1(std::string_view script) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(script.data(), script.size(), digest, &length, EVP_sha1(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
 
 std::string_view reply_text(const redisReply* reply) {
   if (reply == nullptr || reply->str == nullptr) return {};

@@ -172,6 +172,9 @@ class RedisLink final : public reactor::EventHandler {
   uint64_t attempts_ = 0;
 };
 
+// The SHA1 of a Lua script in hex: its name for EVALSHA (the preamble SCRIPT LOADs the text).
+std::string script_sha1(std::string_view script);
+
 // The text of a reply of type string/status/error (empty for others).
 std::string_view reply_text(const redisReply* reply);
 

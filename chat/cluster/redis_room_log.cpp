@@ -1,7 +1,5 @@
 #include "chat/cluster/redis_room_log.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -49,19 +47,6 @@ return {last, entries}
 
 // Reads after a retry still short of what was delivered are served as they are.
 constexpr int kReadAttempts = 3;
-
-std::string sha1_hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
 
 bool parse_u64(std::string_view text, uint64_t& out) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -119,7 +104,7 @@ std::unique_ptr<RoomLog> open_redis_room_log(const RoomLogConfig& config, const 
 }
 
 RedisRoomLog::RedisRoomLog(const RoomLogConfig& config, const RedisEndpoint& endpoint, reactor::EventLoop& loop)
-    : config_(config), append_sha_(sha1_hex(kAppendScript)), read_sha_(sha1_hex(kReadScript)),
+    : config_(config), append_sha_(script_sha1(kAppendScript)), read_sha_(script_sha1(kReadScript)),
       link_(loop, command_link_config(config, endpoint)), subscriber_(loop, link_config(config, endpoint)) {
   node_id_ = std::to_string(std::random_device{}() | (uint64_t{std::random_device{}()} << 32));
   stats_.queue_limit = config_.queue_limit;

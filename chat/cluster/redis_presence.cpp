@@ -1,0 +1,336 @@
+#include "chat/cluster/redis_presence.h"
+
+#include <random>
+
+#include "chat/store/room_log.h"
+
+namespace chat {
+
+namespace {
+
+// KEYS: claim keys. ARGV: owner node, expiry ms. Each name becomes (or stays) the owner's unless
+// another node holds it. Returns one 1/0 per key. Used for a hello's claim and the refresh.
+constexpr std::string_view kClaimScript = R"LUA(
+local out = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if holder and holder ~= ARGV[1] then
+    out[i] = 0
+  else
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    out[i] = 1
+  end
+end
+return out
+)LUA";
+
+// KEYS: claim key. ARGV: owner. Deletes the claim only if it is still the owner's.
+constexpr std::string_view kReleaseScript = R"LUA(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+)LUA";
+
+// KEYS: m:<room>, nm:<node>. ARGV: node, room, user, 1 (add) / 0 (remove), channel, announce
+// (1: publish the event). The room's hash and the node's undo set change together.
+constexpr std::string_view kMemberScript = R"LUA(
+local field = ARGV[1] .. '\t' .. ARGV[3]
+local entry = ARGV[2] .. '\t' .. ARGV[3]
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], field, '1')
+  redis.call('SADD', KEYS[2], entry)
+  if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[5], ARGV[1] .. '\tj\t' .. ARGV[3]) end
+else
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('SREM', KEYS[2], entry)
+  if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[5], ARGV[1] .. '\tl\t' .. ARGV[3]) end
+end
+return 0
+)LUA";
+
+// KEYS: nm:<node>. ARGV: node, key prefix, then every "<room>\t<user>" member of this node now.
+// Makes Redis agree with the node after its connection came back (or after a survivor swept it
+// as dead): entries no longer true leave their room's hash with a `left`, missing ones are put
+// back with a `joined`, and every hash entry is rewritten (a Redis that lost its data).
+constexpr std::string_view kSyncScript = R"LUA(
+local want = {}
+for i = 3, #ARGV do want[ARGV[i]] = true end
+local have = {}
+for _, entry in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  have[entry] = true
+  if not want[entry] then
+    local room, user = string.match(entry, '^(.*)\t([^\t]*)$')
+    if room then
+      redis.call('HDEL', ARGV[2] .. 'm:' .. room, ARGV[1] .. '\t' .. user)
+      redis.call('PUBLISH', ARGV[2] .. 'p:' .. room, ARGV[1] .. '\tl\t' .. user)
+    end
+    redis.call('SREM', KEYS[1], entry)
+  end
+end
+for i = 3, #ARGV do
+  local room, user = string.match(ARGV[i], '^(.*)\t([^\t]*)$')
+  if room then
+    redis.call('HSET', ARGV[2] .. 'm:' .. room, ARGV[1] .. '\t' .. user, '1')
+    if not have[ARGV[i]] then
+      redis.call('SADD', KEYS[1], ARGV[i])
+      redis.call('PUBLISH', ARGV[2] .. 'p:' .. room, ARGV[1] .. '\tj\t' .. user)
+    end
+  end
+end
+return 0
+)LUA";
+
+// KEYS: nodes. ARGV: node, timeout ms, key prefix, sweep (1/0). Stamps this node with Redis's
+// clock (one clock for every node), then, when allowed, removes every node unseen for the
+// timeout: its members leave the rooms' hashes with a `left` each. ZREM decides who sweeps a
+// node, so each dead node is swept once. Returns {1 if this node was not in the set, nodes swept}.
+constexpr std::string_view kBeatScript = R"LUA(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local added = redis.call('ZADD', KEYS[1], now, ARGV[1])
+local swept = 0
+if ARGV[4] == '1' then
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+  for _, node in ipairs(dead) do
+    if node ~= ARGV[1] and redis.call('ZREM', KEYS[1], node) == 1 then
+      local set = ARGV[3] .. 'nm:' .. node
+      for _, entry in ipairs(redis.call('SMEMBERS', set)) do
+        local room, user = string.match(entry, '^(.*)\t([^\t]*)$')
+        if room then
+          redis.call('HDEL', ARGV[3] .. 'm:' .. room, node .. '\t' .. user)
+          redis.call('PUBLISH', ARGV[3] .. 'p:' .. room, node .. '\tl\t' .. user)
+        end
+      end
+      redis.call('DEL', set)
+      swept = swept + 1
+    end
+  end
+end
+return {added, swept}
+)LUA";
+
+// Names refreshed per script call (one EVALSHA per batch every beat).
+constexpr size_t kRefreshBatch = 256;
+
+RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool commands) {
+  RedisLinkConfig link;
+  link.endpoint = endpoint;
+  link.max_pending = 16384;
+  if (commands) {
+    for (std::string_view script : {kClaimScript, kReleaseScript, kMemberScript, kSyncScript, kBeatScript}) {
+      link.preamble.push_back({"SCRIPT", "LOAD", std::string(script)});
+    }
+  }
+  return link;
+}
+
+}  // namespace
+
+RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& loop, PresenceTiming timing)
+    : timing_(timing), claim_sha_(script_sha1(kClaimScript)), release_sha_(script_sha1(kReleaseScript)),
+      member_sha_(script_sha1(kMemberScript)), sync_sha_(script_sha1(kSyncScript)),
+      beat_sha_(script_sha1(kBeatScript)), loop_(loop),
+      wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 100), link_(loop, presence_link_config(endpoint, true)),
+      subscriber_(loop, presence_link_config(endpoint, false)) {
+  std::random_device random;
+  node_id_ = std::to_string(random() | (uint64_t{random()} << 32));
+  link_.set_on_up([this] {
+    up_since_ms_ = loop_.now_ms();
+    fresh_link_ = true;
+    beat();  // stamps the heartbeat first; its reply re-asserts names and members
+  });
+  link_.set_on_down([this] { up_since_ms_ = 0; });
+  subscriber_.set_on_up([this] {
+    for (const auto& [room, users] : rooms_) subscriber_.subscribe(key("p", room));
+  });
+  subscriber_.set_on_message(
+      [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); });
+  loop.add_timer_wheel(&wheel_);
+  wheel_.schedule(&tick_, timing_.beat_ms);
+  link_.start();
+  subscriber_.start();
+}
+
+RedisPresence::~RedisPresence() {
+  client_ = nullptr;
+  wheel_.cancel(&tick_);
+}
+
+std::string RedisPresence::key(std::string_view kind, std::string_view name) const {
+  std::string out;
+  out.reserve(prefix_.size() + kind.size() + 1 + name.size());
+  out.append(prefix_).append(kind).append(":").append(name);
+  return out;
+}
+
+void RedisPresence::on_tick(void* context, reactor::TimerNode* node) {
+  auto* self = static_cast<RedisPresence*>(context);
+  self->beat();
+  self->wheel_.schedule(node, self->timing_.beat_ms);
+}
+
+void RedisPresence::beat() {
+  if (!link_.connected()) return;
+  // A node sweeps others only after its own link has been up a whole timeout: when Redis comes
+  // back after an outage every stamp is old, and the live nodes need that long to stamp again.
+  bool may_sweep = up_since_ms_ != 0 && loop_.now_ms() - up_since_ms_ >= timing_.node_timeout_ms;
+  std::string timeout = std::to_string(timing_.node_timeout_ms);
+  std::string nodes = key("nodes", "");
+  nodes.pop_back();  // "parley:nodes"
+  link_.command({"EVALSHA", beat_sha_, "1", nodes, node_id_, timeout, prefix_, may_sweep ? "1" : "0"},
+                [this](redisReply* reply) {
+                  // An error (LOADING: a restarted Redis replaying its AOF) leaves fresh_link_ set:
+                  // the next beat syncs.
+                  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return;
+                  bool added = reply->element[0]->integer == 1;
+                  nodes_swept_ += static_cast<uint64_t>(reply->element[1]->integer);
+                  // A new connection (what changed during the outage was not written), or not
+                  // in the node set (Redis lost our keys, or a survivor swept us as dead and told
+                  // our rooms `left`): make Redis agree with this node again.
+                  if (added || fresh_link_) {
+                    fresh_link_ = false;
+                    sync_members();
+                  }
+                });
+  // Claims are refreshed every beat, in batches: a name held here never expires while the node
+  // lives, and expires within node_timeout_ms of its death.
+  std::vector<std::string> keys;
+  std::string ttl = std::to_string(timing_.node_timeout_ms);
+  auto flush = [&] {
+    if (keys.empty()) return;
+    std::vector<std::string_view> args{"EVALSHA", claim_sha_};
+    std::string count = std::to_string(keys.size());
+    args.push_back(count);
+    for (const std::string& k : keys) args.push_back(k);
+    args.push_back(node_id_);
+    args.push_back(ttl);
+    link_.command(args, [](redisReply*) {});
+    keys.clear();
+  };
+  for (const std::string& name : names_) {
+    keys.push_back(key("name", name));
+    if (keys.size() == kRefreshBatch) flush();
+  }
+  flush();
+}
+
+void RedisPresence::sync_members() {
+  std::vector<std::string> entries;
+  for (const auto& [room, users] : rooms_) {
+    for (const std::string& user : users) entries.push_back(room + "\t" + user);
+  }
+  std::vector<std::string_view> args{"EVALSHA", sync_sha_, "1"};
+  std::string set = key("nm", node_id_);
+  args.push_back(set);
+  args.push_back(node_id_);
+  args.push_back(prefix_);
+  for (const std::string& entry : entries) args.push_back(entry);
+  link_.command(args, [](redisReply*) {});
+}
+
+bool RedisPresence::claim(std::string_view name, uint64_t cookie) {
+  if (pending_claims_ >= kMaxPendingClaims) return false;
+  std::string lower = user_key(name);
+  std::string ttl = std::to_string(timing_.node_timeout_ms);
+  std::string claim_key = key("name", lower);
+  RedisSubmit submit = link_.command(
+      {"EVALSHA", claim_sha_, "1", claim_key, node_id_, ttl}, [this, cookie, lower](redisReply* reply) {
+        --pending_claims_;
+        ClaimResult result = ClaimResult::kUnavailable;
+        if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
+          result = reply->element[0]->integer == 1 ? ClaimResult::kOk : ClaimResult::kTaken;
+        }
+        if (result == ClaimResult::kOk) names_.insert(lower);
+        if (client_ != nullptr) client_->on_claimed(cookie, lower, result);
+      });
+  if (submit != RedisSubmit::kQueued) return false;
+  ++pending_claims_;
+  return true;
+}
+
+void RedisPresence::adopt(std::string_view name) {
+  std::string lower = user_key(name);
+  if (!names_.insert(lower).second) return;
+  std::string ttl = std::to_string(timing_.node_timeout_ms);
+  // Not waited for: if Redis is away the next beat after it returns asserts it.
+  link_.command({"EVALSHA", claim_sha_, "1", key("name", lower), node_id_, ttl}, [](redisReply*) {});
+}
+
+void RedisPresence::release(std::string_view name) {
+  std::string lower = user_key(name);
+  if (names_.erase(lower) == 0) return;
+  // Redis away: the claim expires by itself within node_timeout_ms (it is no longer refreshed).
+  link_.command({"EVALSHA", release_sha_, "1", key("name", lower), node_id_}, [](redisReply*) {});
+}
+
+
+void RedisPresence::joined(std::string_view room, std::string_view user) {
+  auto [it, created] = rooms_.try_emplace(std::string(room));
+  if (created) subscriber_.subscribe(key("p", room));  // down: on_up subscribes every room
+  if (!it->second.emplace(user).second) return;
+  // Redis away: written (with its `joined`) by sync_members() when the link returns.
+  link_.command({"EVALSHA", member_sha_, "2", key("m", room), key("nm", node_id_), node_id_, room, user, "1",
+                 key("p", room), "1"},
+                [](redisReply*) {});
+}
+
+void RedisPresence::left(std::string_view room, std::string_view user) {
+  auto it = rooms_.find(std::string(room));
+  if (it == rooms_.end() || it->second.erase(std::string(user)) == 0) return;
+  // Redis away: removed (with its `left`) by sync_members() when the link returns.
+  link_.command({"EVALSHA", member_sha_, "2", key("m", room), key("nm", node_id_), node_id_, room, user, "0",
+                 key("p", room), "1"},
+                [](redisReply*) {});
+  if (it->second.empty()) {
+    rooms_.erase(it);
+    subscriber_.unsubscribe(key("p", room));
+  }
+}
+
+void RedisPresence::typing(std::string_view room, std::string_view user, bool on) {
+  publish(room, on ? 't' : 's', user);
+}
+
+void RedisPresence::publish(std::string_view room, char kind, std::string_view user) {
+  std::string payload;
+  payload.reserve(node_id_.size() + user.size() + 3);
+  payload.append(node_id_).append("\t").append(1, kind).append("\t").append(user);
+  link_.command({"PUBLISH", key("p", room), payload}, [](redisReply*) {});
+}
+
+bool RedisPresence::members(std::string_view room, uint64_t cookie) {
+  RedisSubmit submit = link_.command({"HKEYS", key("m", room)}, [this, cookie](redisReply* reply) {
+    std::vector<std::string> remote;
+    bool ok = reply != nullptr && reply->type == REDIS_REPLY_ARRAY;
+    if (ok) {
+      for (size_t i = 0; i < reply->elements; ++i) {
+        std::string_view field = reply_text(reply->element[i]);
+        size_t tab = field.find('\t');
+        if (tab == std::string_view::npos || field.substr(0, tab) == node_id_) continue;
+        remote.emplace_back(field.substr(tab + 1));
+      }
+    }
+    if (client_ != nullptr) client_->on_members(cookie, ok, remote);
+  });
+  return submit == RedisSubmit::kQueued;
+}
+
+void RedisPresence::on_message(std::string_view channel, std::string_view payload) {
+  std::string_view room_prefix = "p:";
+  if (!channel.starts_with(prefix_) || !channel.substr(prefix_.size()).starts_with(room_prefix)) return;
+  std::string_view room = channel.substr(prefix_.size() + room_prefix.size());
+  size_t first = payload.find('\t');
+  if (first == std::string_view::npos || first + 2 >= payload.size() || payload[first + 2] != '\t') return;
+  if (payload.substr(0, first) == node_id_) return;  // our own event: told locally already
+  std::string_view user = payload.substr(first + 3);
+  PresenceEvent event;
+  switch (payload[first + 1]) {
+    case 'j': event = PresenceEvent::kJoined; break;
+    case 'l': event = PresenceEvent::kLeft; break;
+    case 't': event = PresenceEvent::kTypingOn; break;
+    case 's': event = PresenceEvent::kTypingOff; break;
+    default: return;
+  }
+  if (client_ != nullptr && !user.empty()) client_->on_remote_presence(room, user, event);
+}
+
+}  // namespace chat
