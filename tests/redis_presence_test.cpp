@@ -205,6 +205,9 @@ TEST_F(RedisPresenceTest, ANodeKilledWithSigkillLeavesItsRoomsWithinTheBoundAndF
   ASSERT_TRUE(dave.connect("127.0.0.3", c_->port()));
   dave.hello("dave");
   alice.join("lobby");
+  // Node A hears the room's presence once its SUBSCRIBE is in (asynchronous after the join):
+  // dave's joined must not race it (docs/redis.md: `who` is the source of truth in that window).
+  ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 1), 1);
   dave.join("lobby");
   ASSERT_EQ(await_subscribers(redis_->port(), "parley:p:lobby", 2), 2);
   bob.join("lobby");
