@@ -120,6 +120,8 @@ void print_load_usage() {
       "  --user-rate X     chat: messages per second per user (default 1; or --rate in total)\n"
       "  --idle-share F    chat: share of seconds (0 to <1) in which a user sends nothing (default 0)\n"
       "  --reconnect-share F  chat: share of users (0-1) that close and come back once (default 0)\n"
+      "  --reconnect-abrupt  chat: those users drop the TCP connection (no close frame, messages\n"
+      "                    in flight) instead of a close handshake; unacked msg are resent anyway\n"
       "  --server-pid PID  report that process's CPU time (/proc/PID/stat) over the measurement\n"
       "  -j N              worker processes, at most 19000 connections each (default 1)\n"
       "  --json FILE       write the results as JSON (\"-\" for stdout)\n"
@@ -233,6 +235,9 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       ok = seconds(o.idle_share) && o.idle_share < 1;
     } else if (arg == "--reconnect-share") {
       ok = seconds(o.reconnect_share) && o.reconnect_share <= 1;
+    } else if (arg == "--reconnect-abrupt") {
+      o.reconnect_abrupt = true;
+      rooms_set = true;
     } else if (arg == "--server-pid") {
       uint64_t pid = 0;
       ok = count(pid) && pid != 0 && pid <= 0x7fffffff;

@@ -58,6 +58,10 @@ struct LoadCounters {
   uint64_t presence_events = 0;        // chat: joined/left events received
   uint64_t reconnects_planned = 0;     // chat: users that close and come back once during the run
   uint64_t reconnects = 0;             // chat: of those, back and joined again; idle: lost ones replaced
+  uint64_t resends = 0;                // chat: unacked msg sent again (same id) after a reconnect
+  uint64_t duplicate_acks = 0;         // chat: acks of resends the server had stored already (dedup)
+  uint64_t never_acked = 0;            // chat: msg still unacked at the end (kept for resend, never answered)
+  uint64_t connections_lost = 0;       // chat: user connections lost unplanned (then reconnected)
   uint64_t lost = 0;                   // idle: upgraded connections lost while held (after the warmup)
   uint64_t pings = 0;                  // idle: server pings answered (after the warmup)
   uint64_t tls_handshakes = 0;         // wss: TLS handshakes finished
