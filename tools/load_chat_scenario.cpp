@@ -105,15 +105,17 @@ void Worker::drop_slot(uint32_t index) {
 void Worker::advance_chat() {
   BroadcastShared& shared = *plan_.shared;
   if (!chat_retry_.empty() && phase_ != RunPhase::kDone) {
-    size_t kept = 0;
-    for (auto [when, index] : chat_retry_) {
-      if (when <= now_ && slots_[index].fd < 0) {
+    // open_slot() may fail at once and queue the user again: take the list out first.
+    std::vector<std::pair<uint64_t, uint32_t>> retry;
+    retry.swap(chat_retry_);
+    for (auto [when, index] : retry) {
+      if (slots_[index].fd >= 0) continue;
+      if (when <= now_) {
         open_slot(index);
-      } else if (slots_[index].fd < 0) {
-        chat_retry_[kept++] = {when, index};
+      } else {
+        chat_retry_.push_back({when, index});
       }
     }
-    chat_retry_.resize(kept);
   }
   if (phase_ == RunPhase::kRunning) {
     if (now_ >= window_start_) {
@@ -175,7 +177,8 @@ void Worker::advance_chat() {
     }
   } else if (shared.answered_workers.load(std::memory_order_acquire) >= plan_.count) {
     const uint64_t total = shared.deliveries.load(std::memory_order_relaxed);
-    const bool exact = options_.reconnect_share == 0 && shared.joined.load(std::memory_order_relaxed) == options_.connections;
+    const bool exact = options_.reconnect_share == 0 && result_.counters.connections_lost == 0 &&
+                       shared.joined.load(std::memory_order_relaxed) == options_.connections;
     if (exact) {
       done = done || total >= shared.expected.load(std::memory_order_relaxed);
     } else if (total != shared_seen_) {

@@ -103,7 +103,8 @@ struct LoadResult {
   // Chat: the expectation is exact only when every user joined before the talking began and
   // nobody reconnected (a user away misses messages nobody here can name); else an upper bound.
   bool deliveries_exact(uint64_t users) const {
-    return !chat || (counters.reconnects_planned == 0 && counters.subscribers_measured == users);
+    return !chat || (counters.reconnects_planned == 0 && counters.connections_lost == 0 &&
+                     counters.subscribers_measured == users);
   }
   // Broadcast, chat, once every worker's result is merged: counts the missing deliveries (when
   // the expectation is exact) and, in chat, those beyond it as errors.

@@ -131,6 +131,7 @@ void Worker::open_slot(uint32_t index) {
     context_.count_error(ErrorKind::kSocket, std::string("socket: ") + std::strerror(errno));
     if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
     if (chat_protocol()) on_subscriber_lost(index);
+    if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
     return;
   }
   reactor::set_no_delay(fd);
@@ -148,6 +149,7 @@ void Worker::open_slot(uint32_t index) {
       ::close(fd);
       if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
       if (chat_protocol()) on_subscriber_lost(index);
+      if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
       return;
     }
   }
@@ -160,6 +162,7 @@ void Worker::open_slot(uint32_t index) {
     ::close(fd);
     if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
     if (chat_protocol()) on_subscriber_lost(index);
+    if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
     return;
   }
   epoll_event event{};
@@ -169,6 +172,7 @@ void Worker::open_slot(uint32_t index) {
     context_.count_error(ErrorKind::kSocket, std::string("epoll_ctl: ") + std::strerror(errno));
     ::close(fd);
     if (chat_protocol()) on_subscriber_lost(index);
+    if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
     return;
   }
   if (tls_context_) {
@@ -177,6 +181,7 @@ void Worker::open_slot(uint32_t index) {
       context_.count_error(ErrorKind::kSocket, "cannot create a TLS session: out of memory");
       ::close(fd);
       if (chat_protocol()) on_subscriber_lost(index);
+      if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
       return;
     }
     slot.tls.attach(ssl);
