@@ -286,7 +286,9 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       o.rate = std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(total)));
     }
   } else if (rooms_set || user_rate >= 0 || o.idle_share != 0 || o.reconnect_share != 0) {
-    return fail("--rooms, --rooms-per-user, --user-rate, --idle-share and --reconnect-share are for the chat scenario");
+    return fail(
+        "--rooms, --rooms-per-user, --user-rate, --idle-share, --reconnect-share and --reconnect-abrupt are for the "
+        "chat scenario");
   }
   if (o.scenario == Scenario::kIdle && (rate_set || pipeline_set)) {
     return fail("idle sends no messages: no --rate or --pipeline (--ramp paces the connects)");
