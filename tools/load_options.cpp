@@ -277,6 +277,7 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
     if (rate_set && user_rate >= 0) return fail("--rate and --user-rate exclude each other");
     if (o.rooms == 0 || o.rooms > kMaxChatRooms) return fail("--rooms must be 1-100000");
     if (o.rooms_per_user == 0 || o.rooms_per_user > o.rooms) return fail("--rooms-per-user must be 1 to --rooms");
+    if (o.reconnect_abrupt && o.reconnect_share == 0) return fail("--reconnect-abrupt needs --reconnect-share");
     // Room names are <prefix>-<index>, within docs/protocol.md's 64 bytes.
     if (!o.room.empty() && o.room.size() + 1 + std::to_string(o.rooms - 1).size() > kMaxRoomName) {
       return fail("--room is too long for the room names <room>-<index> (64 bytes)");
