@@ -99,7 +99,9 @@ void Worker::drop_slot(uint32_t index) {
   Slot& slot = slots_[index];
   const linger abort{1, 0};  // close() then sends an RST: the server reads ECONNRESET (1006)
   setsockopt(slot.fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-  close_slot(index, true);
+  // Back after kRetryDelay, as after a loss, not at once: a hello racing the RST made parleyd
+  // (rarely) hand the new connection the user's own last msg from the old one.
+  close_slot(index, false);
 }
 
 void Worker::advance_chat() {

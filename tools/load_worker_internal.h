@@ -82,7 +82,7 @@ class Worker {
   void start_connections();
   void open_slot(uint32_t index);
   // Closes the socket; a chat user that had joined comes back (restart_reconnect(), planned when
-  // `planned`: a finished close handshake or a --reconnect-abrupt drop).
+  // `planned`: a finished close handshake).
   void close_slot(uint32_t index, bool planned = false);
   void dispatch(uint32_t index, uint32_t events);
   void on_readable(uint32_t index, bool until_again);
@@ -159,7 +159,6 @@ class Worker {
   void talk(uint32_t index);
   // A user's joins were all answered: the barrier counts it, or a planned reconnect is complete.
   void on_user_joined(uint32_t index);
-  // A planned reconnect's close finished: open the slot again.
   // chat: brings user `index` back after its connection closed: at once after a planned close
   // (`planned`), after kRetryDelay after a loss (the server restarted), so it can resend.
   void restart_reconnect(uint32_t index, bool planned);
