@@ -567,7 +567,7 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
         const std::string_view tail = string_field_tail(text, "resume");
         const size_t end = tail.find('"');
         resume_length_ = end != std::string_view::npos && end <= sizeof resume_ ? static_cast<uint8_t>(end) : 0;
-        std::memcpy(resume_, tail.data(), resume_length_);
+        if (resume_length_ != 0) std::memcpy(resume_, tail.data(), resume_length_);  // tail may be null
         chat_step_ = ChatStep::kJoining;
         std::string join;
         if (role_ == ChatRole::kUser) {
