@@ -4,8 +4,9 @@
 // skipping its idle seconds. Planned reconnects close with a close handshake (or, with
 // --reconnect-abrupt, drop TCP with messages in flight) and come back under the same name; a
 // connection lost otherwise (the server restarted) comes back too, after kRetryDelay. Either way
-// the user resends its unacked messages with the same ids (tools/load_client.h send_publish()). The drain needs every worker's figures, so they meet in BroadcastShared: each
-// adds the deliveries its acks imply and the deliveries it received.
+// the user resends its unacked messages with the same ids (tools/load_client.h send_publish()).
+// The drain needs every worker's figures, so they meet in BroadcastShared: each adds the
+// deliveries its acks imply and the deliveries it received.
 #include <algorithm>
 #include <bit>
 #include <string>
