@@ -201,5 +201,35 @@ TEST(ClientMessages, AreWhatTheServerParserAccepts) {
   }
 }
 
+TEST(ClientMessages, ResumeTokenAndIdsAreWhatTheServerParserAccepts) {
+  chat::ChatParser parser;
+  chat::ClientMessage message;
+  std::string hello;
+  append_hello(hello, "u0", "0000002a9f0c0000002a9f0c0000002a");
+  ASSERT_EQ(parser.parse(hello, 4096, message).error, chat::ChatError::kNone) << hello;
+  EXPECT_EQ(message.resume, "0000002a9f0c0000002a9f0c0000002a");
+  // Ids of every length a user's counter reaches; 0 writes none.
+  for (uint64_t id : {uint64_t{0}, uint64_t{1}, uint64_t{10}, uint64_t{123456789}, UINT64_MAX}) {
+    std::string publish(publish_length("r-1", 99, 30, id), '\0');
+    ASSERT_EQ(write_publish("r-1", 99, 30, publish.data(), id), publish.size());
+    ASSERT_EQ(parser.parse(publish, 4096, message).error, chat::ChatError::kNone) << publish;
+    EXPECT_EQ(message.id, id == 0 ? std::string() : std::to_string(id)) << publish;
+    EXPECT_EQ(message.text, stamped(99, 30));
+  }
+}
+
+TEST(ServerMessages, LastSeqFieldReadsAnAcksSeqAndAHistorysNewest) {
+  std::string ack;
+  chat::write_ack(ack, "17", 42, 1732190000000);
+  EXPECT_EQ(last_seq_field(ack), 42u);
+  std::string history;
+  chat::write_history_begin(history, "r-0");
+  EXPECT_EQ(last_seq_field(history + "]}"), 0u);  // an empty room: no seq yet
+  chat::write_history_item(history, "u1", "t=5;\"seq\":99", 1, 7, true);  // the seq field follows the text
+  chat::write_history_item(history, "u2", "t=6;", 2, 8, false);
+  chat::write_history_end(history);
+  EXPECT_EQ(last_seq_field(history), 8u);
+}
+
 }  // namespace
 }  // namespace tools

@@ -712,6 +712,64 @@ TEST_F(ChatClientTest, UserJoinsItsRoomsTalksInTurnAndChecksDeliveries) {
   EXPECT_TRUE(written(out).empty());
 }
 
+TEST_F(ChatClientTest, UserResendsItsUnackedMsgWithTheSameIdsAfterAReconnect) {
+  // 2 users, 2 rooms, both in both. One connection: hello (no token yet), joins, 3 msg; 1 acked.
+  context_.chat_rooms = {"r-0", "r-1"};
+  context_.room_plan = ChatRoomPlan{2, 2, 2};
+  context_.text_size = 30;
+  client_.set_chat_role(ChatRole::kUser);
+  ByteBuffer out;
+  auto connect = [&](std::string_view expected_hello, std::string_view token, uint64_t seq0, uint64_t seq1) {
+    ASSERT_TRUE(feed_text(start_and_answer(0), out).upgraded);
+    client_.send_hello(context_, "u0", out);
+    EXPECT_EQ(written(out), std::vector<std::string>{std::string(expected_hello)});
+    std::string welcome;
+    chat::write_welcome_resume(welcome, "u0", 4096, token);
+    feed_message(welcome, 5, out);
+    EXPECT_EQ(written(out).size(), 2u);  // the joins
+    for (auto [room, seq] : {std::pair{"r-0", seq0}, std::pair{"r-1", seq1}}) {
+      std::string history;
+      chat::write_history_begin(history, room);
+      if (seq != 0) chat::write_history_item(history, "u0", "t=100;", 1, seq, true);
+      chat::write_history_end(history);
+      feed_message(history, 6, out);
+    }
+    EXPECT_TRUE(client_.chat_joined());
+  };
+  connect("{\"type\":\"hello\",\"name\":\"u0\"}", "0000002a00000000000000000000000a", 0, 0);
+  for (uint64_t t : {100, 101, 102}) client_.send_publish(context_, t, out);
+  const std::vector<std::string> first = written(out);
+  ASSERT_EQ(first.size(), 3u);
+  std::string ack;
+  chat::write_ack(ack, "1", 1, 1732190000000);
+  feed_message(ack, 200, out);
+  EXPECT_EQ(client_.in_flight(), 2u);
+
+  // Dropped (no ack for ids 2 and 3); the next connection presents the token and, once both
+  // rooms answered (r-1 shows seq 1: id 2 was stored), resends ids 2 and 3 unchanged.
+  client_.abandon(context_);
+  connect("{\"type\":\"hello\",\"name\":\"u0\",\"resume\":\"0000002a00000000000000000000000a\"}", "", 1, 1);
+  EXPECT_EQ(written(out), (std::vector<std::string>{first[1], first[2]}));
+  EXPECT_EQ(result_.counters.resends, 2u);
+  ack.clear();
+  chat::write_ack(ack, "2", 1, 1732190000000);  // the original ack: a seq the rejoin showed
+  feed_message(ack, 300, out);
+  ack.clear();
+  chat::write_ack(ack, "3", 2, 1732190000000);  // stored now for the first time
+  feed_message(ack, 301, out);
+  EXPECT_EQ(result_.counters.duplicate_acks, 1u);
+  EXPECT_EQ(result_.counters.acked, 3u);
+  EXPECT_EQ(client_.in_flight(), 0u);
+  // New msg continue the ids.
+  client_.send_publish(context_, 400, out);
+  chat::ChatParser parser;
+  chat::ClientMessage message;
+  const std::vector<std::string> next = written(out);
+  ASSERT_EQ(next.size(), 1u);
+  ASSERT_EQ(parser.parse(next[0], 4096, message).error, chat::ChatError::kNone);
+  EXPECT_EQ(message.id, "4");
+}
+
 // ---- ByteBuffer ----
 
 TEST(ByteBuffer, AppendConsumeAndGrow) {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/load_run.h"
 #include "tests/support/parleyd_process.h"
 #include "tests/support/tls_test_certs.h"
 
@@ -27,80 +28,9 @@ namespace {
 
 using parley_test::ParleydProcess;
 
-struct LoadRun {
-  int exit_code = -1;  // -1 when it did not exit by itself in time
-  std::string output;  // stdout and stderr
-  std::string json;
-};
-
-std::string temp_path(const char* tag) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/parley-load-" + tag + "-XXXXXX";
-  const int fd = mkstemp(pattern.data());
-  if (fd >= 0) close(fd);
-  return pattern;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs <build>/parley-load with `args` plus --json, waiting at most `limit`.
-LoadRun run_load(std::vector<std::string> args, std::chrono::seconds limit = std::chrono::seconds(20)) {
-  LoadRun run;
-  const std::string binary = parley_test::build_dir() + "/parley-load";
-  const std::string json_path = temp_path("json");
-  const std::string output_path = temp_path("out");
-  args.insert(args.begin(), binary);
-  args.push_back("--json");
-  args.push_back(json_path);
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const int output_fd = open(output_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(output_fd, STDOUT_FILENO);
-    dup2(output_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(output_fd);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  for (;;) {
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  run.output = read_file(output_path);
-  run.json = read_file(json_path);
-  unlink(output_path.c_str());
-  unlink(json_path.c_str());
-  return run;
-}
-
-// The first number after "key": in parley-load's JSON (keys it writes once, or the first of them).
-double json_number(const std::string& json, const std::string& key) {
-  const std::string needle = "\"" + key + "\": ";
-  const size_t at = json.find(needle);
-  if (at == std::string::npos) {
-    ADD_FAILURE() << "no " << key << " in " << json;
-    return -1;
-  }
-  return std::strtod(json.c_str() + at + needle.size(), nullptr);
-}
+using parley_test::json_number;
+using parley_test::LoadRun;
+using parley_test::run_load;
 
 // More than `min_published` messages went out, each acknowledged and delivered `fanout` times,
 // and the run counted no errors.

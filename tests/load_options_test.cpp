@@ -162,6 +162,10 @@ TEST(LoadOptions, Chat) {
   LoadOptions total;
   ASSERT_EQ(parse({"chat", "-c", "30", "--rate=7", "--reconnect-share", "1"}, total), kOptionsOk);
   EXPECT_EQ(total.rate, 7u);
+  EXPECT_FALSE(total.reconnect_abrupt);
+  LoadOptions abrupt;
+  ASSERT_EQ(parse({"chat", "--reconnect-share", "0.5", "--reconnect-abrupt"}, abrupt), kOptionsOk);
+  EXPECT_TRUE(abrupt.reconnect_abrupt);
   LoadOptions few;  // a tiny per-user rate still sends something
   ASSERT_EQ(parse({"chat", "-c", "3", "--user-rate", "0.01"}, few), kOptionsOk);
   EXPECT_EQ(few.rate, 1u);
@@ -180,6 +184,8 @@ TEST(LoadOptions, Chat) {
            {"chat", "--room", "bad room"},
            {"echo", "--idle-share", "0.5"},
            {"broadcast", "--reconnect-share", "0.5"},
+           {"broadcast", "--reconnect-abrupt", "--quiet"},
+           {"chat", "--reconnect-abrupt", "--quiet"},  // no --reconnect-share: nobody would drop
            {"echo", "--user-rate", "2"},
            {"broadcast", "--rooms", "2"},
            {"echo", "--rooms-per-user", "1"},

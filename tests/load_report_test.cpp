@@ -240,7 +240,7 @@ TEST(LoadReport, ChatJsonAndSummary) {
       << summary;
   EXPECT_NE(summary.find("40 msg (20-byte text), 38 acked, 2 refused; 7 skipped"), std::string::npos) << summary;
   EXPECT_NE(summary.find("110 of at most 114 (not exact"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("1 of 2 planned users came back; 36 presence events"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("1 back and joined again (2 planned users, 0 connections lost); 36 presence events"), std::string::npos) << summary;
 }
 
 TEST(LoadReport, IdleSummary) {

@@ -119,7 +119,8 @@ bool Worker::publishers_answered() const {
   // An open publisher still owes answers; a closed one never will.
   const size_t senders = chat() ? slots_.size() : plan_.publishers;
   for (uint32_t i = 0; i < senders; ++i) {
-    if (slots_[i].fd >= 0 && slots_[i].client.in_flight() != 0) return false;
+    // chat: a user coming back (chat_retry_, restart_) still owes the answers to its resends.
+    if ((slots_[i].fd >= 0 || (chat() && slots_[i].reconnecting)) && slots_[i].client.in_flight() != 0) return false;
   }
   return true;
 }

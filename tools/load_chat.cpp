@@ -11,6 +11,7 @@ namespace {
 constexpr std::string_view kPublishHead = "{\"type\":\"msg\",\"room\":\"";
 constexpr std::string_view kPublishMiddle = "\",\"text\":\"";
 constexpr std::string_view kPublishTail = "\"}";
+constexpr std::string_view kPublishId = "\",\"id\":\"";
 // parleyd's server messages all begin so (docs/protocol.md "Server messages": compact, type first).
 constexpr std::string_view kTypePrefix = "{\"type\":\"";
 
@@ -121,9 +122,13 @@ bool field_equals(std::string_view message, std::string_view key, std::string_vi
   return tail.size() > value.size() && tail.starts_with(value) && tail[value.size()] == '"';
 }
 
-void append_hello(std::string& out, std::string_view name) {
+void append_hello(std::string& out, std::string_view name, std::string_view resume) {
   out += "{\"type\":\"hello\",\"name\":";
   chat::append_json_string(out, name);
+  if (!resume.empty()) {
+    out += ",\"resume\":";
+    chat::append_json_string(out, resume);
+  }
   out += '}';
 }
 
@@ -133,12 +138,12 @@ void append_join(std::string& out, std::string_view room) {
   out += '}';
 }
 
-size_t publish_length(std::string_view room, uint64_t stamp_ns, size_t text_size) {
+size_t publish_length(std::string_view room, uint64_t stamp_ns, size_t text_size, uint64_t id) {
   return kPublishHead.size() + room.size() + kPublishMiddle.size() + stamped_text_length(stamp_ns, text_size) +
-         kPublishTail.size();
+         (id != 0 ? kPublishId.size() + decimal_digits(id) : 0) + kPublishTail.size();
 }
 
-size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size, char* out) {
+size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size, char* out, uint64_t id) {
   char* at = out;
   std::memcpy(at, kPublishHead.data(), kPublishHead.size());
   at += kPublishHead.size();
@@ -147,9 +152,25 @@ size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size,
   std::memcpy(at, kPublishMiddle.data(), kPublishMiddle.size());
   at += kPublishMiddle.size();
   at += write_stamped_text(stamp_ns, text_size, at);
+  if (id != 0) {
+    std::memcpy(at, kPublishId.data(), kPublishId.size());
+    at += kPublishId.size();
+    at = std::to_chars(at, at + 20, id).ptr;
+  }
   std::memcpy(at, kPublishTail.data(), kPublishTail.size());
   at += kPublishTail.size();
   return static_cast<size_t>(at - out);
+}
+
+uint64_t last_seq_field(std::string_view message) {
+  static constexpr std::string_view kSeq = "\"seq\":";
+  const size_t at = message.rfind(kSeq);
+  if (at == std::string_view::npos) return 0;
+  size_t i = at + kSeq.size();
+  while (i < message.size() && is_space(message[i])) ++i;
+  uint64_t value = 0;
+  std::from_chars(message.data() + i, message.data() + message.size(), value);
+  return value;
 }
 
 uint64_t ChatRoomPlan::members(uint64_t room) const {

@@ -39,15 +39,19 @@ bool find_stamp(std::string_view message, uint64_t& stamp_ns);
 // escaping (a user or room name: docs/protocol.md "Names").
 bool field_equals(std::string_view message, std::string_view key, std::string_view value);
 
-// {"type":"hello","name":...} and {"type":"join","room":...}, appended to `out`.
-void append_hello(std::string& out, std::string_view name);
+// {"type":"hello","name":...} (with "resume" when `resume` is not empty: docs/protocol.md
+// "Session resume") and {"type":"join","room":...}, appended to `out`.
+void append_hello(std::string& out, std::string_view name, std::string_view resume = {});
 void append_join(std::string& out, std::string_view room);
 // Length of the publish message write_publish() writes.
-size_t publish_length(std::string_view room, uint64_t stamp_ns, size_t text_size);
+size_t publish_length(std::string_view room, uint64_t stamp_ns, size_t text_size, uint64_t id = 0);
 // Writes {"type":"msg","room":<room>,"text":<stamped text>} to `out` (publish_length() bytes)
-// and returns its length. `room` must be a valid room name (docs/protocol.md "Names"), which
-// needs no escaping.
-size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size, char* out);
+// and returns its length; with `id` != 0 also "id":"<id>" (docs/protocol.md "Exactly-once
+// sends": a resend with the same id is stored once). `room` must be a valid room name
+// (docs/protocol.md "Names"), which needs no escaping.
+size_t write_publish(std::string_view room, uint64_t stamp_ns, size_t text_size, char* out, uint64_t id = 0);
+// The "seq" of an ack (or the last "seq" in a history: its newest message); 0 when none.
+uint64_t last_seq_field(std::string_view message);
 
 // The chat scenario's rooms: user u's k-th room is (u * per_user + k) mod rooms, so a user's
 // rooms are distinct (per_user <= rooms) and room sizes differ by at most one member.

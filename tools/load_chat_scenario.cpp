@@ -1,12 +1,16 @@
 // The chat scenario's part of the worker loop (tools/load_worker_internal.h). Every worker holds
 // users; each user says hello, joins its rooms (tools/load_chat.h's ChatRoomPlan) and, once the
 // shared join barrier opens the window (load_broadcast.cpp), talks on its own open-loop schedule,
-// skipping its idle seconds. Planned reconnects close with a close handshake and come back under
-// the same name. The drain needs every worker's figures, so they meet in BroadcastShared: each
-// adds the deliveries its acks imply and the deliveries it received.
+// skipping its idle seconds. Planned reconnects close with a close handshake (or, with
+// --reconnect-abrupt, drop TCP with messages in flight) and come back under the same name; a
+// connection lost otherwise (the server restarted) comes back too, after kRetryDelay. Either way
+// the user resends its unacked messages with the same ids (tools/load_client.h send_publish()).
+// The drain needs every worker's figures, so they meet in BroadcastShared: each adds the
+// deliveries its acks imply and the deliveries it received.
 #include <algorithm>
 #include <bit>
 #include <string>
+#include <sys/socket.h>
 
 #include "tools/load_chat.h"
 #include "tools/load_worker_internal.h"
@@ -65,6 +69,7 @@ void Worker::talk(uint32_t index) {
 
 void Worker::on_user_joined(uint32_t index) {
   Slot& slot = slots_[index];
+  slot.was_joined = true;
   if (!slot.reconnecting) {
     ++result_.counters.subscribers_joined;
     plan_.shared->joined.fetch_add(1, std::memory_order_relaxed);
@@ -77,14 +82,44 @@ void Worker::on_user_joined(uint32_t index) {
   slot.pacer.skip_to(now_);
 }
 
-void Worker::restart_reconnect(uint32_t index) {
-  // The close handshake finished, so the server has forgotten the name: the same one may return.
-  if (phase_ == RunPhase::kDone) return;
-  restart_.push_back(index);
+void Worker::restart_reconnect(uint32_t index, bool planned) {
+  Slot& slot = slots_[index];
+  // Draining: only a user that still owes answers (unacked messages to resend) comes back.
+  if (phase_ == RunPhase::kDone || (phase_ == RunPhase::kDraining && slot.client.in_flight() == 0)) return;
+  if (planned) {
+    // A finished close handshake ended the session (no resume); a dropped one is held for resume.
+    restart_.push_back(index);
+    return;
+  }
+  if (!slot.reconnecting) ++result_.counters.connections_lost;
+  slot.reconnecting = true;
+  chat_retry_.push_back({now_ + kRetryDelay, index});
+}
+
+void Worker::drop_slot(uint32_t index) {
+  Slot& slot = slots_[index];
+  const linger abort{1, 0};  // close() then sends an RST: the server reads ECONNRESET (1006)
+  setsockopt(slot.fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  // Back after kRetryDelay, as after a loss, not at once: a hello racing the RST made parleyd
+  // (rarely) hand the new connection the user's own last msg from the old one.
+  close_slot(index, false);
 }
 
 void Worker::advance_chat() {
   BroadcastShared& shared = *plan_.shared;
+  if (!chat_retry_.empty() && phase_ != RunPhase::kDone) {
+    // open_slot() may fail at once and queue the user again: take the list out first.
+    std::vector<std::pair<uint64_t, uint32_t>> retry;
+    retry.swap(chat_retry_);
+    for (auto [when, index] : retry) {
+      if (slots_[index].fd >= 0) continue;
+      if (when <= now_) {
+        open_slot(index);
+      } else {
+        chat_retry_.push_back({when, index});
+      }
+    }
+  }
   if (phase_ == RunPhase::kRunning) {
     if (now_ >= window_start_) {
       sample_server_cpu_begin();
@@ -95,8 +130,21 @@ void Worker::advance_chat() {
         const uint32_t index = reconnect_plan_[reconnect_cursor_].second;
         Slot& slot = slots_[index];
         if (slot.fd < 0 || slot.client.phase() != ClientPhase::kOpen) continue;  // gone already (an error)
-        // RFC 6455 7.1.2: start the close handshake; finish_cycle() opens the slot again.
         slot.reconnecting = true;
+        if (options_.reconnect_abrupt) {
+          // No close frame: the server sees 1006 and holds the session; what is in flight stays
+          // unacked (or its ack is lost) and is resent after the rejoin. One msg goes out just
+          // before the drop, so there always is one whose ack cannot have been read.
+          if (slot.client.chat_joined() && slot.client.can_send() &&
+              slot.client.in_flight() < options_.max_in_flight) {
+            slot.client.send_publish(context_, now_, out_);
+          }
+          send_out(index);
+          if (slot.fd >= 0) drop_slot(index);
+          continue;
+        }
+        // RFC 6455 7.1.2: start the close handshake; finish_cycle() opens the slot again.
+        slot.client.forget_resume();
         slot.client.send_close(context_, out_);
         slot.deadline_ns = now_ + kCloseTimeout;
         send_out(index);
@@ -132,7 +180,8 @@ void Worker::advance_chat() {
     }
   } else if (shared.answered_workers.load(std::memory_order_acquire) >= plan_.count) {
     const uint64_t total = shared.deliveries.load(std::memory_order_relaxed);
-    const bool exact = options_.reconnect_share == 0 && shared.joined.load(std::memory_order_relaxed) == options_.connections;
+    const bool exact = options_.reconnect_share == 0 && result_.counters.connections_lost == 0 &&
+                       shared.joined.load(std::memory_order_relaxed) == options_.connections;
     if (exact) {
       done = done || total >= shared.expected.load(std::memory_order_relaxed);
     } else if (total != shared_seen_) {
@@ -154,6 +203,7 @@ uint64_t Worker::next_chat_wakeup() const {
   if (now_ < window_start_) return window_start_;
   uint64_t at = std::min(window_end_, message_pacer_.intended(cursor_));
   if (reconnect_cursor_ < reconnect_plan_.size()) at = std::min(at, reconnect_plan_[reconnect_cursor_].first);
+  for (const auto& [when, index] : chat_retry_) at = std::min(at, when);
   return at;
 }
 

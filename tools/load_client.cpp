@@ -316,7 +316,9 @@ void ClientContext::count_error(ErrorKind kind, std::string_view detail) {
 
 void LoadClient::start(ClientContext& context, uint64_t now_ns, ByteBuffer& out) {
   abandon(context);
-  send_seq_ = receive_seq_ = 0;
+  // A chat user keeps its unacked messages for the resend (send_publish()); others start over.
+  if (role_ != ChatRole::kUser) send_seq_ = receive_seq_ = 0;
+  resend_end_ = receive_seq_;
   chat_step_ = ChatStep::kNone;
   joins_pending_ = 0;
   connect_start_ns_ = now_ns;
@@ -544,6 +546,11 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
         context.count_error(ErrorKind::kMismatch, "an ack with no msg outstanding");
         return Status::kOk;
       }
+      if (receive_seq_ < resend_end_ && rejoin_seq_) {
+        // The server's seqs only grow: a seq the rejoin already showed is the original ack.
+        const uint64_t seq = last_seq_field(text);
+        if (seq != 0 && seq <= rejoin_seq_[receive_seq_ % context.room_plan.per_user]) ++counters.duplicate_acks;
+      }
       // docs/protocol.md: every other member of the room gets the msg.
       if (role_ == ChatRole::kUser) counters.deliveries_expected += context.room_plan.members(user_room(context, receive_seq_)) - 1;
       // Acks come in send order: the ring holds this msg's stamp (its send time).
@@ -556,6 +563,11 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
       return Status::kOk;
     case ServerKind::kWelcome:
       if (chat_step_ == ChatStep::kHello) {
+        // Every welcome replaces the token (docs/protocol.md "Session resume"); none: no sessions.
+        const std::string_view tail = string_field_tail(text, "resume");
+        const size_t end = tail.find('"');
+        resume_length_ = end != std::string_view::npos && end <= sizeof resume_ ? static_cast<uint8_t>(end) : 0;
+        if (resume_length_ != 0) std::memcpy(resume_, tail.data(), resume_length_);  // tail may be null
         chat_step_ = ChatStep::kJoining;
         std::string join;
         if (role_ == ChatRole::kUser) {
@@ -575,13 +587,26 @@ LoadClient::Status LoadClient::handle_chat(ClientContext& context, Opcode opcode
       return Status::kOk;
     case ServerKind::kHistory:
       // A join's answer; a history for anything else would come after them.
-      if (chat_step_ == ChatStep::kJoining && --joins_pending_ == 0) {
+      if (chat_step_ != ChatStep::kJoining) return Status::kOk;
+      if (role_ == ChatRole::kUser && in_flight() != 0) {
+        // Joins are answered in order: this is room k's, and its newest seq bounds what was stored.
+        if (!rejoin_seq_) rejoin_seq_ = std::make_unique<uint64_t[]>(context.room_plan.per_user);
+        rejoin_seq_[context.room_plan.per_user - joins_pending_] = last_seq_field(text);
+      }
+      if (--joins_pending_ == 0) {
         chat_step_ = ChatStep::kJoined;
         feed.joined = true;
         if (role_ == ChatRole::kSubscriber) ++counters.subscribers_joined;
+        if (role_ == ChatRole::kUser) resend_unacked(context, out);
       }
       return Status::kOk;
     case ServerKind::kError: {
+      if (chat_step_ == ChatStep::kHello && field_equals(text, "code", "resume_failed")) {
+        // The window passed or the server restarted: plain hello (docs/protocol.md).
+        resume_length_ = 0;
+        send_hello(context, std::string_view(name_, name_length_), out);
+        return Status::kOk;
+      }
       const std::string detail(text.substr(0, 200));
       context.count_error(ErrorKind::kChat, detail);
       // The server answers each msg with an ack or an error, in order: this one was refused.
@@ -652,7 +677,7 @@ void LoadClient::send_message(ClientContext& context, uint64_t intended_ns, Byte
 
 void LoadClient::send_hello(ClientContext& context, std::string_view name, ByteBuffer& out) {
   std::string hello;
-  append_hello(hello, name);
+  append_hello(hello, name, std::string_view(resume_, resume_length_));
   append_text(context, hello, out);
   chat_step_ = ChatStep::kHello;
   name_length_ = static_cast<uint8_t>(std::min(name.size(), sizeof name_));
@@ -662,18 +687,32 @@ void LoadClient::send_hello(ClientContext& context, std::string_view name, ByteB
 void LoadClient::send_publish(ClientContext& context, uint64_t stamp_ns, ByteBuffer& out) {
   const std::string_view room =
       role_ == ChatRole::kUser ? std::string_view(context.chat_rooms[user_room(context, send_seq_)]) : context.room;
-  const size_t length = publish_length(room, stamp_ns, context.text_size);
+  write_msg(context, room, stamp_ns, role_ == ChatRole::kUser ? send_seq_ + 1 : 0, out);
+  ring_[send_seq_ & ring_mask_] = stamp_ns;
+  ++send_seq_;
+  ++context.result->counters.published;
+}
+
+void LoadClient::write_msg(ClientContext& context, std::string_view room, uint64_t stamp_ns, uint64_t id,
+                           ByteBuffer& out) {
+  const size_t length = publish_length(room, stamp_ns, context.text_size, id);
   uint8_t key[4];
   mask_key_from(context.rng->next(), key);
   uint8_t* frame = out.prepare(protocol::kMaxFrameHeaderLength + length);
   const size_t header = protocol::encode_masked_frame_header(frame, Opcode::kText, length, key);
   uint8_t* body = frame + header;
-  write_publish(room, stamp_ns, context.text_size, reinterpret_cast<char*>(body));
+  write_publish(room, stamp_ns, context.text_size, reinterpret_cast<char*>(body), id);
   protocol::unmask(body, length, key, 0);  // masking and unmasking are the same XOR
   out.commit(header + length);
-  ring_[send_seq_ & ring_mask_] = stamp_ns;
-  ++send_seq_;
-  ++context.result->counters.published;
+}
+
+void LoadClient::resend_unacked(ClientContext& context, ByteBuffer& out) {
+  // The same stamp, room and id as the first time: the server stores each id once.
+  for (uint64_t seq = receive_seq_; seq < send_seq_; ++seq) {
+    write_msg(context, context.chat_rooms[user_room(context, seq)], ring_[seq & ring_mask_], seq + 1, out);
+  }
+  context.result->counters.resends += send_seq_ - receive_seq_;
+  resend_end_ = send_seq_;
 }
 
 void LoadClient::append_text(ClientContext& context, std::string_view text, ByteBuffer& out) {

@@ -5,6 +5,7 @@
 // bytes it read and writes out what it appends to an output buffer.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -224,8 +225,16 @@ class LoadClient {
   // Requires kOpen and a chat role.
   void send_hello(ClientContext& context, std::string_view name, ByteBuffer& out);
   // Appends a msg whose text carries `stamp_ns` (the publish time) to context.room, or for
-  // kUser to its rooms in turn; counts it as published and in flight until its ack. Requires
-  // chat_joined() and can_send().
+  // kUser to its rooms in turn, with the id <its number + 1>; counts it as published and in
+  // flight until its ack. Requires chat_joined() and can_send().
+  //
+  // kUser keeps what is in flight across start() (docs/protocol.md "Exactly-once sends"): the
+  // ring (at most ring_mask + 1 messages, the --max-in-flight bound) holds each unacked msg's
+  // stamp, and its number gives its room and id. The next connection says hello with the last
+  // resume token, joins its rooms again and, once every join is answered, resends them all with
+  // the same ids, in order; an ack of a resend whose seq is at most the newest seq the rejoin's
+  // history showed for that room is a duplicate ack: the server had stored it already and
+  // answered with the original (counted in duplicate_acks).
   void send_publish(ClientContext& context, uint64_t stamp_ns, ByteBuffer& out);
   // True once the server answered our join.
   bool chat_joined() const { return chat_step_ == ChatStep::kJoined; }
@@ -236,6 +245,8 @@ class LoadClient {
   uint64_t sent() const { return send_seq_; }
   uint64_t received() const { return receive_seq_; }
   uint64_t connect_start_ns() const { return connect_start_ns_; }
+  // Forgets the resume token (a clean close ends the session at once: docs/protocol.md).
+  void forget_resume() { resume_length_ = 0; }
   // Ends the attempt without any close handshake (the worker closed the socket); keeps the
   // open-connection gauge right.
   void abandon(ClientContext& context);
@@ -261,6 +272,10 @@ class LoadClient {
   bool check_user_delivery(ClientContext& context, std::string_view message) const;
   void append_control(ClientContext& context, protocol::Opcode opcode, const uint8_t* payload, size_t length,
                       ByteBuffer& out);
+  // Appends one msg frame to `room` stamped `stamp_ns`, with "id" when `id` != 0.
+  void write_msg(ClientContext& context, std::string_view room, uint64_t stamp_ns, uint64_t id, ByteBuffer& out);
+  // kUser, once every rejoin is answered: every unacked msg again, in order (see send_publish()).
+  void resend_unacked(ClientContext& context, ByteBuffer& out);
 
   ServerFrameReader reader_;
   ByteBuffer head_;     // an incomplete handshake response
@@ -270,10 +285,14 @@ class LoadClient {
   uint64_t receive_seq_ = 0;
   uint64_t connect_start_ns_ = 0;
   uint64_t user_ = 0;          // kUser: global user index
+  uint64_t resend_end_ = 0;    // kUser: messages numbered below this were resent on this connection
+  std::unique_ptr<uint64_t[]> rejoin_seq_;  // kUser: per room k, the newest seq the rejoin showed
   uint32_t ring_mask_ = 0;
   uint32_t joins_pending_ = 0; // joins sent and not yet answered
   uint8_t name_length_ = 0;
   char name_[32] = {};         // the name sent in hello (user names are at most 32 bytes)
+  uint8_t resume_length_ = 0;
+  char resume_[64] = {};       // the last welcome's resume token (at most 64 bytes)
   ClientPhase phase_ = ClientPhase::kIdle;
   ChatRole role_ = ChatRole::kNone;
   ChatStep chat_step_ = ChatStep::kNone;

@@ -120,6 +120,8 @@ void print_load_usage() {
       "  --user-rate X     chat: messages per second per user (default 1; or --rate in total)\n"
       "  --idle-share F    chat: share of seconds (0 to <1) in which a user sends nothing (default 0)\n"
       "  --reconnect-share F  chat: share of users (0-1) that close and come back once (default 0)\n"
+      "  --reconnect-abrupt  chat: those users drop the TCP connection (no close frame, messages\n"
+      "                    in flight) instead of a close handshake; unacked msg are resent anyway\n"
       "  --server-pid PID  report that process's CPU time (/proc/PID/stat) over the measurement\n"
       "  -j N              worker processes, at most 19000 connections each (default 1)\n"
       "  --json FILE       write the results as JSON (\"-\" for stdout)\n"
@@ -233,6 +235,9 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       ok = seconds(o.idle_share) && o.idle_share < 1;
     } else if (arg == "--reconnect-share") {
       ok = seconds(o.reconnect_share) && o.reconnect_share <= 1;
+    } else if (arg == "--reconnect-abrupt") {
+      o.reconnect_abrupt = true;
+      rooms_set = true;
     } else if (arg == "--server-pid") {
       uint64_t pid = 0;
       ok = count(pid) && pid != 0 && pid <= 0x7fffffff;
@@ -272,6 +277,7 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
     if (rate_set && user_rate >= 0) return fail("--rate and --user-rate exclude each other");
     if (o.rooms == 0 || o.rooms > kMaxChatRooms) return fail("--rooms must be 1-100000");
     if (o.rooms_per_user == 0 || o.rooms_per_user > o.rooms) return fail("--rooms-per-user must be 1 to --rooms");
+    if (o.reconnect_abrupt && o.reconnect_share == 0) return fail("--reconnect-abrupt needs --reconnect-share");
     // Room names are <prefix>-<index>, within docs/protocol.md's 64 bytes.
     if (!o.room.empty() && o.room.size() + 1 + std::to_string(o.rooms - 1).size() > kMaxRoomName) {
       return fail("--room is too long for the room names <room>-<index> (64 bytes)");
@@ -281,7 +287,9 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       o.rate = std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(total)));
     }
   } else if (rooms_set || user_rate >= 0 || o.idle_share != 0 || o.reconnect_share != 0) {
-    return fail("--rooms, --rooms-per-user, --user-rate, --idle-share and --reconnect-share are for the chat scenario");
+    return fail(
+        "--rooms, --rooms-per-user, --user-rate, --idle-share, --reconnect-share and --reconnect-abrupt are for the "
+        "chat scenario");
   }
   if (o.scenario == Scenario::kIdle && (rate_set || pipeline_set)) {
     return fail("idle sends no messages: no --rate or --pipeline (--ramp paces the connects)");

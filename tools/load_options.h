@@ -46,6 +46,7 @@ struct LoadOptions {
   uint64_t rooms_per_user = 2; // chat: rooms each user joins (<= rooms)
   double idle_share = 0;       // chat: share of seconds (0-1) in which a user sends nothing
   double reconnect_share = 0;  // chat: share of users (0-1) that disconnect once and come back
+  bool reconnect_abrupt = false;  // chat: a planned reconnect drops TCP (RST, no close frame)
   int server_pid = 0;          // sample this process's CPU time over the measurement (0 = none)
   bool progress = true;        // a progress line every second
   std::string json_path;       // --json FILE ("-" = stdout)

@@ -140,11 +140,16 @@ std::string chat_summary(const LoadOptions& o, const LoadResult& r) {
                        std::max(r.measured_s, r.delivery_span_s));
   out += "  latency    " + latency_line(r.message_latency) + " (publish to receipt)\n";
   out += "  ack        " + latency_line(r.ack_latency) + " (send to ack: stored)\n";
-  out += printf_string("  reconnects %s of %s planned users came back; %s presence events (joined/left) received\n",
+  out += printf_string("  reconnects %s back and joined again (%s planned users, %s connections lost); %s presence "
+                       "events (joined/left) received\n",
                        grouped(c.reconnects).c_str(), grouped(c.reconnects_planned).c_str(),
-                       grouped(c.presence_events).c_str());
+                       grouped(c.connections_lost).c_str(), grouped(c.presence_events).c_str());
+  out += printf_string("  resends    %s unacked msg sent again (same id) after %s unplanned losses and the reconnects; "
+                       "%s duplicate acks (stored already: deduplicated); %s never acked\n",
+                       grouped(c.resends).c_str(), grouped(c.connections_lost).c_str(),
+                       grouped(c.duplicate_acks).c_str(), grouped(c.never_acked).c_str());
   out += printf_string("  upgrades   %s of %s", grouped(c.upgrades).c_str(),
-                       grouped(o.connections + c.reconnects_planned).c_str());
+                       grouped(o.connections + c.reconnects_planned + c.connections_lost).c_str());
   if (r.connect_latency.count() != 0) out += ", connect to 101: " + latency_line(r.connect_latency);
   out += "\n";
   return out;
@@ -212,6 +217,10 @@ void LoadCounters::add(const LoadCounters& o) {
   presence_events += o.presence_events;
   reconnects_planned += o.reconnects_planned;
   reconnects += o.reconnects;
+  resends += o.resends;
+  duplicate_acks += o.duplicate_acks;
+  never_acked += o.never_acked;
+  connections_lost += o.connections_lost;
   tls_handshakes += o.tls_handshakes;
   tls_resumed += o.tls_resumed;
   lost += o.lost;
@@ -393,6 +402,9 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
     out += printf_string("  \"reconnects_planned\": %" PRIu64 ",\n  \"reconnects\": %" PRIu64
                          ",\n  \"presence_events\": %" PRIu64 ",\n",
                          c.reconnects_planned, c.reconnects, c.presence_events);
+    out += printf_string("  \"resends\": %" PRIu64 ",\n  \"duplicate_acks\": %" PRIu64 ",\n  \"never_acked\": %" PRIu64
+                         ",\n  \"connections_lost\": %" PRIu64 ",\n",
+                         c.resends, c.duplicate_acks, c.never_acked, c.connections_lost);
   }
   if (o.scenario == Scenario::kIdle) {
     out += printf_string("  \"ramp_s\": %.3f,\n  \"open\": %" PRIu64 ",\n  \"lost\": %" PRIu64

@@ -58,6 +58,10 @@ struct LoadCounters {
   uint64_t presence_events = 0;        // chat: joined/left events received
   uint64_t reconnects_planned = 0;     // chat: users that close and come back once during the run
   uint64_t reconnects = 0;             // chat: of those, back and joined again; idle: lost ones replaced
+  uint64_t resends = 0;                // chat: unacked msg sent again (same id) after a reconnect
+  uint64_t duplicate_acks = 0;         // chat: acks of resends the server had stored already (dedup)
+  uint64_t never_acked = 0;            // chat: msg still unacked at the end (kept for resend, never answered)
+  uint64_t connections_lost = 0;       // chat: user connections lost unplanned (then reconnected)
   uint64_t lost = 0;                   // idle: upgraded connections lost while held (after the warmup)
   uint64_t pings = 0;                  // idle: server pings answered (after the warmup)
   uint64_t tls_handshakes = 0;         // wss: TLS handshakes finished
@@ -99,7 +103,8 @@ struct LoadResult {
   // Chat: the expectation is exact only when every user joined before the talking began and
   // nobody reconnected (a user away misses messages nobody here can name); else an upper bound.
   bool deliveries_exact(uint64_t users) const {
-    return !chat || (counters.reconnects_planned == 0 && counters.subscribers_measured == users);
+    return !chat || (counters.reconnects_planned == 0 && counters.connections_lost == 0 &&
+                     counters.subscribers_measured == users);
   }
   // Broadcast, chat, once every worker's result is merged: counts the missing deliveries (when
   // the expectation is exact) and, in chat, those beyond it as errors.

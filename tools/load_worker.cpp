@@ -131,6 +131,7 @@ void Worker::open_slot(uint32_t index) {
     context_.count_error(ErrorKind::kSocket, std::string("socket: ") + std::strerror(errno));
     if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
     if (chat_protocol()) on_subscriber_lost(index);
+    if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
     return;
   }
   reactor::set_no_delay(fd);
@@ -148,6 +149,7 @@ void Worker::open_slot(uint32_t index) {
       ::close(fd);
       if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
       if (chat_protocol()) on_subscriber_lost(index);
+      if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
       return;
     }
   }
@@ -160,6 +162,7 @@ void Worker::open_slot(uint32_t index) {
     ::close(fd);
     if (connect_scenario()) retry_.push_back({now_ + kRetryDelay, index});
     if (chat_protocol()) on_subscriber_lost(index);
+    if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
     return;
   }
   epoll_event event{};
@@ -169,6 +172,7 @@ void Worker::open_slot(uint32_t index) {
     context_.count_error(ErrorKind::kSocket, std::string("epoll_ctl: ") + std::strerror(errno));
     ::close(fd);
     if (chat_protocol()) on_subscriber_lost(index);
+    if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
     return;
   }
   if (tls_context_) {
@@ -177,6 +181,7 @@ void Worker::open_slot(uint32_t index) {
       context_.count_error(ErrorKind::kSocket, "cannot create a TLS session: out of memory");
       ::close(fd);
       if (chat_protocol()) on_subscriber_lost(index);
+      if (chat() && slot.was_joined) restart_reconnect(index, false);  // the server may be restarting
       return;
     }
     slot.tls.attach(ssl);
@@ -193,11 +198,11 @@ void Worker::open_slot(uint32_t index) {
   flush_backlog(index);
 }
 
-void Worker::close_slot(uint32_t index) {
+void Worker::close_slot(uint32_t index, bool planned) {
   Slot& slot = slots_[index];
   if (slot.fd < 0) return;
   if (chat_protocol() && !slot.client.chat_joined()) on_subscriber_lost(index);
-  lost_ += slot.client.in_flight();
+  if (!chat()) lost_ += slot.client.in_flight();  // a chat user keeps its unacked msg to resend
   slot.client.abandon(context_);
   // close_notify (RFC 8446 6.1), best effort: OpenSSL also stops offering the session of a
   // connection freed without one, which would end the resumption of later connections.
@@ -215,6 +220,7 @@ void Worker::close_slot(uint32_t index) {
   }
   --active_;
   if (connect_scenario() && phase_ == RunPhase::kRunning) restart_.push_back(index);
+  if (chat() && slot.was_joined) restart_reconnect(index, planned && slot.reconnecting);
 }
 
 void Worker::write_failed(uint32_t index, int error) {
@@ -447,8 +453,7 @@ void Worker::on_upgraded(uint32_t index) {
 void Worker::finish_cycle(uint32_t index) {
   Slot& slot = slots_[index];
   if (connect_scenario() && context_.in_window(slot.client.connect_start_ns())) ++result_.counters.cycles_measured;
-  close_slot(index);
-  if (chat() && slot.reconnecting) restart_reconnect(index);
+  close_slot(index, true);
 }
 
 void Worker::pump(uint32_t index) {
@@ -662,6 +667,10 @@ LoadResult Worker::run() {
       const uint64_t last = slot.pacer.due(window_end_ - 1);
       if (last > first) result_.counters.unsent += last - first;
     }
+  }
+  // chat: what is still unacked now was never answered, resends included.
+  if (chat()) {
+    for (const Slot& slot : slots_) result_.counters.never_acked += slot.client.in_flight();
   }
   for (uint32_t i = 0; i < slots_.size(); ++i) {
     Slot& slot = slots_[i];

@@ -65,7 +65,8 @@ struct Slot {
   bool handshaking = false; // counted in connecting_
   bool in_ready = false;
   bool in_dirty = false;
-  bool reconnecting = false;  // chat: a planned reconnect is under way (closing, or joining again)
+  bool reconnecting = false;  // chat: a reconnect is under way (closing, or joining again)
+  bool was_joined = false;    // chat: joined once, so a lost connection comes back (and resends)
 };
 
 class Worker {
@@ -80,7 +81,9 @@ class Worker {
   bool setup();
   void start_connections();
   void open_slot(uint32_t index);
-  void close_slot(uint32_t index);
+  // Closes the socket; a chat user that had joined comes back (restart_reconnect(), planned when
+  // `planned`: a finished close handshake).
+  void close_slot(uint32_t index, bool planned = false);
   void dispatch(uint32_t index, uint32_t events);
   void on_readable(uint32_t index, bool until_again);
   void on_upgraded(uint32_t index);
@@ -156,8 +159,11 @@ class Worker {
   void talk(uint32_t index);
   // A user's joins were all answered: the barrier counts it, or a planned reconnect is complete.
   void on_user_joined(uint32_t index);
-  // A planned reconnect's close finished: open the slot again.
-  void restart_reconnect(uint32_t index);
+  // chat: brings user `index` back after its connection closed: at once after a planned close
+  // (`planned`), after kRetryDelay after a loss (the server restarted), so it can resend.
+  void restart_reconnect(uint32_t index, bool planned);
+  // chat, --reconnect-abrupt: closes the socket with an RST (SO_LINGER 0: no close frame, no FIN).
+  void drop_slot(uint32_t index);
   // While talking (advance_broadcast() has seen the window and any stop signal): what is due now
   // (messages, planned reconnects); then the drain.
   void advance_chat();
@@ -217,6 +223,7 @@ class Worker {
 
   // Chat state.
   std::vector<std::pair<uint64_t, uint32_t>> reconnect_plan_;  // (when, slot), in time order
+  std::vector<std::pair<uint64_t, uint32_t>> chat_retry_;      // chat: (when, slot) lost users come back
   size_t reconnect_cursor_ = 0;   // next planned reconnect to start
   bool chat_answered_ = false;    // this worker's expected deliveries are posted
   uint64_t deliveries_posted_ = 0;  // of this worker's deliveries, added to the shared count
