@@ -406,6 +406,9 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   void finish_join(PendingRead& pending, ReadResult& result);
   void on_dm_history(protocol::ConnectionId id, uint32_t session, const ClientMessage& message);
   void send_ack(protocol::ConnectionId id, std::string_view message_id, uint64_t seq, uint64_t ts_ms);
+  // Where a stored message's ack goes: `cookie` (the connection that sent it) while its session
+  // lives, else the connection `sender` resumed on (session resume), 0 while held or gone.
+  protocol::ConnectionId sender_connection(protocol::ConnectionId cookie, std::string_view sender) const;
   // A room was freed: memory only, its log entry goes too.
   void room_freed(std::string_view room);
   // Sends `json` to every member of `room` but `except`: encoded once into one shared frame.

@@ -38,6 +38,15 @@ void ChatApp::send_ack(protocol::ConnectionId id, std::string_view message_id, u
   transport_.send_text(id, out_);
 }
 
+protocol::ConnectionId ChatApp::sender_connection(protocol::ConnectionId cookie, std::string_view sender) const {
+  if (cookie != 0 && session_of(cookie) != kNoIndex) return cookie;
+  // The sender's connection dropped while its message was being stored and the session was
+  // resumed on another: the ack follows the session, and the message is not echoed to it as a
+  // `msg` (names are unique, so the name finds the same user).
+  const uint32_t* session = users_.find(sender);
+  return session != nullptr ? sessions_.get(*session).connection : 0;
+}
+
 void ChatApp::on_appended(AppendResult& result) {
   const AppendRequest& request = result.request;
   bool dm = std::string_view(request.conversation).starts_with(kDmPrefix);
@@ -46,7 +55,7 @@ void ChatApp::on_appended(AppendResult& result) {
     to = std::move(dm_targets_.front());
     dm_targets_.pop_front();
   }
-  protocol::ConnectionId sender = request.cookie;
+  protocol::ConnectionId sender = sender_connection(request.cookie, request.sender);
   switch (result.status) {
     case LogStatus::kUnavailable:
       ++stats_.unavailable;
@@ -112,7 +121,7 @@ void ChatApp::on_delivered(const DeliveredMessage& message) {
   const Room& room = rooms_.room(room_id);
   write_msg(out_, room.name(), message.sender, message.text, message.ts_ms, message.seq);
   // The sender (origin_cookie, on this node only) gets its ack instead.
-  broadcast(room, message.origin_cookie, out_);
+  broadcast(room, message.origin_cookie != 0 ? sender_connection(message.origin_cookie, message.sender) : 0, out_);
 }
 
 bool ChatApp::publish(std::string_view room_name, std::string_view from, std::string_view text) {
