@@ -8,6 +8,7 @@
 
 #include "chat/chat_app_internal.h"
 #include "chat/upgrade_auth.h"
+#include "reactor/event_loop.h"
 #include "chat/store/memory_room_log.h"
 #include "protocol/close_code.h"
 
@@ -85,6 +86,8 @@ uint64_t chat_hard_message_size(uint64_t max_text_bytes) {
 ChatRoomStats ChatApp::room_stats() const {
   return {rooms_.size(), rooms_.history_bytes(), rooms_.history_memory(), rooms_.history_evictions()};
 }
+
+uint64_t ChatApp::loop_ms() const { return loop_clock_ != nullptr ? loop_clock_->now_ms() : 0; }
 
 uint64_t ChatApp::monotonic_now() const {
   return config_.monotonic_ms != nullptr ? config_.monotonic_ms() : monotonic_coarse_ms();
@@ -387,6 +390,7 @@ void ChatApp::on_dm(protocol::ConnectionId id, uint32_t session, const ClientMes
   request.client_id = message.id;
   request.cookie = id;
   request.recipient = message.to;
+  request.arrival_ms = loop_ms();
   dm_targets_.emplace_back(message.to);
   if (!submit_append(std::move(request), id, message.id)) dm_targets_.pop_back();
 }

@@ -21,11 +21,16 @@
 #include "chat/cluster/presence.h"
 #include "chat/flat_map.h"
 #include "chat/origin_policy.h"
+#include "chat/parleyd/histogram.h"
 #include "chat/room.h"
 #include "chat/store/room_log.h"
 #include "chat/token_bucket.h"
 #include "protocol/ws_server.h"
 #include "reactor/shared_buffer.h"
+
+namespace reactor {
+class EventLoop;
+}  // namespace reactor
 
 namespace simdjson::dom {
 class parser;
@@ -298,6 +303,12 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   const SessionPool& sessions() const { return sessions_; }
   size_t users() const { return users_.size(); }
   const ChatStats& stats() const { return stats_; }
+  // Reads the loop's per-iteration clock (EventLoop::now_ms) at a message's arrival and at its
+  // fan-out, for publish_to_delivery(); without it (null, the default) nothing is recorded.
+  void set_loop_clock(const reactor::EventLoop* loop) { loop_clock_ = loop; }
+  // Room messages and DMs from clients: loop ms from arrival to fan-out (after the store's
+  // commit; with a delivering engine, to the engine's completion), once per message.
+  const Histogram& publish_to_delivery() const { return publish_to_delivery_; }
   const ChatAccessStats& access_stats() const { return access_stats_; }
   // Rooms and history memory now.
   ChatRoomStats room_stats() const;
@@ -501,6 +512,12 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   // Reads the "type" of messages the codec does not know (custom types); made on first use.
   std::unique_ptr<simdjson::dom::parser> custom_parser_;
   ChatStats stats_;
+  const reactor::EventLoop* loop_clock_ = nullptr;
+  // 1 ms resolution (the loop clock's): an observation of 0 or 1 ms lands in le=0.001.
+  Histogram publish_to_delivery_{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+                                 5000000, 10000000};
+  // The loop clock's ms now, 0 without one (read once per message: a load, no syscall).
+  uint64_t loop_ms() const;
   ChatAccessStats access_stats_;
 
   // What a handshake granted an identified session; present for every session named at the

@@ -72,6 +72,11 @@ void ChatApp::on_appended(AppendResult& result) {
     case LogStatus::kOk:
       break;
   }
+  // Fanned out below, in this iteration: the loop clock reads the same before and after.
+  if (request.arrival_ms != 0) {
+    const uint64_t now = loop_ms();
+    publish_to_delivery_.record(now > request.arrival_ms ? (now - request.arrival_ms) * 1000 : 0);
+  }
   if (log_->delivers()) {
     // The engine hands the message to on_delivered (from this node or another): ack only.
     ++(dm ? stats_.direct_messages : stats_.messages);

@@ -160,6 +160,7 @@ void ChatApp::on_msg(protocol::ConnectionId id, uint32_t session, const ClientMe
   request.text = message.text;
   request.client_id = message.id;
   request.cookie = id;
+  request.arrival_ms = loop_ms();
   submit_append(std::move(request), id, message.id);
 }
 

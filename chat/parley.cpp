@@ -215,6 +215,7 @@ int Server::Impl::try_start() {
     if (log == nullptr) return -EIO;
   }
   app = std::make_unique<chat::ChatApp>(*transport, chat_settings, this, log.get());
+  app->set_loop_clock(&loop);
   held_expiry = std::make_unique<chat::HeldSessionExpiry>(loop, *app, chat_settings.resume_window_ms);
   // As parleyd: chat messages are small, so the chat path's limit is the one its text limit
   // implies (chat_hard_message_size), under the server-wide max_message_size.

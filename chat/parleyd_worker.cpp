@@ -161,6 +161,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   WsServerTransport chat_transport(server);
   ChatApp chat_app(chat_transport, chat_config, nullptr, room_log.get());
   chat_app.set_presence(presence.get());
+  chat_app.set_loop_clock(&loop);
   HeldSessionExpiry held_expiry(loop, chat_app, chat_config.resume_window_ms);
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
   LoggedApp logged_chat(chat_app, server, ops.log(), "/chat");

@@ -42,10 +42,10 @@ std::string readme_options_block() {
   const std::string text = all.str();
   size_t heading = text.find("## parleyd options");
   if (heading == std::string::npos) return {};
-  size_t open = text.find("```\n", heading);
-  size_t close = open == std::string::npos ? open : text.find("\n```", open + 4);
+  size_t open = text.find("```text\n", heading);
+  size_t close = open == std::string::npos ? open : text.find("\n```", open + 8);
   if (close == std::string::npos) return {};
-  return text.substr(open + 4, close - open - 4);
+  return text.substr(open + 8, close - open - 8);
 }
 
 TEST(ReadmeOptions, ReadmeListsExactlyTheOptionsOfHelp) {

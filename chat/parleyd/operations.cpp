@@ -133,6 +133,10 @@ std::string render_chat_metrics(const ChatApp& chat) {
                 std::to_string(stats.deliveries));
   append_metric(out, "parley_chat_errors_total", "counter", "Error replies sent to chat clients.",
                 std::to_string(stats.errors));
+  chat.publish_to_delivery().render(
+      out, "parley_publish_to_delivery_seconds",
+      "Room messages and DMs from clients: from arrival to fan-out to members' write queues, the store's "
+      "commit included (1 ms resolution: both ends are the loop's per-iteration clock).");
   return out;
 }
 

@@ -75,6 +75,9 @@ struct AppendRequest {
   // message to the node holding that user. Empty for room messages. (The braces keep brace
   // initialisers that predate the field free of -Wmissing-field-initializers.)
   std::string recipient{};
+  // The loop's monotonic ms when the message arrived (0: not from a client, or no loop clock),
+  // handed back for the publish-to-delivery histogram; stores carry it, never persist it.
+  uint64_t arrival_ms{};
 };
 
 // The completion of an append: the request handed back with its outcome.
