@@ -21,7 +21,7 @@
 #include "chat/cluster/presence.h"
 #include "chat/flat_map.h"
 #include "chat/origin_policy.h"
-#include "chat/parleyd/histogram.h"
+#include "chat/histogram.h"
 #include "chat/room.h"
 #include "chat/store/room_log.h"
 #include "chat/token_bucket.h"

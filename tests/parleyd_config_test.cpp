@@ -3,7 +3,7 @@
 // and what a reload may change. The process-level checks (exit codes, the example file) are in
 // parleyd_check_config_test.cpp.
 #include "chat/parleyd/config.h"
-#include "chat/parleyd/histogram.h"
+#include "chat/histogram.h"
 #include "chat/parleyd/operations.h"
 
 #include <gtest/gtest.h>

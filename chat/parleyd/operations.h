@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "chat/parleyd/histogram.h"
+#include "chat/histogram.h"
 #include "chat/parleyd/log.h"
 #include "chat/parleyd_options.h"
 #include "protocol/ws_server.h"
