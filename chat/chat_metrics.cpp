@@ -1,6 +1,7 @@
 #include "chat/chat_metrics.h"
 
 #include "chat/parleyd/operations.h"
+#include "chat/prometheus_text.h"
 
 namespace chat {
 
@@ -8,8 +9,7 @@ namespace chat {
 std::string render_access_metrics(const ChatAccessStats& stats) {
   std::string out;
   auto counter = [&out](const char* name, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
-           std::to_string(value) + "\n";
+    append_metric(out, name, "counter", help, value);
   };
   counter("parley_chat_unauthorized_total", "/chat upgrades refused 401 (missing or invalid token)",
           stats.unauthorized);
@@ -28,8 +28,7 @@ std::string render_access_metrics(const ChatAccessStats& stats) {
 std::string render_room_metrics(const ChatRoomStats& stats) {
   std::string out;
   auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
+    append_metric(out, name, type, help, value);
   };
   metric("parley_chat_rooms", "gauge", "live chat rooms", stats.rooms);
   metric("parley_chat_history_bytes", "gauge", "heap bytes held by all rooms' history", stats.history_bytes);
@@ -44,8 +43,7 @@ std::string render_room_metrics(const ChatRoomStats& stats) {
 std::string render_store_metrics(const RoomLogStats& stats, const ChatStats& chat) {
   std::string out;
   auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
+    append_metric(out, name, type, help, value);
   };
   metric("parley_store_commits_total", "counter", "store transactions committed", stats.commits);
   metric("parley_store_messages_total", "counter", "messages committed to the store", stats.messages);

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "chat/prometheus_text.h"
+
 namespace chat {
 
 class Histogram {
@@ -38,13 +40,7 @@ class Histogram {
 
   // Appends the HELP, TYPE and series of `name` (values in seconds, as Prometheus expects).
   void render(std::string& out, std::string_view name, std::string_view help) const {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += " histogram\n";
+    append_metric_header(out, name, "histogram", help);
     uint64_t cumulative = 0;
     char text[64];
     for (size_t i = 0; i <= size_; ++i) {

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "chat/prometheus_text.h"
+
 namespace chat {
 
 uint64_t resident_bytes() {
@@ -19,19 +21,7 @@ uint64_t resident_bytes() {
 std::string render_metrics(const protocol::WsServerStats& stats, uint64_t loop_iterations) {
   std::string out;
   auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-    out += name;
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
+    append_metric(out, name, type, help, value);
   };
   metric("parley_connections", "gauge", "Open TCP connections in any state.", stats.connections);
   metric("parley_accepted_total", "counter", "TCP connections accepted.", stats.accepted);

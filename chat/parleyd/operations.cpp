@@ -12,6 +12,7 @@
 #include "chat/auth_token.h"
 #include "chat/chat_app.h"
 #include "chat/parleyd/config.h"
+#include "chat/prometheus_text.h"
 #include "chat/server_metrics.h"
 #include "reactor/memory_budget.h"
 #include "reactor/socket_ops.h"
@@ -29,10 +30,6 @@ LoggerOptions logger_options(const ParleydOptions& options) {
   parse_log_level(options.log_level, out.level);
   parse_log_format(options.log_format, out.format);
   return out;
-}
-
-void append_metric(std::string& out, const char* name, const char* type, const char* help, const std::string& value) {
-  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + value + "\n";
 }
 
 uint64_t count_open_fds() {
