@@ -115,7 +115,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   TokenGatedApp gated_echo(echo, chat_config.token_secret);
   protocol::WsApplication* echo_app = chat_config.token_secret.empty() ? static_cast<protocol::WsApplication*>(&echo)
                                                                        : &gated_echo;
-  LoggedApp logged_echo(*echo_app, server, ops.log(), "/echo");
+  LoggedApp logged_echo(*echo_app, ops.log(), "/echo");
   if (options.echo) server.add_websocket_route("/echo", &logged_echo);
   // Opened before serving (it reads the disk once, on this thread); declared before the app,
   // which it must outlive.
@@ -164,7 +164,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   chat_app.set_loop_clock(&loop);
   HeldSessionExpiry held_expiry(loop, chat_app, chat_config.resume_window_ms);
   // Chat messages are small: a 16 MiB /echo limit must not let one /chat peer hold 16 MiB.
-  LoggedApp logged_chat(chat_app, server, ops.log(), "/chat");
+  LoggedApp logged_chat(chat_app, ops.log(), "/chat");
   server.add_websocket_route("/chat", &logged_chat, chat_message_limit(options.max_text_bytes));
   add_web_routes(server);
   ops.manage(server, chat_app);

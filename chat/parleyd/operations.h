@@ -45,9 +45,9 @@ std::string label_metrics(std::string_view text, std::string_view label);
 // address and close code). One indirect call per message, none of them formats unless debug.
 class LoggedApp final : public protocol::WsApplication {
  public:
-  // `inner`, `server` and `log` must outlive this; `route` names the path in the lines.
-  LoggedApp(protocol::WsApplication& inner, protocol::WsServer& server, Logger& log, std::string route)
-      : inner_(inner), server_(server), log_(log), route_(std::move(route)) {}
+  // `inner` and `log` must outlive this; `route` names the path in the lines.
+  LoggedApp(protocol::WsApplication& inner, Logger& log, std::string route)
+      : inner_(inner), log_(log), route_(std::move(route)) {}
   protocol::UpgradeVerdict on_upgrade(protocol::ConnectionId id, const protocol::HttpRequest& request) override {
     return inner_.on_upgrade(id, request);
   }
@@ -59,7 +59,6 @@ class LoggedApp final : public protocol::WsApplication {
 
  private:
   protocol::WsApplication& inner_;
-  protocol::WsServer& server_;
   Logger& log_;
   std::string route_;
 };
