@@ -43,6 +43,7 @@ BUILD=${PARLEY_BUILD_DIR:-build}
 LOAD=$BUILD/parley-load
 PARLEYD=$BUILD/parleyd
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/parleyd_port.sh"
 [ -x "$LOAD" ] && [ -x "$PARLEYD" ] || die "$LOAD or $PARLEYD not found: run make first (or set PARLEY_BUILD_DIR)"
 command -v python3 >/dev/null || die "python3 is needed for /metrics and the recovery probe"
 SYNC=${DURABLE_SYNC:-normal}
@@ -77,13 +78,7 @@ start_server() {
   "${SERVER_PIN[@]}" "$PARLEYD" --listen 127.0.0.1:0 --store "$STORE_DIR/parley.db" --sync "$SYNC" \
     --rate-limit 0 --max-room-members 0 --drain-timeout 0 >"$log" 2>&1 &
   SERVER_PID=$!
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  PORT=$(parleyd_port "$log" "$SERVER_PID") || true
   [ -n "$PORT" ] || { echo "durable: parleyd did not start: $(tail -3 "$log")" >&2; return 1; }
 }
 

@@ -38,6 +38,7 @@
 # Exit status: 0 when every scenario ran without errors, 1 otherwise, 2 on bad usage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/parleyd_port.sh
 BUILD=${PARLEY_BUILD_DIR:-build}
 
 die() { echo "e2e: $*" >&2; exit 2; }
@@ -107,13 +108,7 @@ start_server() {
   timeout -s KILL 300 "${SERVER_PIN[@]}" "$PARLEYD" --listen 127.0.0.1:0 --store "${E2E_STORE:-none}" --rate-limit 0 --max-room-members 0 \
     --drain-timeout 0 >"$log" 2>&1 &
   SERVER_PID=$!
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  PORT=$(parleyd_port "$log" "$SERVER_PID") || true
   [ -n "$PORT" ] || { echo "e2e: parleyd did not start: $(tail -3 "$log")" >&2; return 1; }
   # `timeout` forks: the server is its child. Sample that one's CPU, and stop it through timeout.
   SERVER_CPU_PID=$(pgrep -P "$SERVER_PID" -n 2>/dev/null || true)

@@ -8,6 +8,7 @@
 #       --ping-interval 0 there, since that client does not answer pings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/parleyd_port.sh
 BUILD=${PARLEY_BUILD_DIR:-build}
 TLS=0
 if [ "${1:-}" = "--tls" ]; then TLS=1; shift; fi
@@ -35,8 +36,7 @@ out="$work/parleyd.out"
 "$BUILD/parleyd" "${server_args[@]}" >"$out" 2>&1 &
 server=$!
 pids+=("$server")
-for _ in $(seq 50); do grep -q "listening on" "$out" && break; sleep 0.1; done
-port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$out")
+port=$(parleyd_port "$out" "$server") || true
 [ -n "$port" ] || { echo "parleyd did not start"; cat "$out"; exit 1; }
 
 connections() { curl -sk "$scheme://127.0.0.1:$port/metrics" | awk '$1=="parley_connections"{print $2}'; }

@@ -21,6 +21,7 @@
 # (under 1 s); parleyd is still running at the end. Exit 0 when all hold, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/parleyd_port.sh
 BUILD=${PARLEY_BUILD_DIR:-build}
 
 waves=3 wave=90 quiet=30 flood_members=2000 slow_conns=1000 history_conns=20 legit_users=40
@@ -70,8 +71,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=0"
   --pong-timeout 5000 >"$work/parleyd.out" 2>"$work/parleyd.err" &
 server=$!
 pids+=("$server")
-for _ in $(seq 100); do grep -q "listening on" "$work/parleyd.out" && break; sleep 0.1; done
-port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/parleyd.out")
+port=$(parleyd_port "$work/parleyd.out" "$server") || true
 [ -n "$port" ] || { echo "soak: parleyd did not start"; cat "$work/parleyd.err"; exit 1; }
 
 rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$server/status" 2>/dev/null || echo 0; }

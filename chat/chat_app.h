@@ -420,6 +420,11 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   // Where a stored message's ack goes: `cookie` (the connection that sent it) while its session
   // lives, else the connection `sender` resumed on (session resume), 0 while held or gone.
   protocol::ConnectionId sender_connection(protocol::ConnectionId cookie, std::string_view sender) const;
+  // A stored DM to `to`'s connection on this node, if it has one (not while held for resume).
+  void deliver_dm(std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms, uint64_t seq);
+  // A stored room message to the room's members on this node but `except` (and into its ring).
+  void deliver_room_message(std::string_view conversation, std::string_view from, std::string_view text,
+                            uint64_t ts_ms, uint64_t seq, protocol::ConnectionId except);
   // A room was freed: memory only, its log entry goes too.
   void room_freed(std::string_view room);
   // Sends `json` to every member of `room` but `except`: encoded once into one shared frame.

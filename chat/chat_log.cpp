@@ -84,49 +84,48 @@ void ChatApp::on_appended(AppendResult& result) {
     return;
   }
   if (dm) {
-    // A target held for resume (connection 0) gets it from DM history (verified) or not at all.
-    if (const uint32_t* target = users_.find(std::string_view(to));
-        target != nullptr && sessions_.get(*target).connection != 0) {
-      out_.clear();
-      write_dm(out_, request.sender, to, request.text, result.ts_ms, result.seq);
-      transport_.send_text(sessions_.get(*target).connection, out_);
-    }
+    deliver_dm(request.sender, to, request.text, result.ts_ms, result.seq);
     ++stats_.direct_messages;
     // Memory only keeps no DM conversations (nothing would ever free them): each DM is seq 1.
     if (memory_only_) log_->forget(request.conversation);
   } else {
-    // The room may have emptied while the message was stored: it is in the log, for later.
-    uint32_t room_id = rooms_.find(request.conversation);
-    if (room_id != kNoIndex) {
-      rooms_.append_history(room_id, request.sender, request.text, result.ts_ms, result.seq);
-      const Room& room = rooms_.room(room_id);
-      out_.clear();
-      write_msg(out_, room.name(), request.sender, request.text, result.ts_ms, result.seq);
-      broadcast(room, sender, out_);
-    }
+    deliver_room_message(request.conversation, request.sender, request.text, result.ts_ms, result.seq, sender);
     ++stats_.messages;
   }
   send_ack(sender, request.client_id, result.seq, result.ts_ms);
 }
 
-void ChatApp::on_delivered(const DeliveredMessage& message) {
+void ChatApp::deliver_dm(std::string_view from, std::string_view to, std::string_view text, uint64_t ts_ms,
+                         uint64_t seq) {
+  // A target held for resume (connection 0) finds it in DM history (when verified) instead.
+  const uint32_t* target = users_.find(to);
+  if (target == nullptr || sessions_.get(*target).connection == 0) return;
   out_.clear();
+  write_dm(out_, from, to, text, ts_ms, seq);
+  transport_.send_text(sessions_.get(*target).connection, out_);
+}
+
+void ChatApp::deliver_room_message(std::string_view conversation, std::string_view from, std::string_view text,
+                                   uint64_t ts_ms, uint64_t seq, protocol::ConnectionId except) {
+  // The room may have emptied (its last local member left) while the message was stored or
+  // travelled: it is in the log, for later.
+  uint32_t room_id = rooms_.find(conversation);
+  if (room_id == kNoIndex) return;
+  rooms_.append_history(room_id, from, text, ts_ms, seq);
+  const Room& room = rooms_.room(room_id);
+  out_.clear();
+  write_msg(out_, room.name(), from, text, ts_ms, seq);
+  broadcast(room, except, out_);
+}
+
+void ChatApp::on_delivered(const DeliveredMessage& message) {
   if (message.conversation.starts_with(kDmPrefix)) {
-    // A target held for resume (connection 0) finds it in DM history when it comes back.
-    if (const uint32_t* target = users_.find(message.recipient);
-        target != nullptr && sessions_.get(*target).connection != 0) {
-      write_dm(out_, message.sender, message.recipient, message.text, message.ts_ms, message.seq);
-      transport_.send_text(sessions_.get(*target).connection, out_);
-    }
+    deliver_dm(message.sender, message.recipient, message.text, message.ts_ms, message.seq);
     return;
   }
-  uint32_t room_id = rooms_.find(message.conversation);
-  if (room_id == kNoIndex) return;  // the last local member left meanwhile
-  rooms_.append_history(room_id, message.sender, message.text, message.ts_ms, message.seq);
-  const Room& room = rooms_.room(room_id);
-  write_msg(out_, room.name(), message.sender, message.text, message.ts_ms, message.seq);
   // The sender (origin_cookie, on this node only) gets its ack instead.
-  broadcast(room, message.origin_cookie != 0 ? sender_connection(message.origin_cookie, message.sender) : 0, out_);
+  deliver_room_message(message.conversation, message.sender, message.text, message.ts_ms, message.seq,
+                       message.origin_cookie != 0 ? sender_connection(message.origin_cookie, message.sender) : 0);
 }
 
 bool ChatApp::publish(std::string_view room_name, std::string_view from, std::string_view text) {

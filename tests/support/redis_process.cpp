@@ -13,12 +13,11 @@
 #include <thread>
 #include <vector>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 
 #include "chat/cluster/redis_link.h"
 #include "reactor/event_loop.h"
+#include "tests/support/loop_watchdog.h"
 
 namespace parley_test {
 
@@ -28,20 +27,7 @@ bool run_until(reactor::EventLoop& loop, std::function<bool()> until, int timeou
   loop.add_before_sleep([active, until, &loop] {
     if (*active && until()) loop.stop();
   });
-  std::mutex mutex;
-  std::condition_variable done;
-  bool finished = false;
-  std::thread watchdog([&] {
-    std::unique_lock lock(mutex);
-    if (!done.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return finished; })) loop.stop();
-  });
-  loop.run();
-  {
-    std::lock_guard lock(mutex);
-    finished = true;
-  }
-  done.notify_one();
-  watchdog.join();
+  run_loop_at_most(loop, timeout_ms);
   *active = false;
   return until();
 }

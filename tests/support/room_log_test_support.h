@@ -6,16 +6,15 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "chat/store/room_log.h"
 #include "reactor/event_loop.h"
+#include "tests/support/loop_watchdog.h"
 
 namespace room_log_test {
 
@@ -80,20 +79,7 @@ inline bool pump(reactor::EventLoop& loop, RecordingClient& client, std::functio
   if (until()) return true;
   client.loop = &loop;
   client.until = until;
-  std::mutex mutex;
-  std::condition_variable done;
-  bool finished = false;
-  std::thread watchdog([&] {
-    std::unique_lock lock(mutex);
-    if (!done.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return finished; })) loop.stop();
-  });
-  loop.run();
-  {
-    std::lock_guard lock(mutex);
-    finished = true;
-  }
-  done.notify_one();
-  watchdog.join();
+  parley_test::run_loop_at_most(loop, timeout_ms);
   client.until = nullptr;
   return until();
 }
