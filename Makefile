@@ -12,7 +12,7 @@
 # make asan       same as make test SAN=1
 # make bench      run the micro-benchmarks
 # make fuzz       build the fuzz targets and run each for FUZZ_SECONDS (default 60)
-# make install    binaries, man page and systemd unit into $(DESTDIR)$(PREFIX) (see below)
+# make install    binaries, man page, systemd unit and config into $(DESTDIR)$(PREFIX) (see below)
 # make certs      a self-signed pair for local TLS: build/certs/cert.pem and build/certs/key.pem
 
 SHELL := /bin/bash
@@ -188,8 +188,10 @@ build/certs/cert.pem:
 	@echo "run: build/parleyd --tls-cert build/certs/cert.pem --tls-key build/certs/key.pem"
 
 # make install: parleyd and the tools into $(DESTDIR)$(BINDIR), parleyd(8) generated from
-# `parleyd --help` (tools/help_to_man.sh), and parleyd.service (chat/parleyd/parleyd.service.in)
-# into $(DESTDIR)$(SYSTEMD_UNIT_DIR). DESTDIR stages a tree for packaging; the installed files
+# `parleyd --help` (tools/help_to_man.sh), parleyd.service (chat/parleyd/parleyd.service.in)
+# into $(DESTDIR)$(SYSTEMD_UNIT_DIR), and the example configuration docs/parley.toml into
+# $(DESTDIR)$(DOCDIR) and, unless one is there already, $(DESTDIR)$(SYSCONFDIR)/parley/ (the
+# file the unit reads). DESTDIR stages a tree for packaging; the installed files
 # name the final paths (no DESTDIR in them). The binaries are those of $(BUILD) (SAN=1 or
 # BUILD=... picks another build); NO_BUILD=1 installs them as they are, without looking at the
 # sources, and fails if one is missing (tests, packaging from a finished build). Each generated
@@ -200,6 +202,7 @@ BINDIR           ?= $(PREFIX)/bin
 MANDIR           ?= $(PREFIX)/share/man
 SYSCONFDIR       ?= /etc
 SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR           ?= $(PREFIX)/share/doc/parley
 INSTALL_BINS     := $(PARLEYD) $(filter $(addprefix $(BUILD)/parley-,load idle cli token),$(TOOLS))
 install: $(if $(filter 1,$(NO_BUILD)),,$(INSTALL_BINS))
 	@for f in $(INSTALL_BINS); do [ -x $$f ] || { echo "make install: $$f is missing (build it, or drop NO_BUILD=1)" >&2; exit 1; }; done
@@ -208,11 +211,18 @@ install: $(if $(filter 1,$(NO_BUILD)),,$(INSTALL_BINS))
 	@mkdir -p $(BUILD)/install
 	man=$(BUILD)/install/parleyd.8.$$$$ && \
 	  tools/help_to_man.sh $(PARLEYD) 8 "the parley WebSocket chat server" > $$man && \
-	  sed -e 's|@UNITDIR@|$(SYSTEMD_UNIT_DIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' chat/parleyd/parleyd.8.in >> $$man && \
+	  sed -e 's|@UNITDIR@|$(SYSTEMD_UNIT_DIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' chat/parleyd/parleyd.8.in >> $$man && \
 	  install -m 0644 $$man $(DESTDIR)$(MANDIR)/man8/parleyd.8; rc=$$?; rm -f $$man; exit $$rc
 	unit=$(BUILD)/install/parleyd.service.$$$$ && \
 	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' chat/parleyd/parleyd.service.in > $$unit && \
 	  install -m 0644 $$unit $(DESTDIR)$(SYSTEMD_UNIT_DIR)/parleyd.service; rc=$$?; rm -f $$unit; exit $$rc
+	install -d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/parley
+	install -m 0644 docs/parley.toml $(DESTDIR)$(DOCDIR)/parley.toml
+	@# The service's configuration is the operator's: installed once, never overwritten (a
+	@# reinstall or upgrade keeps their edits; the current example is always in $(DOCDIR)).
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/parley/parley.toml ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/parley/parley.toml (the new example is $(DESTDIR)$(DOCDIR)/parley.toml)"; \
+	else install -m 0644 docs/parley.toml $(DESTDIR)$(SYSCONFDIR)/parley/parley.toml; fi
 
 clean:
 	rm -rf build

@@ -111,11 +111,12 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   ops.watch(server);
   protocol::EchoApp echo(server);
   // With --auth-secret, /echo asks for the same token as /chat: otherwise anyone could make the
-  // server read 16 MiB messages on a deployment that believes itself closed (issue 13).
+  // server read 16 MiB messages on a deployment that believes itself closed (issue 13). The gate
+  // is always in place (a pass-through without a secret) so that a SIGHUP can rotate, add or
+  // remove the secret for /echo as it does for /chat.
   TokenGatedApp gated_echo(echo, chat_config.token_secret);
-  protocol::WsApplication* echo_app = chat_config.token_secret.empty() ? static_cast<protocol::WsApplication*>(&echo)
-                                                                       : &gated_echo;
-  LoggedApp logged_echo(*echo_app, ops.log(), "/echo");
+  ops.manage_echo_gate(gated_echo);
+  LoggedApp logged_echo(gated_echo, ops.log(), "/echo");
   if (options.echo) server.add_websocket_route("/echo", &logged_echo);
   // Opened before serving (it reads the disk once, on this thread); declared before the app,
   // which it must outlive.

@@ -38,6 +38,7 @@ UpgradeTokenCheck check_upgrade_token(const protocol::HttpRequest& request, std:
 }
 
 protocol::UpgradeVerdict TokenGatedApp::on_upgrade(protocol::ConnectionId id, const protocol::HttpRequest& request) {
+  if (secret_.empty()) return inner_.on_upgrade(id, request);  // no --auth-secret (yet)
   uint64_t now_s;
   if (wall_clock_s_ != nullptr) {
     now_s = wall_clock_s_();

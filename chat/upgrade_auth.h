@@ -45,6 +45,10 @@ class TokenGatedApp final : public protocol::WsApplication {
   TokenGatedApp(protocol::WsApplication& inner, std::string secret, uint64_t (*wall_clock_s)() = nullptr)
       : inner_(inner), secret_(std::move(secret)), wall_clock_s_(wall_clock_s) {}
 
+  // The secret for upgrades from now on (SIGHUP key rotation); open connections stay. Empty:
+  // no token is asked for, every upgrade goes straight to `inner`.
+  void set_secret(std::string secret) { secret_ = std::move(secret); }
+
   protocol::UpgradeVerdict on_upgrade(protocol::ConnectionId id, const protocol::HttpRequest& request) override;
   void on_open(protocol::ConnectionId id) override { inner_.on_open(id); }
   void on_message(protocol::ConnectionId id, protocol::Opcode opcode, std::span<uint8_t> payload) override {

@@ -1,5 +1,6 @@
 // `make install`: every file lands under DESTDIR, parleyd(8) renders and documents every option
-// of `parleyd --help`, and `systemd-analyze verify` accepts the installed unit. Installs the
+// of `parleyd --help`, the installed configuration is valid and survives a reinstall, and
+// `systemd-analyze verify` accepts the installed unit. Installs the
 // binaries already built in PARLEY_BUILD_DIR (NO_BUILD=1: make compiles nothing here).
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,9 +56,10 @@ class InstallTest : public ::testing::Test {
     destdir_ = pattern;
     build_ = fs::absolute(parley_test::build_dir());
     // The test may run under `make test`: the parent's MAKEFLAGS (jobserver fds) must not leak in.
-    std::string command = "cd " + quote(root_.string()) + " && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s install NO_BUILD=1 BUILD=" +
-                          quote(build_.string()) + " DESTDIR=" + quote(destdir_.string()) + " PREFIX=/usr";
-    install_status_ = run_shell(command, install_output_);
+    install_command_ = "cd " + quote(root_.string()) +
+                       " && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s install NO_BUILD=1 BUILD=" +
+                       quote(build_.string()) + " DESTDIR=" + quote(destdir_.string()) + " PREFIX=/usr";
+    install_status_ = run_shell(install_command_, install_output_);
   }
   static void TearDownTestSuite() {
     std::error_code ec;
@@ -71,11 +73,11 @@ class InstallTest : public ::testing::Test {
 
   static fs::path root_, destdir_, build_;
   static int install_status_;
-  static std::string install_output_;
+  static std::string install_command_, install_output_;
 };
 fs::path InstallTest::root_, InstallTest::destdir_, InstallTest::build_;
 int InstallTest::install_status_ = -1;
-std::string InstallTest::install_output_;
+std::string InstallTest::install_command_, InstallTest::install_output_;
 
 TEST_F(InstallTest, EveryFileLandsUnderDestdir) {
   for (const std::string& program : kPrograms) {
@@ -87,16 +89,45 @@ TEST_F(InstallTest, EveryFileLandsUnderDestdir) {
   }
   EXPECT_TRUE(fs::is_regular_file(destdir_ / "usr/share/man/man8/parleyd.8"));
   EXPECT_TRUE(fs::is_regular_file(destdir_ / "usr/lib/systemd/system/parleyd.service"));
+  // The example configuration, as the service's file and as documentation.
+  const std::string example = read_file(root_ / "docs/parley.toml");
+  ASSERT_FALSE(example.empty());
+  EXPECT_EQ(read_file(destdir_ / "etc/parley/parley.toml"), example);
+  EXPECT_EQ(read_file(destdir_ / "usr/share/doc/parley/parley.toml"), example);
   // Nothing else: a stray file would be a packaging surprise.
   size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(destdir_))
     if (entry.is_regular_file()) ++files;
-  EXPECT_EQ(files, kPrograms.size() + 2);
+  EXPECT_EQ(files, kPrograms.size() + 4);
   // The installed server runs and is the same version as the built one.
   std::string installed, built;
   ASSERT_EQ(run_shell(quote((destdir_ / "usr/bin/parleyd").string()) + " --version", installed), 0) << installed;
   ASSERT_EQ(run_shell(quote((build_ / "parleyd").string()) + " --version", built), 0) << built;
   EXPECT_EQ(installed, built);
+}
+
+// The installed configuration is valid for the installed server (the unit starts with it), and a
+// reinstall keeps an operator's edits to it while refreshing the example next to the docs.
+TEST_F(InstallTest, ConfigIsValidAndAReinstallKeepsTheOperatorsEdits) {
+  const fs::path config = destdir_ / "etc/parley/parley.toml";
+  std::string output;
+  ASSERT_EQ(run_shell(quote((destdir_ / "usr/bin/parleyd").string()) + " --check-config --config " +
+                          quote(config.string()),
+                      output),
+            0)
+      << output;
+  EXPECT_NE(output.find(config.string() + ":"), std::string::npos) << "no value came from the file: " << output;
+
+  const std::string original = read_file(config);
+  const std::string edited = original + "\nrate-limit = 7  # the operator's edit\n";
+  std::ofstream(config, std::ios::trunc) << edited;
+  std::ofstream(destdir_ / "usr/share/doc/parley/parley.toml", std::ios::trunc) << "stale";
+  output.clear();
+  ASSERT_EQ(run_shell(install_command_, output), 0) << output_tail(output);
+  EXPECT_EQ(read_file(config), edited);
+  EXPECT_NE(output.find("kept " + config.string()), std::string::npos) << output;
+  EXPECT_EQ(read_file(destdir_ / "usr/share/doc/parley/parley.toml"), read_file(root_ / "docs/parley.toml"));
+  std::ofstream(config, std::ios::trunc) << original;  // as the other tests expect it
 }
 
 TEST_F(InstallTest, ManPageRendersAndDocumentsEveryOption) {
@@ -165,7 +196,8 @@ class InstalledUnitTest : public InstallTest {
 
 TEST_F(InstalledUnitTest, SystemdAnalyzeVerifyPasses) {
   std::string unit = installed_unit();
-  ASSERT_NE(unit.find("ExecStart=/usr/bin/parleyd --listen 0.0.0.0:8080"), std::string::npos) << unit;
+  ASSERT_NE(unit.find("ExecStart=/usr/bin/parleyd --config /etc/parley/parley.toml $PARLEYD_ARGS"), std::string::npos)
+      << unit;
   for (const char* placeholder : {"@BINDIR@", "@SYSCONFDIR@", "@UNITDIR@"})
     EXPECT_EQ(unit.find(placeholder), std::string::npos) << placeholder << " was left in the unit";
   std::string rewritten = unit_for_verify();

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "chat/auth_token.h"
 #include "tests/support/chat_test_support.h"
 #include "tests/support/parleyd_process.h"
 #include "tests/support/shell_command.h"
@@ -144,6 +145,57 @@ TEST(ParleydOperations, SighupReloadChangesThePerAddressCapAndSaysSo) {
   WsTestClient again;
   EXPECT_TRUE(wait_until([&] { return again.connect("127.0.0.1", server.port(), "/echo"); }, 5s)) << again.error();
   std::remove(file.c_str());
+}
+
+// Key rotation: a SIGHUP re-reads the secret file (same path, new contents), and from then on both
+// /chat and /echo take tokens signed with the new key only; dropping the option needs a restart.
+TEST(ParleydOperations, SighupRotatesTheTokenSecretForChatAndEcho) {
+  const std::string old_key(40, 'a');
+  const std::string new_key(40, 'b');
+  const std::string secret = temp_path("parley_rotate_secret");
+  const std::string file = temp_path("parley_rotate");
+  write_file(secret, old_key);
+  write_file(file, "auth-secret = \"" + secret + "\"\n");
+  ParleydProcess server({"--config", file});
+  ASSERT_TRUE(server.ok()) << server.error();
+  const uint64_t later = static_cast<uint64_t>(time(nullptr)) + 3600;
+  const std::string old_token = chat::mint_token("alice", {}, later, old_key);
+  const std::string new_token = chat::mint_token("alice", {}, later, new_key);
+  // The status of an upgrade to `path` carrying `token` (none when empty).
+  auto upgrade_status = [&](const char* path, const std::string& token) {
+    WsTestClient client;
+    std::vector<std::string> headers;
+    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+    client.connect("127.0.0.1", server.port(), path, headers);
+    return client.handshake_response().status;
+  };
+  for (const char* path : {"/echo", "/chat"}) {
+    EXPECT_EQ(upgrade_status(path, old_token), 101) << path;
+    EXPECT_EQ(upgrade_status(path, new_token), 401) << path;
+    EXPECT_EQ(upgrade_status(path, ""), 401) << path;
+  }
+  write_file(secret, new_key);
+  ASSERT_EQ(kill(server.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return server.stderr_text().find("auth-secret contents reloaded") != std::string::npos; },
+                         5s))
+      << server.stderr_text();
+  for (const char* path : {"/echo", "/chat"}) {
+    EXPECT_EQ(upgrade_status(path, old_token), 401) << path;
+    EXPECT_EQ(upgrade_status(path, new_token), 101) << path;
+  }
+  // Turning authentication off is a restart: said so, and both endpoints keep asking for the
+  // (current) key.
+  write_file(file, "");
+  ASSERT_EQ(kill(server.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_until([&] { return count(server.stderr_text(), " reloaded ") == 2; }, 5s)) << server.stderr_text();
+  EXPECT_NE(server.stderr_text().find("turning token authentication on or off"), std::string::npos)
+      << server.stderr_text();
+  for (const char* path : {"/echo", "/chat"}) {
+    EXPECT_EQ(upgrade_status(path, ""), 401) << path;
+    EXPECT_EQ(upgrade_status(path, new_token), 101) << path;
+  }
+  std::remove(file.c_str());
+  std::remove(secret.c_str());
 }
 
 TEST(ParleydOperations, EachRefusalLogsOneWarnLineAndTheRateLimitCapsThem) {

@@ -14,6 +14,7 @@
 #include "chat/parleyd/config.h"
 #include "chat/prometheus_text.h"
 #include "chat/server_metrics.h"
+#include "chat/upgrade_auth.h"
 #include "reactor/memory_budget.h"
 #include "reactor/socket_ops.h"
 
@@ -333,18 +334,20 @@ void WorkerOperations::reload() {
     return;
   }
   ConfigDiff diff = diff_parleyd_config(options_, fresh.options);
-  // The secret file's contents may change under the same path (key rotation).
-  ChatConfig access;
-  if (!chat_access_from_options(fresh.options, access, error)) {
-    log_->error("reload failed, configuration unchanged", {{"error", error}});
-    return;
-  }
-  const bool secret_changed = chat_ != nullptr && access.token_secret != chat_->config().token_secret;
   ParleydOptions applied = options_;
   for (const ConfigChange& change : diff.applied) {
     std::string why;
     set_parleyd_option(*change.spec, change.to, false, applied, why);
   }
+  // The secret file's contents may change under the same path (key rotation). It is read from
+  // the applied options: turning authentication on or off is a restart (the diff says so), so
+  // the running path is the one read again then.
+  ChatConfig access;
+  if (!chat_access_from_options(applied, access, error)) {
+    log_->error("reload failed, configuration unchanged", {{"error", error}});
+    return;
+  }
+  const bool secret_changed = chat_ != nullptr && access.token_secret != chat_->config().token_secret;
   if (server_ != nullptr) {
     server_->set_admission_limits(applied.max_connections, applied.max_connections_per_ip,
                                   applied.max_handshakes_per_ip, applied.max_handshakes);
@@ -355,6 +358,7 @@ void WorkerOperations::reload() {
     live.token_secret = access.token_secret;
     chat_->update_limits(live);
   }
+  if (echo_gate_ != nullptr) echo_gate_->set_secret(access.token_secret);
   LogLevel level;
   if (parse_log_level(applied.log_level, level)) log_->set_level(level);
   options_ = applied;

@@ -18,6 +18,7 @@
 namespace chat {
 
 class ChatApp;
+class TokenGatedApp;
 struct ChatConfig;
 
 // How a worker was started, for reloads and labels.
@@ -86,6 +87,8 @@ class WorkerOperations {
     server_ = &server;
     chat_ = &chat;
   }
+  // /echo's token gate, whose secret a reload rotates along with /chat's. Must outlive this.
+  void manage_echo_gate(TokenGatedApp& gate) { echo_gate_ = &gate; }
   // /readyz: 503 while draining or while `ready` (if set) says a required store is down.
   void set_ready_check(std::function<bool(std::string& why)> ready) { ready_ = std::move(ready); }
   void set_draining() { draining_ = true; }
@@ -116,6 +119,7 @@ class WorkerOperations {
   std::unique_ptr<Logger> log_;
   protocol::WsServer* server_ = nullptr;
   ChatApp* chat_ = nullptr;
+  TokenGatedApp* echo_gate_ = nullptr;
   std::unique_ptr<protocol::WsServer> metrics_server_;
   std::function<bool(std::string&)> ready_;
   bool draining_ = false;
