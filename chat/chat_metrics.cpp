@@ -66,8 +66,10 @@ std::string render_store_metrics(const RoomLogStats& stats, const ChatStats& cha
 }
 
 std::string render_app_metrics(const ChatApp& app) {
-  return render_access_metrics(app.access_stats()) + render_room_metrics(app.room_stats()) +
-         render_store_metrics(app.room_log().stats(), app.stats()) + render_chat_metrics(app);
+  std::string out = render_access_metrics(app.access_stats()) + render_room_metrics(app.room_stats()) +
+                    render_store_metrics(app.room_log().stats(), app.stats()) + render_chat_metrics(app);
+  app.room_log().render_engine_metrics(out);
+  return out;
 }
 
 }  // namespace chat

@@ -169,8 +169,12 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   server.add_websocket_route("/chat", &logged_chat, chat_message_limit(options.max_text_bytes));
   add_web_routes(server);
   ops.manage(server, chat_app);
-  ops.set_ready_check([&chat_app, &room_log](std::string& why) {
+  ops.set_ready_check([&chat_app, &room_log, &options](std::string& why) {
     if (room_log == nullptr) return true;
+    if (!room_log->available()) {
+      why = options.redis.empty() ? "store unavailable" : "redis unavailable";
+      return false;
+    }
     const RoomLogStats& stats = chat_app.room_log().stats();
     if (stats.queue_limit != 0 && stats.queue_depth >= stats.queue_limit) {
       why = "store queue full";
@@ -181,11 +185,7 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
   const std::string worker_label =
       ops.runtime().labelled ? "worker=\"" + std::to_string(ops.runtime().index) + "\"" : std::string();
   auto metrics = [&, worker_label] {
-    std::string body = render_metrics(server.stats(), loop.iterations());
-    body += render_access_metrics(chat_app.access_stats());
-    body += render_room_metrics(chat_app.room_stats());
-    body += render_store_metrics(chat_app.room_log().stats(), chat_app.stats());
-    body += render_chat_metrics(chat_app);
+    std::string body = render_metrics(server.stats(), loop.iterations()) + render_app_metrics(chat_app);
     body += render_process_metrics(&ops.log());
     ops.render_loop_metrics(body);
     return worker_label.empty() ? body : label_metrics(body, worker_label);

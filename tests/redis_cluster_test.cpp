@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -207,6 +208,43 @@ TEST(RedisClusterWorkers, WorkersOfOneBoxServeOneChat) {
     EXPECT_EQ(m.num("seq"), 1u);
   }
   for (int i = 1; i < kMembers; ++i) members[i]->expect_no("msg", milliseconds(100));
+}
+
+// /metrics tells an operator whether Redis is reachable: parley_redis_up follows a Redis stop
+// and restart, the connection counters count the loss and the reconnect, and /readyz agrees.
+TEST(RedisClusterMetrics, RedisFiguresFollowAnOutageAndTheReconnect) {
+  RedisProcess redis;
+  ASSERT_TRUE(redis.ok()) << redis.error();
+  ParleydProcess server({"--redis", redis.url()});
+  ASSERT_TRUE(server.ok()) << server.error();
+  auto metrics = [&] {
+    return parley_test::http_request("127.0.0.1", server.port(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").body;
+  };
+  auto has = [&](const std::string& sample) { return ("\n" + metrics()).find("\n" + sample + "\n") != std::string::npos; };
+  auto wait_for = [&](const std::function<bool()>& condition) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
+    return condition();
+  };
+  ASSERT_TRUE(wait_for([&] { return has("parley_redis_up 1"); })) << metrics();
+  EXPECT_TRUE(has("parley_redis_connects_total 2")) << metrics();
+  EXPECT_TRUE(has("parley_redis_disconnects_total 0")) << metrics();
+  Member member;
+  ASSERT_TRUE(member.connect("127.0.0.1", server.port()));
+  member.hello("watcher");
+  member.join("lobby");
+  EXPECT_TRUE(wait_for([&] { return has("parley_redis_watched_rooms 1"); })) << metrics();
+
+  redis.stop();
+  EXPECT_TRUE(wait_for([&] { return has("parley_redis_up 0"); })) << metrics();
+  EXPECT_TRUE(has("parley_redis_disconnects_total 2")) << metrics();
+  auto readyz = [&] { return parley_test::http_request("127.0.0.1", server.port(), "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"); };
+  EXPECT_EQ(readyz().status, 503);
+  EXPECT_NE(readyz().body.find("redis unavailable"), std::string::npos) << readyz().body;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  EXPECT_TRUE(wait_for([&] { return has("parley_redis_up 1"); })) << metrics();
+  EXPECT_TRUE(has("parley_redis_connects_total 4")) << metrics();
+  EXPECT_EQ(readyz().status, 200);
 }
 
 TEST(RedisClusterStart, UnreachableRedisOrAStoreBesideItStopsParleydWithOneLine) {

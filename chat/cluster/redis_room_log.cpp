@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <random>
 
+#include "chat/prometheus_text.h"
+
 namespace chat {
 
 namespace {
@@ -303,6 +305,26 @@ RoomLogStats RedisRoomLog::stats() const {
   return stats;
 }
 
+void RedisRoomLog::render_engine_metrics(std::string& out) const {
+  size_t buffered = 0;
+  for (const auto& entry : watched_) buffered += entry.second.buffered.size();
+  append_metric(out, "parley_redis_up", "gauge", "1 when both Redis connections (commands, pub/sub) are up",
+                uint64_t{connected()});
+  append_metric(out, "parley_redis_connects_total", "counter",
+                "Redis connections established, both links (2 at start; more after losses)",
+                link_.connects() + subscriber_.connects());
+  append_metric(out, "parley_redis_disconnects_total", "counter", "established Redis connections lost, both links",
+                link_.disconnects() + subscriber_.disconnects());
+  append_metric(out, "parley_redis_watched_rooms", "gauge", "rooms this process is subscribed to (local members)",
+                uint64_t{watched_.size()});
+  append_metric(out, "parley_redis_watched_users", "gauge", "users whose DMs this process is subscribed to",
+                uint64_t{users_.size()});
+  append_metric(out, "parley_redis_gap_fills_total", "counter",
+                "stream reads sent to fill a seq gap before delivering further (lost or late publishes)", gap_fills_);
+  append_metric(out, "parley_redis_buffered_messages", "gauge", "live messages held back behind a seq gap",
+                uint64_t{buffered});
+}
+
 void RedisRoomLog::watch(std::string_view conversation, uint64_t after_seq) {
   auto [it, inserted] = watched_.try_emplace(std::string(conversation));
   if (!inserted) return;
@@ -462,6 +484,7 @@ void RedisRoomLog::fill(const std::string& conversation, uint64_t up_to) {
   auto found = watched_.find(conversation);
   if (found == watched_.end() || found->second.filling || up_to <= found->second.delivered) return;
   found->second.filling = true;
+  ++gap_fills_;
   std::string start = "(" + std::to_string(found->second.delivered) + "-0";
   std::string end = std::to_string(up_to) + "-0";
   RedisSubmit submit = link_.command(

@@ -48,6 +48,10 @@ class RedisRoomLog final : public RoomLog {
   // of this process; a bounded cache, so 0 also means "not known here": ask Redis with a read).
   uint64_t last_seq(std::string_view conversation) const override;
   RoomLogStats stats() const override;
+  // parley_redis_*: whether both connections are up, connects and losses, watched rooms and
+  // users, gap fills and messages held back behind a gap.
+  void render_engine_metrics(std::string& out) const override;
+  bool available() const override { return connected(); }
   bool delivers() const override { return true; }
   void watch(std::string_view conversation, uint64_t after_seq) override;
   void unwatch(std::string_view conversation) override;
@@ -121,6 +125,7 @@ class RedisRoomLog final : public RoomLog {
   std::unordered_map<std::string, uint64_t> known_last_;  // last_seq() of unwatched conversations
   void note_last(std::string_view conversation, uint64_t seq);
   RoomLogStats stats_;
+  uint64_t gap_fills_ = 0;  // XRANGE reads sent to fill a seq gap (a lost or late publish)
   bool refused_ = false;  // a kFull episode is open: on_writable when the depth halves
   // Last, so destroyed first: freeing a link answers its pending commands with null, and those
   // callbacks use the members above.

@@ -190,6 +190,12 @@ class RoomLog {
 
   // Counters; queue_depth counts requests not yet completed.
   virtual RoomLogStats stats() const = 0;
+  // Appends the engine's own figures to a /metrics body in Prometheus text (the Redis engine's
+  // connection state, reconnects and gap fills); those every engine has are stats().
+  virtual void render_engine_metrics(std::string& /*out*/) const {}
+  // False while the engine cannot take messages (Redis unreachable: appends answer
+  // kUnavailable); /readyz then says not ready.
+  virtual bool available() const { return true; }
 
   // The caller no longer needs `conversation` (memory-only chat frees an emptied room with its
   // history). Engines that keep nothing durable may drop it, seq included; durable ones ignore it.
