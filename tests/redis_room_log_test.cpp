@@ -3,7 +3,9 @@
 // order whichever node appended it, gaps are filled from the stream, DMs reach the node holding
 // the user, and while Redis is away appends complete `unavailable` at once.
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -173,6 +175,74 @@ TEST_F(RedisRoomLogTest, RedisAwayMeansUnavailableAtOnceThenResumesWithoutLossOr
   run_until(loop_, [] { return false; }, 300);  // nothing more may arrive
   EXPECT_EQ(seqs(b_, "hall"), (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ(seqs(a_, "hall"), (std::vector<uint64_t>{1, 2}));
+}
+
+// --history-max-age with Redis: stream ids are seqs, so the append script trims expired entries
+// from the head (at most 16 per append), reads leave out what is not trimmed yet, the stream key
+// expires after max age of silence, and seqs go on regardless.
+uint64_t fake_now_ms = 0;
+uint64_t fake_clock() { return fake_now_ms; }
+
+TEST(RedisRoomLogRetention, MaxAgeTrimsTheStreamOnAppendAndFiltersReads) {
+  RedisProcess redis;
+  ASSERT_TRUE(redis.ok()) << redis.error();
+  reactor::EventLoop loop;
+  ASSERT_EQ(loop.open(), 0);
+  chat::RoomLogConfig config;
+  config.history_keep = 1000;
+  config.max_age_ms = 60'000;
+  config.wall_clock_ms = fake_clock;
+  chat::RedisEndpoint endpoint;
+  endpoint.port = redis.port();
+  std::string error;
+  room_log_test::RecordingClient client;
+  std::unique_ptr<chat::RoomLog> log = chat::open_redis_room_log(config, endpoint, loop, error);
+  ASSERT_NE(log, nullptr) << error;
+  log->set_client(&client);
+  redisContext* direct = redisConnect("127.0.0.1", redis.port());
+  ASSERT_TRUE(direct != nullptr && direct->err == 0);
+  auto integer = [&](const char* command) {
+    redisReply* reply = static_cast<redisReply*>(redisCommand(direct, command));
+    long long value = reply != nullptr && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1000;
+    freeReplyObject(reply);
+    return value;
+  };
+  auto append = [&](uint64_t ts, const std::string& text) {
+    size_t before = client.appended.size();
+    EXPECT_EQ(log->append(message("old", "alice", ts, text)), chat::Submit::kAccepted);
+    EXPECT_TRUE(run_until(loop, [&] { return client.appended.size() > before; }));
+    return client.appended.back().seq;
+  };
+  auto history_texts = [&](uint64_t now) {
+    fake_now_ms = now;
+    size_t before = client.reads.size();
+    EXPECT_EQ(log->history("old", 0, 100, 1), chat::Submit::kAccepted);
+    EXPECT_TRUE(run_until(loop, [&] { return client.reads.size() > before; }));
+    std::vector<std::string> texts;
+    for (const auto& stored : client.reads.back().messages) texts.push_back(stored.text);
+    return texts;
+  };
+  for (int i = 0; i < 40; ++i) append(100'000 + i, "old" + std::to_string(i));
+  EXPECT_EQ(integer("XLEN parley:log:old"), 40);
+  // Each young append drops at most 16 expired entries from the head: 40 -> 24 -> 8 -> 0 old.
+  EXPECT_EQ(append(170'000, "young1"), 41u);
+  EXPECT_EQ(integer("XLEN parley:log:old"), 25);
+  // Reads leave out the expired entries still in the stream.
+  EXPECT_EQ(history_texts(170'001), (std::vector<std::string>{"young1"}));
+  append(170'010, "young2");
+  EXPECT_EQ(integer("XLEN parley:log:old"), 10);
+  EXPECT_EQ(append(170'020, "young3"), 43u);
+  EXPECT_EQ(integer("XLEN parley:log:old"), 3);
+  EXPECT_EQ(history_texts(170'030), (std::vector<std::string>{"young1", "young2", "young3"}));
+  // A minute later they too are past the age: none is returned, and the stream key expires by
+  // itself (its TTL is the age), while the seq key stays so that seqs keep increasing.
+  EXPECT_TRUE(history_texts(231'000).empty());
+  const long long ttl = integer("PTTL parley:log:old");
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 60'000);
+  EXPECT_EQ(integer("PTTL parley:seq:old"), -1);
+  EXPECT_EQ(append(231'000, "later"), 44u);
+  redisFree(direct);
 }
 
 TEST(RedisRoomLogOpen, UnreachableRedisIsAOneLineError) {

@@ -12,9 +12,15 @@ namespace chat {
 namespace {
 
 // KEYS: dedup key ('' for none), seq key, stream key. ARGV: ts, sender, text, client id, dedup
-// window ms, MAXLEN ('0': none), channel, node, cookie, recipient, conversation.
+// window ms, MAXLEN ('0': none), channel, node, cookie, recipient, conversation, max age ms
+// ('0': none).
 // Returns {1, seq} for a new message, {0, "seq ts conversation"} for a duplicate. Atomic: Redis
 // runs a script to the end before anything else (no other seq can interleave).
+// Age retention (--history-max-age): stream ids are seqs, not times, so XTRIM MINID cannot cut by
+// age directly. Each append drops up to 16 expired entries from the head (entries are appended in
+// time order, so the expired ones are a prefix; 16 per append outpaces the one added), and the
+// stream key expires after max age of silence, when every entry in it is older than that. The
+// seq key never expires: seqs stay strictly increasing.
 constexpr std::string_view kAppendScript = R"LUA(
 local dedup = KEYS[1]
 if dedup ~= '' then
@@ -27,6 +33,17 @@ if ARGV[6] ~= '0' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], id, 'f', ARGV[2], 't', ARGV[1], 'x', ARGV[3], 'c', ARGV[4], 'n', ARGV[8], 'k', ARGV[9])
 else
   redis.call('XADD', KEYS[3], id, 'f', ARGV[2], 't', ARGV[1], 'x', ARGV[3], 'c', ARGV[4], 'n', ARGV[8], 'k', ARGV[9])
+end
+if ARGV[12] ~= '0' then
+  redis.call('PEXPIRE', KEYS[3], ARGV[12])
+  local cutoff = tonumber(ARGV[1]) - tonumber(ARGV[12])
+  local head = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 16)
+  local keep_from = nil
+  for _, entry in ipairs(head) do
+    if tonumber(entry[2][4]) >= cutoff then keep_from = entry[1]; break end
+  end
+  if keep_from == nil then keep_from = (tonumber(string.match(head[#head][1], '^%d+')) + 1) .. '-0' end
+  redis.call('XTRIM', KEYS[3], 'MINID', keep_from)
 end
 if dedup ~= '' then redis.call('SET', dedup, seq .. ' ' .. ARGV[1] .. ' ' .. ARGV[11], 'PX', ARGV[5]) end
 redis.call('PUBLISH', ARGV[7], seq .. ' ' .. ARGV[1] .. ' ' .. ARGV[8] .. ' ' .. ARGV[9] .. ' ' .. #ARGV[2] .. ' ' ..
@@ -139,9 +156,10 @@ Submit RedisRoomLog::append(AppendRequest moved) {
   std::string cookie = std::to_string(request.cookie);
   std::string seq_key = key("seq", request.conversation);
   std::string log_key = key("log", request.conversation);
+  std::string max_age = std::to_string(config_.max_age_ms);
   std::vector<std::string_view> args = {"EVALSHA", append_sha_, "3", dedup, seq_key, log_key, ts, request.sender,
                                         request.text, request.client_id, window, keep, channel, node_id_, cookie,
-                                        request.recipient, request.conversation};
+                                        request.recipient, request.conversation, max_age};
   RedisSubmit submit = link_.command(args, [this, shared](redisReply* reply) { on_script_reply(*shared, reply); });
   if (submit == RedisSubmit::kFull) {
     ++stats_.rejected_full;
@@ -273,6 +291,15 @@ void RedisRoomLog::on_read_reply(Read& read, redisReply* reply) {
       auto kept = std::find_if(result.messages.begin(), result.messages.end(),
                                [oldest](const StoredMessage& message) { return message.seq >= oldest; });
       result.messages.erase(result.messages.begin(), kept);
+    }
+    // Expired entries are trimmed on the room's next append (or with the whole stream after a
+    // silence of max age): until then reads leave them out, as the other engines' sweeps do.
+    if (config_.max_age_ms != 0) {
+      const uint64_t now = config_.wall_clock_ms != nullptr ? config_.wall_clock_ms() : room_log_realtime_ms();
+      const uint64_t cutoff = now > config_.max_age_ms ? now - config_.max_age_ms : 0;
+      auto young = std::find_if(result.messages.begin(), result.messages.end(),
+                                [cutoff](const StoredMessage& message) { return message.ts_ms >= cutoff; });
+      result.messages.erase(result.messages.begin(), young);
     }
     ++stats_.reads;
     note_last(read.conversation, result.last_seq);

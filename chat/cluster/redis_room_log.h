@@ -29,8 +29,8 @@ namespace chat {
 
 // Opens the Redis engine: probes `endpoint` (blocking, at start-up: one-line `error` and null
 // when Redis is unreachable or refuses AUTH/SELECT), then connects its two links on `loop`.
-// Uses config.history_keep (stream MAXLEN ~), dedup_window_ms and queue_limit; max_age_ms is not
-// applied (see docs/redis.md). `endpoint.host` must be numeric (resolve_redis_endpoint).
+// Uses config.history_keep (stream MAXLEN ~), max_age_ms (trimmed on append, filtered on read),
+// dedup_window_ms and queue_limit. `endpoint.host` must be numeric (resolve_redis_endpoint).
 std::unique_ptr<RoomLog> open_redis_room_log(const RoomLogConfig& config, const RedisEndpoint& endpoint,
                                              reactor::EventLoop& loop, std::string& error);
 
