@@ -83,7 +83,7 @@ done
 [ -z "$COMPARE" ] || [ -z "$URL" ] || die "--compare and --url do not go together (--url runs the other server alone)"
 [ -z "$COMPARE_PID" ] || [ -n "$COMPARE" ] || die "--compare-pid goes with --compare"
 if [ -n "$COMPARE" ]; then
-  [[ "$COMPARE" =~ ^wss?://[^/]+$ ]] || die "--compare takes ws://HOST:PORT (the paths come from --compare-echo-path and --compare-chat-path)"
+  [[ "$COMPARE" =~ ^ws://[^/]+$ ]] || die "--compare takes ws://HOST:PORT (the paths come from --compare-echo-path and --compare-chat-path)"
   [[ "$COMPARE_ECHO" == /* ]] || die "--compare-echo-path must start with /"
   [ "$COMPARE_CHAT" = none ] || [[ "$COMPARE_CHAT" == /* ]] || die "--compare-chat-path must start with / (or be none)"
 fi
