@@ -119,14 +119,11 @@ stop_node() { stop_parleyd; stop_redis; }
 
 # Samples the workers' open fds every 0.5 s into FILE (one line per sample, a column per worker)
 # until stopped; the first line is the baseline (no clients yet).
+sample_fds() { local p line=""; for p in "${WORKER_PIDS[@]}"; do line="$line $(fd_count "$p")"; done; echo "$line"; }
 start_sampler() {
   local file=$1
-  ( while :; do
-      line=""
-      for p in "${WORKER_PIDS[@]}"; do line="$line $(fd_count "$p")"; done
-      echo "$line" >>"$file"
-      sleep 0.5
-    done ) &
+  sample_fds >>"$file"  # the baseline, before any client connects
+  ( while :; do sleep 0.5; sample_fds >>"$file"; done ) &
   SAMPLER=$!
 }
 stop_sampler() { [ -z "$SAMPLER" ] || { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; SAMPLER=""; }; }
@@ -136,8 +133,8 @@ per_worker() {
        { for (i = 1; i <= NF; i++) if ($i - base[i] > peak[i]) peak[i] = $i - base[i] }
        END { s = ""; for (i = 1; i <= n; i++) s = s (i > 1 ? "/" : "") (peak[i] + 0); print s }' "$1"
 }
-# Smallest of the "a/b/c" figures.
-least() { tr '/' '\n' <<<"$1" | sort -n | head -1; }
+# Smallest of the "a/b/c" figures (0 when there are none: the sampler saw nothing).
+least() { local m; m=$(tr '/' '\n' <<<"$1" | sort -n | head -1); echo "${m:-0}"; }
 
 STATUS=0
 # run_load NAME MODE PARLEY-LOAD-ARGS...: one run against a fresh node; leaves $OUT/NAME.json
