@@ -203,7 +203,7 @@ if [ "$ONLY" != rooms ]; then
       if [ "$mode" = cluster ]; then
         single=${EFF[fanout-$load-single]:-}
         if [ -n "$single" ] && [ -n "${EFF[$name]}" ]; then
-          ratio=$(calc "int(100 * ${EFF[$name]} / $single) / 100")
+          ratio=$(awk -v c="${EFF[$name]}" -v s="$single" 'BEGIN { printf "%.2f", c / s }')
           if check "$ratio >= 0.5"; then verdict="CPU PASS ($ratio x >= 0.5 x)"; else verdict="CPU FAIL ($ratio x < 0.5 x)"; fi
         else
           verdict="CPU n/a (no single-process figure)"
