@@ -26,11 +26,23 @@
 #     else the kernel took: slab, page tables, socket buffers),
 #   - server CPU while idle: the workers' utime+stime (/proc/PID/stat) over a 30 s window in
 #     the hold, as a percentage of one core.
+# With --redis the workers are one chat (issue 15): a private redis-server (a free loopback
+# port, never 6379; appendonly yes, appendfsync everysec unless REDIS_FSYNC=always) and every
+# worker started with --redis URL (each worker a node, as `parleyd --workers W --redis URL`
+# makes them; separate processes here so that each gets its own --metrics-listen port). After
+# the hold, with the N connections still open, a cross-node check: parley-load broadcast puts
+# K = max(100, 20 x W) subscribers and a publisher in one room (the kernel spreads them over the
+# workers) and publishes 10 msg/s for 1 s; it passes only if every subscriber joined and
+# parley-load saw every delivery (published x joined, exact) AND every worker's own
+# parley_chat_room_members (its /metrics, sampled every 0.2 s; the holders join no room) reached
+# 2, so each worker held at least one subscriber besides a possible publisher: every worker
+# delivered the messages, which only one worker received from the publisher. Redis's CPU in the
+# idle window is reported too.
 # Every process it starts runs under `timeout`, so even a killed script leaves nothing running
 # for long; the EXIT trap stops them all and restores the sysctls.
 #
 # usage: bench/million.sh [N] [--hold S] [--rate R] [--workers W] [--per-holder K]
-#                         [--cpu-window S] [--min-available-mib M] [--keep-logs]
+#                         [--cpu-window S] [--min-available-mib M] [--keep-logs] [--redis]
 #   N                    connections (default 1000000; k/M suffixes)
 #   --hold S             seconds to hold once all are open (default 300)
 #   --rate R             connection attempts per second over all holders (default 20000)
@@ -50,9 +62,11 @@
 #                        separate processes, so the script splits it); past it the ping period
 #                        stretches, and the results say how far (from the workers' log lines)
 #   --keep-logs          keep the per-process logs (they are kept anyway when the run fails)
+#   --redis              one chat over a private Redis, and the cross-node check after the hold
 # Exit status: 0 when N connections were held and none was lost, 1 otherwise, 2 on bad usage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BUILD=${PARLEY_BUILD_DIR:-build}
 
 die() { echo "million: $*" >&2; exit 2; }
@@ -66,7 +80,7 @@ count() {  # 1000000, 1M, 50k -> integer
 }
 
 N=1000000 HOLD=300 RATE=20000 WORKERS=0 PER_HOLDER=19500 CPU_WINDOW=30 MIN_AVAIL_MIB=2048
-RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000 PING_BUDGET=0
+RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000 PING_BUDGET=0 REDIS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --hold) HOLD=$(count "$2"); shift 2 ;;
@@ -77,6 +91,7 @@ while [ $# -gt 0 ]; do
     --min-available-mib) MIN_AVAIL_MIB=$(count "$2"); shift 2 ;;
     --ramp-timeout) RAMP_TIMEOUT=$(count "$2"); shift 2 ;;
     --keep-logs) KEEP_LOGS=1; shift ;;
+    --redis) REDIS=1; shift ;;
     --ping-interval) PING_MS=$(count "$2"); shift 2 ;;
     --pong-timeout) PONG_MS=$(count "$2"); shift 2 ;;
     --max-pings-per-second) PING_BUDGET=$(count "$2"); shift 2 ;;
@@ -97,6 +112,10 @@ HOLDERS=$(( (N + PER_HOLDER - 1) / PER_HOLDER ))
 [ "$PING_BUDGET" -gt 0 ] || PING_BUDGET=$(( 10000 * $(nproc) ))  # parleyd's automatic budget
 WORKER_PING_BUDGET=$(( PING_BUDGET / WORKERS > 0 ? PING_BUDGET / WORKERS : 1 ))
 for bin in parleyd parley-idle; do [ -x "$BUILD/$bin" ] || die "$BUILD/$bin is missing (make)"; done
+if [ $REDIS -eq 1 ]; then
+  [ -x "$BUILD/parley-load" ] || die "$BUILD/parley-load is missing (make)"
+  for tool in redis-server redis-cli curl python3; do command -v $tool >/dev/null || die "--redis needs $tool"; done
+fi
 # Everything is bounded: processes die on their own after this many seconds.
 LIFETIME=$(( RAMP_TIMEOUT + HOLD + 180 ))
 CLK_TCK=$(getconf CLK_TCK)
@@ -109,9 +128,7 @@ saved_sysctls=() # "path=value" to restore
 ok=0
 
 now_s() { echo "$EPOCHREALTIME"; }
-# Floating-point arithmetic and comparisons: calc '1.5 * 2', check '3 > 2' (exit status).
-calc() { awk "BEGIN { print $* }"; }
-check() { awk "BEGIN { exit !($*) }"; }
+# calc, check, cpu_ticks, free_port, start_redis/stop_redis, json: bench/lib.sh.
 since() { calc "$(now_s) - $1"; }
 log() { printf '[%6.1fs] %s\n' "$(since "$T0")" "$*"; }
 
@@ -158,6 +175,7 @@ cleanup() {
   stop_group "${holder_pids[@]}"
   stop_group "${worker_pids[@]}"
   stop_group "${wrapper_pids[@]}"
+  stop_redis
   local entry
   for entry in "${saved_sysctls[@]}"; do echo "${entry#*=}" >"${entry%%=*}"; done
   [ ${#saved_sysctls[@]} -gt 0 ] && echo "sysctls restored"
@@ -182,15 +200,6 @@ status_kib() {
   echo $sum
 }
 rss_kib() { status_kib VmRSS "$@"; }
-cpu_ticks() {  # utime + stime (fields 14 and 15 of /proc/PID/stat) summed over pids
-  local sum=0 p line fields
-  for p in "$@"; do
-    { read -r line <"/proc/$p/stat"; } 2>/dev/null || continue
-    read -ra fields <<<"${line##*) }"
-    sum=$((sum + fields[11] + fields[12]))
-  done
-  echo $sum
-}
 child_pid() { pgrep -P "$1" 2>/dev/null | head -1; }
 # Sets h_open h_pending h_failed h_lost h_reconnected h_pings h_attempts h_peak_open: sums over
 # the newest complete status or summary line of every holder log.
@@ -238,20 +247,24 @@ fi
 
 # --- workers -------------------------------------------------------------------------------
 mem_before_workers=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
+chat_args=(--store none)  # without --redis: each worker its own chat, memory only
+metrics_ports=()          # --redis: worker i's own /metrics port
+if [ $REDIS -eq 1 ]; then
+  SERVER_LIFETIME=$LIFETIME SERVER_PIN=()
+  start_redis "$LOGS/redis" || { echo "million: redis-server did not start"; exit 1; }
+  chat_args=(--redis "$REDIS_URL")
+  for i in $(seq 0 $((WORKERS - 1))); do metrics_ports+=("$(free_port)"); done
+  echo "redis-server (pid $REDIS_PID) on $REDIS_URL, appendonly yes, appendfsync ${REDIS_FSYNC:-everysec}"
+fi
 start_worker() {  # index listen-address
-  nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport --store none \
+  local metrics=()
+  [ $REDIS -eq 0 ] || metrics=(--metrics-listen "127.0.0.1:${metrics_ports[$1]}")
+  nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport "${chat_args[@]}" "${metrics[@]}" \
     --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" --max-pings-per-second "$WORKER_PING_BUDGET" \
     >"$LOGS/worker-$1.log" 2>&1 &
   wrapper_pids+=("$!")
 }
-wait_listening() {  # index -> port on stdout, or nothing after 10 s
-  local i=$1
-  for _ in $(seq 100); do
-    local port; port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOGS/worker-$i.log")
-    [ -n "$port" ] && { echo "$port"; return; }
-    sleep 0.1
-  done
-}
+wait_listening() { parleyd_port "$LOGS/worker-$1.log" "${wrapper_pids[$1]}"; }  # index -> port, or nothing
 start_worker 0 127.0.0.1:0
 PORT=$(wait_listening 0)
 [ -n "$PORT" ] || { echo "million: parleyd did not start:"; cat "$LOGS/worker-0.log"; exit 1; }
@@ -354,7 +367,7 @@ lost_hold_start=$h_lost
 # the ramp's tail; any 30 s window sees each connection pinged about once.
 cpu_delay=$(( HOLD - CPU_WINDOW - 2 < 60 ? HOLD - CPU_WINDOW - 2 : 60 ))
 [ "$cpu_delay" -ge 0 ] || cpu_delay=0
-cpu_from="" cpu_workers=0 cpu_holders=0 cpu_window_s="" machine_busy=""
+cpu_from="" cpu_workers=0 cpu_holders=0 cpu_redis=0 cpu_window_s="" machine_busy=""
 next_print=15
 while :; do
   t=$(since "$hold_start")
@@ -362,12 +375,14 @@ while :; do
     cpu_from=$(now_s)
     cpu_w0=$(cpu_ticks "${worker_pids[@]}")
     cpu_h0=$(cpu_ticks "${holder_real_pids[@]}")
+    cpu_r0=$(cpu_ticks ${REDIS_PID:-})
     read -r _ u n s idle iow irq sirq _ < /proc/stat
     busy0=$(( u + n + s + irq + sirq )); all0=$(( u + n + s + idle + iow + irq + sirq ))
   fi
   if [ -n "$cpu_from" ] && [ -z "$cpu_window_s" ] && check "$(since "$cpu_from") >= $CPU_WINDOW"; then
     cpu_workers=$(( $(cpu_ticks "${worker_pids[@]}") - cpu_w0 ))
     cpu_holders=$(( $(cpu_ticks "${holder_real_pids[@]}") - cpu_h0 ))
+    cpu_redis=$(( $(cpu_ticks ${REDIS_PID:-}) - cpu_r0 ))
     cpu_window_s=$(since "$cpu_from")
     read -r _ u n s idle iow irq sirq _ < /proc/stat
     busy=$(( u + n + s + irq + sirq - busy0 )); all=$(( u + n + s + idle + iow + irq + sirq - all0 ))
@@ -393,6 +408,55 @@ open_end=$h_open
 pings_hold=$(( h_pings - pings_hold_start ))
 lost_in_hold=$(( h_lost - lost_hold_start ))
 alive_workers=$(workers_alive)
+
+# --- --redis: one message reaches members on every worker ---------------------------------
+# Each worker's own parley_chat_room_members (its --metrics-listen port), space-separated. The
+# holders join no room, so during the check these are the probe's members on each worker.
+worker_members() {
+  local port line out=""
+  for port in "${metrics_ports[@]}"; do
+    line=$(curl -s --max-time 2 "http://127.0.0.1:$port/metrics" | grep '^parley_chat_room_members ')
+    out="$out ${line##* }"
+  done
+  echo "${out# }"
+}
+cross="" cross_workers="" cross_ok=1
+if [ $REDIS -eq 1 ]; then
+  probe_subs=$(( 20 * WORKERS > 100 ? 20 * WORKERS : 100 ))
+  [ "$probe_subs" -le 18995 ] || probe_subs=18995
+  log "cross-node check: $probe_subs subscribers and 1 publisher in one room over $WORKERS workers, 10 msg/s for 1 s"
+  timeout -s KILL 300 "$BUILD/parley-load" broadcast --url "ws://127.0.0.1:$PORT/chat" -c "$probe_subs" --rate 10 \
+    --warmup 1 --duration 1 --quiet --json "$LOGS/cross.json" >"$LOGS/cross.log" 2>&1 &
+  probe_pid=$!
+  : >"$LOGS/cross-members.txt"
+  while alive "$probe_pid"; do worker_members >>"$LOGS/cross-members.txt"; sleep 0.2; done
+  wait "$probe_pid"
+  probe_rc=$?
+  # The most members each worker held at once (the room is the probe's only one).
+  peak=$(awk '{ for (i = 1; i <= NF; i++) if ($i > m[i]) m[i] = $i; if (NF > n) n = NF }
+              END { for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), m[i] }' "$LOGS/cross-members.txt")
+  read -ra peaks <<<"$peak"
+  thin=0 member_sum=0
+  for m in "${peaks[@]}"; do
+    member_sum=$(( member_sum + m ))
+    [ "$m" -ge 2 ] || thin=$(( thin + 1 ))
+  done
+  got=$(json "$LOGS/cross.json" deliveries) expected=$(json "$LOGS/cross.json" deliveries_expected)
+  published=$(json "$LOGS/cross.json" acked)
+  joined=$(( ${expected:-0} / (${published:-0} > 0 ? published : 1) ))  # expected = acked x joined
+  why=""
+  [ "$probe_rc" -eq 0 ] || why="parley-load exited $probe_rc (see cross.log)"
+  { [ -n "$got" ] && [ "${published:-0}" -gt 0 ] && [ "$got" = "$expected" ] && [ "$joined" = "$probe_subs" ]; } ||
+    why="${why:+$why; }parley-load got ${got:-?} of ${expected:-?} deliveries, $joined of $probe_subs subscribers joined"
+  [ ${#peaks[@]} -eq "$WORKERS" ] || why="${why:+$why; }read /metrics of ${#peaks[@]} of $WORKERS workers"
+  # At least 2 members: at least one subscriber besides the publisher, wherever it sits.
+  [ "$thin" -eq 0 ] || why="${why:+$why; }$thin of $WORKERS workers held no subscriber"
+  [ -z "$why" ] || cross_ok=0
+  cross="$( [ $cross_ok -eq 1 ] && echo PASS || echo "FAIL ($why)"): ${got:-?} of ${expected:-?} deliveries (${published:-?} msg x $joined subscribers);"
+  cross_workers="room members per worker: $(IFS=/; echo "${peaks[*]}") (sum $member_sum: subscribers + publisher)"
+  log "cross-node check: $cross $cross_workers"
+  [ $cross_ok -eq 1 ] || sed 's/^/  cross.log: /' "$LOGS/cross.log" | tail -12
+fi
 
 # --- stop the holders and collect their summaries -----------------------------------------
 stop_group "${holder_pids[@]}"
@@ -471,9 +535,16 @@ row "holder user-space memory:" "$((rss_holders_held / 1024)) MiB in total"
 row "server CPU while idle:" "$cpu_pct% of one core, all $WORKERS workers, over $(calc "int(${cpu_window_s:-0})") s (target < 10%)$cpu_caveat"
 row "holder CPU in the same window:" "$cpu_holders_pct% of one core (machine ${machine_busy:-?}% busy)"
 row "parleyd workers alive at the end:" "$alive_workers of $WORKERS"
+if [ $REDIS -eq 1 ]; then
+  redis_pct="n/a"
+  [ -z "$cpu_window_s" ] || redis_pct=$(calc "int(10000 * $cpu_redis / $CLK_TCK / $cpu_window_s) / 100")
+  row "one chat over Redis (--redis):" "$REDIS_URL; redis-server CPU in the idle window $redis_pct% of one core"
+  row "cross-node check (after the hold):" "$cross"
+  row "" "$cross_workers"
+fi
 status=PASS
 { [ "$held" -ge "$N" ] && [ "$lost" -eq 0 ] && [ "$final_open" -ge "$N" ] && [ "$alive_workers" -eq "$WORKERS" ] &&
-  [ "$summaries" -eq "$HOLDERS" ]; } || status=FAIL
+  [ "$summaries" -eq "$HOLDERS" ] && [ "$cross_ok" -eq 1 ]; } || status=FAIL
 targets=""
 [ "$server_anon_bytes" != "n/a" ] && [ "$server_anon_bytes" -ge 100 ] && targets="$targets user-space>=100B"
 [ "$cpu_pct" != "n/a" ] && check "$cpu_pct >= 10" && targets="$targets idle-CPU>=10%"
@@ -482,6 +553,7 @@ echo "million summary n=$N held=$held open_end=$open_end lost=$lost reconnected=
      "pings=$pings pings_hold=$pings_hold server_bytes_per_conn=$server_anon_bytes server_rss_bytes_per_conn=$server_bytes slab_bytes_per_conn=$slab_bytes" \
      "kernel_bytes_per_conn=$kernel_bytes idle_cpu_pct=$cpu_pct ramp_s=$(calc "int($ramp_s * 10) / 10")" \
      "hold_s=$(calc "int($hold_s * 10) / 10") ping_budget_per_worker=$WORKER_PING_BUDGET budget_stretches=$budget_stretched" \
-     "pacing_started=$paced_started pacing_workers=$paced_workers"
+     "pacing_started=$paced_started pacing_workers=$paced_workers" \
+     "redis=$REDIS cross_node=$( [ $REDIS -eq 0 ] && echo n/a || { [ $cross_ok -eq 1 ] && echo pass || echo fail; })"
 [ "$status" = PASS ] && ok=1
 [ $ok -eq 1 ] && exit 0 || exit 1

@@ -110,7 +110,7 @@ TEST(LoadOptions, Broadcast) {
   EXPECT_EQ(o.connections, 10'000u);
   EXPECT_EQ(o.publishers, 3u);
   EXPECT_EQ(o.room, "#bench.1");
-  EXPECT_EQ(o.server_pid, 4242);
+  EXPECT_EQ(o.server_pids, std::vector<int>{4242});
   EXPECT_STREQ(scenario_name(o.scenario), "broadcast");
   LoadOptions url;
   ASSERT_EQ(parse({"broadcast", "--url", "ws://127.0.0.1:1/other"}, url), kOptionsOk);
@@ -123,6 +123,11 @@ TEST(LoadOptions, Broadcast) {
            {"broadcast", "--room", "no spaces"},
            {"broadcast", "--room", ""},
            {"broadcast", "--server-pid", "0"},
+           {"broadcast", "--server-pid", "12,"},
+           {"broadcast", "--server-pid", ",12"},
+           {"broadcast", "--server-pid", "12,,13"},
+           {"broadcast", "--server-pid", "12,0"},
+           {"broadcast", "--server-pid", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"},  // over kMaxServerPids
            {"broadcast", "-c", "19000"},  // plus the publisher: over the first worker's budget
        }) {
     LoadOptions o2;
@@ -130,6 +135,9 @@ TEST(LoadOptions, Broadcast) {
   }
   LoadOptions fits;
   EXPECT_EQ(parse({"broadcast", "-c", "18999"}, fits), kOptionsOk);
+  LoadOptions several;  // a server of several processes: parleyd's workers and Redis
+  ASSERT_EQ(parse({"broadcast", "--server-pid", "31,32,33"}, several), kOptionsOk);
+  EXPECT_EQ(several.server_pids, (std::vector<int>{31, 32, 33}));
 }
 
 TEST(LoadOptions, Chat) {
@@ -212,7 +220,7 @@ TEST(LoadOptions, Idle) {
   EXPECT_EQ(o.ramp, 2000u);
   EXPECT_DOUBLE_EQ(o.duration_s, 30);
   EXPECT_DOUBLE_EQ(o.warmup_s, 2);
-  EXPECT_EQ(o.server_pid, 77);
+  EXPECT_EQ(o.server_pids, std::vector<int>{77});
   LoadOptions many;
   ASSERT_EQ(parse({"idle", "-c", "100k", "-j", "6", "--url", "ws://127.0.0.1:9/chat"}, many), kOptionsOk);
   EXPECT_EQ(many.url.path, "/chat");

@@ -145,6 +145,26 @@ TEST(LoadReport, BroadcastCountsMissingDeliveries) {
   EXPECT_EQ(copy.expected_deliveries(), 6000u);
 }
 
+TEST(LoadReport, ServerCpuOfSeveralProcesses) {
+  // parleyd's workers and Redis measured as one server: the sum, and each in --server-pid order.
+  LoadOptions options;
+  options.scenario = Scenario::kBroadcast;
+  options.server_pids = {11, 12, 13};
+  LoadResult r = broadcast_result();
+  const uint64_t begin[3] = {1'000'000'000, 5'000'000'000, 7'000'000'000};
+  const uint64_t end[3] = {1'250'000'000, 5'500'000'000, 6'000'000'000};  // a pid reused: counts 0, not a wrap
+  record_server_cpu(r.counters, 3, begin, end, 3'000'000'000);
+  EXPECT_EQ(r.counters.server_cpu_ns, 750'000'000u);
+  EXPECT_EQ(r.counters.server_cpu_window_ns, 3'000'000'000u);
+  std::string bytes;  // worker 0 samples; the parent reads it back from the pipe
+  r.serialize(bytes);
+  LoadResult copy;
+  ASSERT_TRUE(copy.deserialize(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+  const std::string json = format_json(options, copy);
+  EXPECT_NE(json.find("\"server_cpu_s\": 0.750,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"server_cpu_each_s\": [0.250, 0.500, 0.000],"), std::string::npos) << json;
+}
+
 TEST(LoadReport, BroadcastJsonAndSummary) {
   LoadOptions options;
   options.scenario = Scenario::kBroadcast;
@@ -159,6 +179,7 @@ TEST(LoadReport, BroadcastJsonAndSummary) {
   EXPECT_NE(json.find("\"deliveries_missing\": 10,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"deliveries_per_s\": 1996.0,"), std::string::npos) << json;  // over the 2.5 s span
   EXPECT_NE(json.find("\"server_cpu_percent\": 25.0,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"server_cpu_each_s\": [],"), std::string::npos) << json;  // no --server-pid
   EXPECT_NE(json.find("\"missing\": 10"), std::string::npos) << json;
   EXPECT_EQ(std::count(json.begin(), json.end(), '{'), 5);
   const std::string summary = format_summary(options, r);

@@ -58,14 +58,15 @@ LoadResult run_idle_worker(const LoadOptions& options, const WorkerPlan& plan,
     ++result.counters.errors[static_cast<size_t>(ErrorKind::kSocket)];
     return result;
   }
-  const bool sample_cpu = plan.index == 0 && options.server_pid != 0;
+  const bool sample_cpu = plan.index == 0 && !options.server_pids.empty();
+  const size_t pids = options.server_pids.size();
   const auto warmup_ms = static_cast<uint64_t>(options.warmup_s * 1000);
   IdleCounters at_start;
   bool measuring = false;
   uint64_t hold_start_ms = 0;
   uint64_t measure_start_ms = 0;
   uint64_t next_progress_ms = kProgressEvery_ms;
-  uint64_t cpu_start_ns = 0;
+  uint64_t cpu_start_ns[kMaxServerPids] = {};
   uint64_t cpu_wall_start_ns = 0;
   bool cpu_ok = false;
   const IdleReport final_report = holder.run([&](const IdleReport& report) {
@@ -76,7 +77,7 @@ LoadResult run_idle_worker(const LoadOptions& options, const WorkerPlan& plan,
       at_start = report.counters;
       measure_start_ms = report.elapsed_ms;
       if (sample_cpu) {
-        cpu_ok = process_cpu_ns(options.server_pid, cpu_start_ns);
+        cpu_ok = processes_cpu_ns(options.server_pids.data(), pids, cpu_start_ns);
         cpu_wall_start_ns = monotonic_ns();
       }
     }
@@ -96,12 +97,11 @@ LoadResult run_idle_worker(const LoadOptions& options, const WorkerPlan& plan,
   result.counters = idle_counters(at_start, final_report.counters, plan.connections);
   result.measured_s = static_cast<double>(final_report.elapsed_ms - measure_start_ms) / 1000;
   result.join_s = static_cast<double>(final_report.ramp_ms) / 1000;
-  uint64_t cpu_end_ns = 0;
+  uint64_t cpu_end_ns[kMaxServerPids] = {};
   if (sample_cpu && !cpu_ok) {
-    std::fprintf(stderr, "parley-load: cannot read /proc/%d/stat: no server CPU figures\n", options.server_pid);
-  } else if (cpu_ok && process_cpu_ns(options.server_pid, cpu_end_ns)) {
-    result.counters.server_cpu_ns = cpu_end_ns > cpu_start_ns ? cpu_end_ns - cpu_start_ns : 0;
-    result.counters.server_cpu_window_ns = monotonic_ns() - cpu_wall_start_ns;
+    std::fprintf(stderr, "parley-load: cannot read /proc/PID/stat of every --server-pid: no server CPU figures\n");
+  } else if (cpu_ok && processes_cpu_ns(options.server_pids.data(), pids, cpu_end_ns)) {
+    record_server_cpu(result.counters, pids, cpu_start_ns, cpu_end_ns, monotonic_ns() - cpu_wall_start_ns);
   }
   return result;
 }

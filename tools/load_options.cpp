@@ -122,7 +122,8 @@ void print_load_usage() {
       "  --reconnect-share F  chat: share of users (0-1) that close and come back once (default 0)\n"
       "  --reconnect-abrupt  chat: those users drop the TCP connection (no close frame, messages\n"
       "                    in flight) instead of a close handshake; unacked msg are resent anyway\n"
-      "  --server-pid PID  report that process's CPU time (/proc/PID/stat) over the measurement\n"
+      "  --server-pid PID[,PID...]  report the CPU time (/proc/PID/stat) of that process, or the sum\n"
+      "                    of those (up to 16: workers, Redis; each in --json), over the measurement\n"
       "  -j N              worker processes, at most 19000 connections each (default 1)\n"
       "  --json FILE       write the results as JSON (\"-\" for stdout)\n"
       "  --quiet           no per-second progress lines\n"
@@ -239,9 +240,18 @@ int parse_load_options(int argc, char** argv, LoadOptions& o) {
       o.reconnect_abrupt = true;
       rooms_set = true;
     } else if (arg == "--server-pid") {
-      uint64_t pid = 0;
-      ok = count(pid) && pid != 0 && pid <= 0x7fffffff;
-      o.server_pid = static_cast<int>(pid);
+      std::string_view v;
+      ok = need(v) && !v.empty();
+      o.server_pids.clear();
+      while (ok && !v.empty()) {
+        const size_t comma = v.find(',');
+        uint64_t pid = 0;
+        ok = parse_count(v.substr(0, comma), pid) && pid != 0 && pid <= 0x7fffffff &&
+             o.server_pids.size() < kMaxServerPids;
+        o.server_pids.push_back(static_cast<int>(pid));
+        v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+        if (comma != std::string_view::npos && v.empty()) ok = false;  // "1," names no process
+      }
     } else if (arg == "--json") {
       std::string_view v;
       ok = need(v) && !v.empty();

@@ -2,6 +2,7 @@
 // parley-load's command line: scenarios and their knobs, parsed and validated in one place.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "reactor/tls_context.h"
 #include "tools/ws_url.h"
@@ -47,7 +48,9 @@ struct LoadOptions {
   double idle_share = 0;       // chat: share of seconds (0-1) in which a user sends nothing
   double reconnect_share = 0;  // chat: share of users (0-1) that disconnect once and come back
   bool reconnect_abrupt = false;  // chat: a planned reconnect drops TCP (RST, no close frame)
-  int server_pid = 0;          // sample this process's CPU time over the measurement (0 = none)
+  // --server-pid PID[,PID...]: sample these processes' CPU time over the measurement (none =
+  // no figures); several when the server is several processes (workers, Redis), summed.
+  std::vector<int> server_pids;
   bool progress = true;        // a progress line every second
   std::string json_path;       // --json FILE ("-" = stdout)
 };
@@ -61,6 +64,9 @@ int parse_load_options(int argc, char** argv, LoadOptions& out);
 
 // Prints the usage text to stdout.
 void print_load_usage();
+
+// The most processes --server-pid may list.
+inline constexpr size_t kMaxServerPids = 16;
 
 // The longest room name docs/protocol.md allows.
 inline constexpr size_t kMaxRoomName = 64;

@@ -227,7 +227,18 @@ void LoadCounters::add(const LoadCounters& o) {
   pings += o.pings;
   server_cpu_ns += o.server_cpu_ns;
   server_cpu_window_ns += o.server_cpu_window_ns;
+  for (size_t i = 0; i < kMaxServerPids; ++i) server_cpu_each_ns[i] += o.server_cpu_each_ns[i];
   for (size_t i = 0; i < kErrorKinds; ++i) errors[i] += o.errors[i];
+}
+
+void record_server_cpu(LoadCounters& c, size_t count, const uint64_t* begin_ns, const uint64_t* end_ns,
+                       uint64_t window_ns) {
+  c.server_cpu_ns = 0;
+  for (size_t i = 0; i < count && i < kMaxServerPids; ++i) {
+    c.server_cpu_each_ns[i] = end_ns[i] > begin_ns[i] ? end_ns[i] - begin_ns[i] : 0;
+    c.server_cpu_ns += c.server_cpu_each_ns[i];
+  }
+  c.server_cpu_window_ns = window_ns;
 }
 
 void LoadResult::merge(const LoadResult& other) {
@@ -446,6 +457,11 @@ std::string format_json(const LoadOptions& o, const LoadResult& r) {
                        c.tls_resumed);
   out += printf_string("  \"server_cpu_s\": %.3f,\n  \"server_cpu_window_s\": %.3f,\n  \"server_cpu_percent\": %.1f,\n",
                        c.server_cpu_ns / 1e9, c.server_cpu_window_ns / 1e9, server_cpu_percent(c));
+  out += "  \"server_cpu_each_s\": [";
+  for (size_t i = 0; i < o.server_pids.size() && i < kMaxServerPids; ++i) {
+    out += printf_string("%s%.3f", i == 0 ? "" : ", ", c.server_cpu_each_ns[i] / 1e9);
+  }
+  out += "],\n";
   out += "  \"latency_us\": " + latency_json(r.message_latency) + ",\n";
   out += "  \"connect_latency_us\": " + latency_json(r.connect_latency) + ",\n";
   out += "  \"ack_latency_us\": " + latency_json(r.ack_latency) + ",\n";

@@ -68,11 +68,17 @@ struct LoadCounters {
   uint64_t tls_resumed = 0;            // wss: of those, resumed sessions (abbreviated handshakes)
   uint64_t server_cpu_ns = 0;          // --server-pid: the server's user + system CPU time ...
   uint64_t server_cpu_window_ns = 0;   // ... over this much wall time (the measurement)
+  uint64_t server_cpu_each_ns[kMaxServerPids] = {};  // the same per --server-pid process, in order
   uint64_t errors[static_cast<size_t>(ErrorKind::kCount)] = {};
 
   uint64_t error_total() const;
   void add(const LoadCounters& other);
 };
+
+// Stores in `c` the CPU time each of `count` --server-pid processes used from `begin_ns` to
+// `end_ns` (its /proc figures at the two ends), their sum, and the wall time between them.
+void record_server_cpu(LoadCounters& c, size_t count, const uint64_t* begin_ns, const uint64_t* end_ns,
+                       uint64_t window_ns);
 
 struct LoadResult {
   LoadCounters counters;

@@ -502,10 +502,10 @@ void Worker::flush_dirty() {
 }
 
 void Worker::sample_server_cpu_begin() {
-  if (plan_.index != 0 || options_.server_pid == 0 || server_cpu_started_) return;
+  if (plan_.index != 0 || options_.server_pids.empty() || server_cpu_started_) return;
   server_cpu_started_ = true;
-  if (!process_cpu_ns(options_.server_pid, server_cpu_begin_ns_)) {
-    std::fprintf(stderr, "parley-load: cannot read /proc/%d/stat: no server CPU figures\n", options_.server_pid);
+  if (!processes_cpu_ns(options_.server_pids.data(), options_.server_pids.size(), server_cpu_begin_ns_)) {
+    std::fprintf(stderr, "parley-load: cannot read /proc/PID/stat of every --server-pid: no server CPU figures\n");
     server_cpu_done_ = true;
     return;
   }
@@ -515,10 +515,10 @@ void Worker::sample_server_cpu_begin() {
 void Worker::sample_server_cpu_end() {
   if (!server_cpu_started_ || server_cpu_done_) return;
   server_cpu_done_ = true;
-  uint64_t cpu_ns = 0;
-  if (!process_cpu_ns(options_.server_pid, cpu_ns)) return;
-  result_.counters.server_cpu_ns = cpu_ns > server_cpu_begin_ns_ ? cpu_ns - server_cpu_begin_ns_ : 0;
-  result_.counters.server_cpu_window_ns = monotonic_ns() - server_cpu_begin_wall_;
+  uint64_t end_ns[kMaxServerPids] = {};
+  if (!processes_cpu_ns(options_.server_pids.data(), options_.server_pids.size(), end_ns)) return;
+  record_server_cpu(result_.counters, options_.server_pids.size(), server_cpu_begin_ns_, end_ns,
+                    monotonic_ns() - server_cpu_begin_wall_);
 }
 
 void Worker::tick() {

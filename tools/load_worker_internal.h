@@ -212,7 +212,7 @@ class Worker {
 
   bool server_cpu_started_ = false;
   bool server_cpu_done_ = false;
-  uint64_t server_cpu_begin_ns_ = 0;   // the server's CPU time at the start
+  uint64_t server_cpu_begin_ns_[kMaxServerPids] = {};  // each --server-pid's CPU time at the start
   uint64_t server_cpu_begin_wall_ = 0;
 
   // Broadcast state. window_start_/window_end_ stay at UINT64_MAX until the window opens.

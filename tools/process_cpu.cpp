@@ -49,4 +49,11 @@ bool process_cpu_ns(int pid, uint64_t& ns) {
   return true;
 }
 
+bool processes_cpu_ns(const int* pids, size_t count, uint64_t* ns) {
+  for (size_t i = 0; i < count; ++i) {
+    if (!process_cpu_ns(pids[i], ns[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace tools
