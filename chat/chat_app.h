@@ -95,11 +95,14 @@ struct ChatConfig {
   // in a room of more than presence_batch_above members is not told at once: the changes of
   // each room are gathered for presence_batch_ms on the loop's timer and told as ONE `members`
   // event, listing names while the room and the batch hold at most presence_names_max, counts
-  // only above. Smaller rooms keep one `joined`/`left` per change, as before. Batching needs
-  // the loop (set_loop_clock); presence_batch_ms 0 turns it off.
+  // only above, and those at most every presence_counts_ms (a counts-only event to 10,000
+  // members every 50 ms would cost 200,000 frames a second while the room churns). Smaller
+  // rooms keep one `joined`/`left` per change, as before. Batching needs the loop
+  // (set_loop_clock); presence_batch_ms 0 turns it off.
   uint64_t presence_batch_ms = 50;
   size_t presence_batch_above = 100;
   size_t presence_names_max = 1000;
+  uint64_t presence_counts_ms = 1000;
   // Milliseconds of a monotonic clock for the rate limits; null means CLOCK_MONOTONIC_COARSE.
   uint64_t (*monotonic_ms)() = nullptr;
   // The per-address key of a connection's peer for handshake_rate and max_rooms_per_ip; false
@@ -322,8 +325,9 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   // The loop also times the presence batches (ChatConfig::presence_batch_ms): without one,
   // every join and leave is told at once. Call once, before serving; `loop` outlives the app.
   void set_loop_clock(reactor::EventLoop* loop);
-  // Tells every room its pending presence batch now (the batch timer calls it; tests too).
-  void flush_presence();
+  // Tells every room its pending presence batch now (for tests and benchmarks; the batch
+  // timer tells each when it is due).
+  void flush_presence() { flush_presence(true); }
   // Room messages and DMs from clients: loop ms from arrival to fan-out (after the store's
   // commit; with a delivering engine, to the engine's completion), once per message.
   const Histogram& publish_to_delivery() const { return publish_to_delivery_; }
@@ -481,6 +485,9 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
                          protocol::ConnectionId except, size_t size);
   // Sends `room`'s pending batch, if any, as one `members` event to every attached member.
   void flush_room_presence(const Room& room);
+  // Tells the pending batches: all, or those due (a counts-only room's once presence_counts_ms
+  // old); re-arms the timer for the rest.
+  void flush_presence(bool all);
   static void on_presence_tick(void* context, reactor::TimerNode* node);
 
   // A hello waiting for its cluster-wide name claim (chat_presence.cpp), keyed by fd.

@@ -128,7 +128,9 @@ void ChatApp::set_loop_clock(reactor::EventLoop* loop) {
   loop->add_timer_wheel(presence_wheel_.get());
 }
 
-void ChatApp::on_presence_tick(void* context, reactor::TimerNode*) { static_cast<ChatApp*>(context)->flush_presence(); }
+void ChatApp::on_presence_tick(void* context, reactor::TimerNode*) {
+  static_cast<ChatApp*>(context)->flush_presence(false);
+}
 
 void ChatApp::announce_presence(const Room& room, uint32_t room_id, std::string_view user, bool joined,
                                 protocol::ConnectionId except, size_t size) {
@@ -142,23 +144,34 @@ void ChatApp::announce_presence(const Room& room, uint32_t room_id, std::string_
   std::unique_ptr<PresenceBatch>& batch = room.pending_presence();
   if (batch == nullptr) {
     batch = std::make_unique<PresenceBatch>();
+    batch->since_ms = loop_ms();
     presence_rooms_.push_back(room_id);
   }
   batch->note(user, joined);
   if (!presence_tick_.armed()) presence_wheel_->schedule(&presence_tick_, config_.presence_batch_ms);
 }
 
-void ChatApp::flush_presence() {
+void ChatApp::flush_presence(bool all) {
   if (presence_wheel_ != nullptr) presence_wheel_->cancel(&presence_tick_);
-  // Swapped out: telling a batch cannot add one, but keep the walk independent of it anyway.
+  // Swapped out: a room not yet due goes back into presence_rooms_.
   std::vector<uint32_t> rooms;
   rooms.swap(presence_rooms_);
+  uint64_t now = loop_ms();
   for (uint32_t room_id : rooms) {
     // A stale id (the room was freed, maybe reused) has no batch or a batch of its own.
-    if (room_id < rooms_.slab_size() && rooms_.room(room_id).live()) flush_room_presence(rooms_.room(room_id));
+    if (room_id >= rooms_.slab_size() || !rooms_.room(room_id).live()) continue;
+    const Room& room = rooms_.room(room_id);
+    const PresenceBatch* batch = room.pending_presence().get();
+    if (batch == nullptr) continue;
+    if (!all && room.size() > config_.presence_names_max && now - batch->since_ms < config_.presence_counts_ms) {
+      presence_rooms_.push_back(room_id);
+      continue;
+    }
+    flush_room_presence(room);
   }
-  rooms.clear();
-  if (presence_rooms_.empty()) presence_rooms_.swap(rooms);  // keep the capacity
+  if (!presence_rooms_.empty() && presence_wheel_ != nullptr) {
+    presence_wheel_->schedule(&presence_tick_, config_.presence_batch_ms);
+  }
 }
 
 void ChatApp::flush_room_presence(const Room& room) {

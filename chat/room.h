@@ -45,6 +45,7 @@ struct PresenceBatch {
   };
   std::vector<Change> changes;               // in the order they happened
   FlatMap<std::string, uint32_t> live;       // user -> index of its uncancelled change
+  uint64_t since_ms = 0;                     // loop ms of the batch's first change
 
   // Records that `user` joined (or left); the opposite of a change pending for it cancels both,
   // a repeat of it is dropped.
