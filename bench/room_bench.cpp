@@ -5,6 +5,10 @@
 //    once into one SharedBuffer, hand it to every other member, ack) against a transport that
 //    only counts. `ns_per_delivery` is the whole cost divided by the frames handed out.
 //  - PublishFanout: the same without parsing or ack (ChatApp::publish, host-side posts).
+//  - RoomFill: hello + join of N users into one room, from empty (issue 18). Arg 2 = 0: every
+//    join told to every member at once (before issue 18; also the app without a loop), O(N^2)
+//    frames; 1: batched presence, the batch told every 100 joins (a 50 ms tick at 2,000 joins/s).
+//    `fill_ms` is the CPU of one whole fill, `frames` the frames handed out.
 // The clock is this thread's CPU time (UseManualTime), as in the other benchmarks here: the
 // machines' cores are shared and time spent preempted says nothing about the code.
 #include <time.h>
@@ -19,6 +23,7 @@
 #include "chat/chat_app.h"
 #include "chat/chat_session.h"
 #include "chat/room.h"
+#include "reactor/event_loop.h"
 
 namespace {
 
@@ -149,5 +154,45 @@ void PublishFanout(benchmark::State& state) {
   state.counters["ns_per_delivery"] = deliveries == 0 ? 0 : total * 1e9 / deliveries;
 }
 BENCHMARK(PublishFanout)->Arg(10)->Arg(1000)->Arg(10000)->UseManualTime();
+
+void RoomFill(benchmark::State& state) {
+  const auto members = static_cast<uint32_t>(state.range(0));
+  const bool batched = state.range(1) != 0;
+  constexpr uint32_t kJoinsPerTick = 100;
+  std::vector<std::string> hellos;
+  for (uint32_t i = 0; i < members; ++i) hellos.push_back(R"({"type":"hello","name":"user)" + std::to_string(i) + R"("})");
+  const std::string join = R"({"type":"join","room":"big"})";
+  uint64_t frames = 0;
+  double total = 0;
+  for (auto _ : state) {
+    CountingTransport transport;
+    chat::ChatApp app(transport);
+    // The loop only times the batches here (never run): flush_presence() stands in for its tick.
+    reactor::EventLoop loop;
+    if (batched) app.set_loop_clock(&loop);
+    std::string scratch;
+    auto send = [&](protocol::ConnectionId id, const std::string& text) {
+      scratch = text;
+      app.on_message(id, protocol::Opcode::kText, {reinterpret_cast<uint8_t*>(scratch.data()), scratch.size()});
+    };
+    double start = cpu_seconds();
+    for (uint32_t i = 0; i < members; ++i) {
+      protocol::ConnectionId id = make_id(i + 10);
+      app.on_open(id);
+      send(id, hellos[i]);
+      send(id, join);
+      if (batched && i % kJoinsPerTick == kJoinsPerTick - 1) app.flush_presence();
+    }
+    if (batched) app.flush_presence();
+    double elapsed = cpu_seconds() - start;
+    total += elapsed;
+    state.SetIterationTime(elapsed);
+    frames += transport.frames;
+    if (app.rooms().room(app.rooms().find("big")).size() != members) state.SkipWithError("not every user joined");
+  }
+  state.counters["fill_ms"] = total * 1e3 / static_cast<double>(state.iterations());
+  state.counters["frames"] = static_cast<double>(frames) / static_cast<double>(state.iterations());
+}
+BENCHMARK(RoomFill)->Args({1000, 0})->Args({1000, 1})->Args({10000, 0})->Args({10000, 1})->Iterations(1)->UseManualTime();
 
 }  // namespace

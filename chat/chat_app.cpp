@@ -71,6 +71,7 @@ ChatApp::ChatApp(ChatTransport& transport, ChatConfig config, ChatHooks* hooks, 
 }
 
 ChatApp::~ChatApp() {
+  if (presence_wheel_ != nullptr) presence_wheel_->cancel(&presence_tick_);
   // A log that outlives the app (parleyd's) must not deliver its last completions here.
   log_->set_client(nullptr);
 }

@@ -27,6 +27,7 @@
 #include "chat/token_bucket.h"
 #include "protocol/ws_server.h"
 #include "reactor/shared_buffer.h"
+#include "reactor/timer_wheel.h"
 
 namespace reactor {
 class EventLoop;
@@ -90,6 +91,18 @@ struct ChatConfig {
   // Members one room may hold; joins beyond get error "rejected" (reason "room_full: ...").
   // 0: unlimited.
   size_t max_room_members = 0;
+  // Presence in big rooms (issue 18, docs/protocol.md "Presence in big rooms"). A join or leave
+  // in a room of more than presence_batch_above members is not told at once: the changes of
+  // each room are gathered for presence_batch_ms on the loop's timer and told as ONE `members`
+  // event, listing names while the room and the batch hold at most presence_names_max, counts
+  // only above, and those at most every presence_counts_ms (a counts-only event to 10,000
+  // members every 50 ms would cost 200,000 frames a second while the room churns). Smaller
+  // rooms keep one `joined`/`left` per change, as before. Batching needs the loop
+  // (set_loop_clock); presence_batch_ms 0 turns it off.
+  uint64_t presence_batch_ms = 50;
+  size_t presence_batch_above = 100;
+  size_t presence_names_max = 1000;
+  uint64_t presence_counts_ms = 1000;
   // Milliseconds of a monotonic clock for the rate limits; null means CLOCK_MONOTONIC_COARSE.
   uint64_t (*monotonic_ms)() = nullptr;
   // The per-address key of a connection's peer for handshake_rate and max_rooms_per_ip; false
@@ -233,6 +246,10 @@ uint64_t chat_hard_message_size(uint64_t max_text_bytes);
 // order. The in-memory ring of each room (History) is a cache of the log's newest messages.
 class ChatApp final : public protocol::WsApplication, public RoomLogClient, public PresenceClient {
  public:
+  // The default (and largest) page of a paged `who`; a plain `who` of a room this big or
+  // smaller lists every member, as before issue 18.
+  static constexpr uint32_t kWhoPage = 1000;
+
   // `transport`, `hooks` (may be null) and `log` must outlive the app. A null `log` means
   // memory only (`--store none`): the app's own memory log assigns seqs and dedups client ids,
   // each room's ring is its whole history (under --history-memory), and an emptied room is
@@ -305,7 +322,12 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   const ChatStats& stats() const { return stats_; }
   // Reads the loop's per-iteration clock (EventLoop::now_ms) at a message's arrival and at its
   // fan-out, for publish_to_delivery(); without it (null, the default) nothing is recorded.
-  void set_loop_clock(const reactor::EventLoop* loop) { loop_clock_ = loop; }
+  // The loop also times the presence batches (ChatConfig::presence_batch_ms): without one,
+  // every join and leave is told at once. Call once, before serving; `loop` outlives the app.
+  void set_loop_clock(reactor::EventLoop* loop);
+  // Tells every room its pending presence batch now (for tests and benchmarks; the batch
+  // timer tells each when it is due).
+  void flush_presence() { flush_presence(true); }
   // Room messages and DMs from clients: loop ms from arrival to fan-out (after the store's
   // commit; with a delivering engine, to the engine's completion), once per message.
   const Histogram& publish_to_delivery() const { return publish_to_delivery_; }
@@ -456,6 +478,18 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   // The held session named `name` (any case), or kNoIndex.
   uint32_t held_session_named(std::string_view name) const;
 
+  // Presence batching (chat_presence.cpp). Tells `room` that `user` joined (or left): at once
+  // (`joined`/`left` to every member but `except`) in a small room or without batching, else
+  // into the room's batch. `size` is the room's members counting `user`.
+  void announce_presence(const Room& room, uint32_t room_id, std::string_view user, bool joined,
+                         protocol::ConnectionId except, size_t size);
+  // Sends `room`'s pending batch, if any, as one `members` event to every attached member.
+  void flush_room_presence(const Room& room);
+  // Tells the pending batches: all, or those due (a counts-only room's once presence_counts_ms
+  // old); re-arms the timer for the rest.
+  void flush_presence(bool all);
+  static void on_presence_tick(void* context, reactor::TimerNode* node);
+
   // A hello waiting for its cluster-wide name claim (chat_presence.cpp), keyed by fd.
   struct PendingClaim {
     uint64_t cookie = 0;
@@ -468,13 +502,18 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   struct PendingWho {
     protocol::ConnectionId connection = 0;
     std::string room;
+    uint32_t limit = 0;  // the page asked for (0: none given)
+    std::string after;   // the page cursor (empty: from the first name)
   };
   // hello for a name not held here, with presence: submits the claim (or answers unavailable).
   void claim_name(protocol::ConnectionId id, const ClientMessage& message);
   // A name verified at the handshake, already welcomed: claimed cluster-wide in the background.
   void claim_verified(protocol::ConnectionId id, std::string_view name);
-  // Writes and sends the `who` of `room_id` with `remote` (other nodes' members) appended.
-  void send_who(protocol::ConnectionId id, uint32_t room_id, const std::vector<std::string>& remote);
+  // Writes and sends the `who` of `room_id` with `remote` (other nodes' members) appended: the
+  // whole list for a plain `who` of a room of at most kWhoPage members, else the page of at most
+  // `limit` (0: kWhoPage) names sorting after `after`, in byte order, with count and next.
+  void send_who(protocol::ConnectionId id, uint32_t room_id, const std::vector<std::string>& remote,
+                uint32_t limit, std::string_view after);
 
   ChatTransport& transport_;
   ChatConfig config_;
@@ -518,6 +557,15 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   std::unique_ptr<simdjson::dom::parser> custom_parser_;
   ChatStats stats_;
   const reactor::EventLoop* loop_clock_ = nullptr;
+  // Presence batching: the timer (on the loop given to set_loop_clock; null: no batching), its
+  // node (armed while a batch waits), the rooms with a batch (ids; stale ones are skipped), and
+  // scratch for the event (apart from out_: a batch is told from inside another fan-out).
+  std::unique_ptr<reactor::TimerWheel> presence_wheel_;
+  reactor::TimerNode presence_tick_;
+  std::vector<uint32_t> presence_rooms_;
+  std::string presence_out_;
+  std::vector<std::string_view> presence_joined_;
+  std::vector<std::string_view> presence_left_;
   // 1 ms resolution (the loop clock's): an observation of 0 or 1 ms lands in le=0.001.
   Histogram publish_to_delivery_{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
                                  5000000, 10000000};

@@ -41,7 +41,8 @@ constexpr size_t kMaxEscapeRatio = 6;
 
 // The fields we recognise. Others are ignored so newer clients can add fields.
 enum Field : uint8_t { kFieldType, kFieldId, kFieldName, kFieldRoom, kFieldText, kFieldTo, kFieldOn,
-                       kFieldBeforeSeq, kFieldLimit, kFieldSinceSeq, kFieldWith, kFieldResume, kFieldCount };
+                       kFieldBeforeSeq, kFieldLimit, kFieldSinceSeq, kFieldWith, kFieldResume, kFieldAfter,
+                       kFieldCount };
 
 struct FieldInfo {
   std::string_view key;
@@ -62,6 +63,7 @@ constexpr std::array<FieldInfo, kFieldCount> kFields = {{
     {"since_seq", "", "\"since_seq\" must be an unsigned integer"},
     {"with", "missing field \"room\" or \"with\"", "\"with\" must be a user name: 1-32 of A-Z a-z 0-9 _ . -"},
     {"resume", "", "\"resume\" must be a string of at most 64 bytes"},
+    {"after", "", "\"after\" must be a user name: 1-32 of A-Z a-z 0-9 _ . -"},
 }};
 
 // Maps a key to its Field, or kFieldCount for keys we ignore.
@@ -81,6 +83,7 @@ Field field_of(std::string_view key) {
       break;
     case 5:
       if (key == "limit") return kFieldLimit;
+      if (key == "after") return kFieldAfter;
       break;
     case 6:
       if (key == "resume") return kFieldResume;
@@ -425,6 +428,17 @@ struct Fields {
     return {};
   }
 
+  // The optional "limit" of history and who: absent leaves `out` 0 (the server default).
+  Failure limit(uint32_t& out) const {
+    if (!present[kFieldLimit]) return {};
+    uint64_t limit = 0;
+    if (value[kFieldLimit].get_uint64().get(limit) != simdjson::SUCCESS || limit == 0 || limit > kMaxHistoryLimit) {
+      return {ChatError::kMissingField, kFields[kFieldLimit].wrong_type};
+    }
+    out = static_cast<uint32_t>(limit);
+    return {};
+  }
+
   Failure room(std::string_view& out) const {
     if (Failure failure = string(kFieldRoom, out)) return failure;
     if (!is_valid_room_name(out)) {
@@ -536,8 +550,18 @@ ParseResult ChatParser::parse(std::string_view json, size_t max_text_bytes, Clie
       }
       break;
     case ClientType::kLeave:
-    case ClientType::kWho:
       failure = fields.room(out.room);
+      break;
+    case ClientType::kWho:
+      // A page of a big room's members (docs/protocol.md "who"): limit as for history, after a
+      // user name (the cursor: the last name of the previous page).
+      failure = fields.room(out.room);
+      if (!failure) failure = fields.limit(out.limit);
+      if (!failure && fields.present[kFieldAfter]) {
+        if (fields.string(kFieldAfter, out.after) || !is_valid_user_name(out.after)) {
+          failure = {ChatError::kMissingField, kFields[kFieldAfter].wrong_type};
+        }
+      }
       break;
     case ClientType::kMsg:
       failure = fields.room(out.room);
@@ -568,15 +592,7 @@ ParseResult ChatParser::parse(std::string_view json, size_t max_text_bytes, Clie
           fields.value[kFieldBeforeSeq].get_uint64().get(out.before_seq) != simdjson::SUCCESS) {
         failure = {ChatError::kMissingField, kFields[kFieldBeforeSeq].wrong_type};
       }
-      if (!failure && fields.present[kFieldLimit]) {
-        uint64_t limit = 0;
-        if (fields.value[kFieldLimit].get_uint64().get(limit) != simdjson::SUCCESS || limit == 0 ||
-            limit > kMaxHistoryLimit) {
-          failure = {ChatError::kMissingField, kFields[kFieldLimit].wrong_type};
-        } else {
-          out.limit = static_cast<uint32_t>(limit);
-        }
-      }
+      if (!failure) failure = fields.limit(out.limit);
       break;
     case ClientType::kPing:
       break;

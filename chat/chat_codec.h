@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <span>
 #include <string_view>
 
 namespace chat {
@@ -48,7 +49,8 @@ struct ClientMessage {
   std::string_view id;     // optional client id echoed in ack/error (msg, dm; any type may carry it)
   bool on = false;         // typing
   uint64_t before_seq = 0; // history: only messages with seq < before_seq; 0 = latest
-  uint32_t limit = 0;      // history: at most this many; 0 = server default
+  uint32_t limit = 0;      // history, who: at most this many; 0 = server default
+  std::string_view after;  // who: only users whose name sorts after this one (a page cursor)
   bool has_since_seq = false;  // join: since_seq was given (recovery)
   uint64_t since_seq = 0;      // join: send every message after this seq
 };
@@ -116,6 +118,19 @@ void write_history_begin_dm(std::string& out, std::string_view with);
 // message could be sent `],"recovered":false,"first_seq":N}` with the first seq sent (or the next
 // seq when none was).
 void write_history_end_recovery(std::string& out, bool recovered, uint64_t first_seq);
+
+// Batched presence and paged who (issue 18, chat_codec_presence.cpp).
+// {"type":"members","room":...,"joined":[...],"left":[...],"count":N}: the membership changes of
+// one room over one batch, names listed; `count` is the room's members after them.
+void write_members(std::string& out, std::string_view room, std::span<const std::string_view> joined,
+                   std::span<const std::string_view> left, uint64_t count);
+// {"type":"members","room":...,"joined_count":J,"left_count":L,"count":N}: the compact form, for
+// rooms too big for names.
+void write_members_counts(std::string& out, std::string_view room, uint64_t joined, uint64_t left, uint64_t count);
+// Ends a paged who reply (after write_who_begin and its users): `],"count":N,"next":"name"}` with
+// the room's total members and, when more follow, the cursor for the next page (`next` empty:
+// this was the last page, and no "next" is written).
+void write_who_end_paged(std::string& out, uint64_t count, std::string_view next);
 
 // Session resume (issue 14, chat_codec_resume.cpp).
 // {"type":"welcome","name":...,"max_text":N,"resume":TOKEN}: a welcome carrying the token a

@@ -1,11 +1,23 @@
 #include "chat/chat_app.h"
 
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "chat/chat_app_internal.h"
 #include "protocol/close_code.h"
 
 // ChatApp's side of presence across nodes (issue 15, chat/cluster/presence.h): hello waits for
 // the cluster-wide name claim, other nodes' joined/left/typing reach this node's members, and
 // `who` adds the other nodes' members. Without a Presence none of this runs.
+//
+// Presence in big rooms (issue 18): joins and leaves of a room over presence_batch_above members
+// are batched per room for presence_batch_ms (the loop's timer wheel, not the end of the loop
+// iteration: a ramp of joins spreads over many iterations, each with one join or two, so only a
+// time window bounds the events per room) and told as one `members` event; and `who` is paged.
+// Order: broadcast() tells a room's pending batch before any other event of that room, so a
+// member never sees a user's message, typing or away before that user's join.
 
 namespace chat {
 
@@ -92,18 +104,94 @@ void ChatApp::on_remote_presence(std::string_view room, std::string_view user, P
   uint32_t room_id = rooms_.find(room);
   if (room_id == kNoIndex) return;
   const Room& local = rooms_.room(room_id);
-  out_.clear();
   switch (event) {
     case PresenceEvent::kJoined:
     case PresenceEvent::kLeft:
-      write_presence(out_, event == PresenceEvent::kJoined, local.name(), user);
-      break;
+      // 0: every attached member (held ones have connection 0). The size counts this node's
+      // members only: another node's user is not in it.
+      announce_presence(local, room_id, user, event == PresenceEvent::kJoined, 0, local.size() + 1);
+      return;
     case PresenceEvent::kTypingOn:
     case PresenceEvent::kTypingOff:
+      out_.clear();
       write_typing(out_, local.name(), user, event == PresenceEvent::kTypingOn);
-      break;
+      broadcast(local, 0, out_);
+      return;
   }
-  broadcast(local, 0, out_);  // 0: every attached member (held ones have connection 0)
+}
+
+void ChatApp::set_loop_clock(reactor::EventLoop* loop) {
+  loop_clock_ = loop;
+  if (loop == nullptr || config_.presence_batch_ms == 0 || presence_wheel_ != nullptr) return;
+  // 10 ms ticks: a batch waits presence_batch_ms, at most one tick more.
+  presence_wheel_ = std::make_unique<reactor::TimerWheel>(loop->now_ms(), &ChatApp::on_presence_tick, this, 10);
+  loop->add_timer_wheel(presence_wheel_.get());
+}
+
+void ChatApp::on_presence_tick(void* context, reactor::TimerNode*) {
+  static_cast<ChatApp*>(context)->flush_presence(false);
+}
+
+void ChatApp::announce_presence(const Room& room, uint32_t room_id, std::string_view user, bool joined,
+                                protocol::ConnectionId except, size_t size) {
+  if (presence_wheel_ == nullptr || size <= config_.presence_batch_above) {
+    // One event per change, as before issue 18 (broadcast tells a pending batch first).
+    out_.clear();
+    write_presence(out_, joined, room.name(), user);
+    broadcast(room, except, out_);
+    return;
+  }
+  std::unique_ptr<PresenceBatch>& batch = room.pending_presence();
+  if (batch == nullptr) {
+    batch = std::make_unique<PresenceBatch>();
+    batch->since_ms = loop_ms();
+    presence_rooms_.push_back(room_id);
+  }
+  batch->note(user, joined);
+  if (!presence_tick_.armed()) presence_wheel_->schedule(&presence_tick_, config_.presence_batch_ms);
+}
+
+void ChatApp::flush_presence(bool all) {
+  if (presence_wheel_ != nullptr) presence_wheel_->cancel(&presence_tick_);
+  // Swapped out: a room not yet due goes back into presence_rooms_.
+  std::vector<uint32_t> rooms;
+  rooms.swap(presence_rooms_);
+  uint64_t now = loop_ms();
+  for (uint32_t room_id : rooms) {
+    // A stale id (the room was freed, maybe reused) has no batch or a batch of its own.
+    if (room_id >= rooms_.slab_size() || !rooms_.room(room_id).live()) continue;
+    const Room& room = rooms_.room(room_id);
+    const PresenceBatch* batch = room.pending_presence().get();
+    if (batch == nullptr) continue;
+    if (!all && room.size() > config_.presence_names_max && now - batch->since_ms < config_.presence_counts_ms) {
+      presence_rooms_.push_back(room_id);
+      continue;
+    }
+    flush_room_presence(room);
+  }
+  if (!presence_rooms_.empty() && presence_wheel_ != nullptr) {
+    presence_wheel_->schedule(&presence_tick_, config_.presence_batch_ms);
+  }
+}
+
+void ChatApp::flush_room_presence(const Room& room) {
+  std::unique_ptr<PresenceBatch> batch = std::move(room.pending_presence());
+  if (batch == nullptr || (batch->joins() == 0 && batch->leaves() == 0)) return;
+  presence_out_.clear();
+  // Names only while the event stays small: a room or a batch past presence_names_max would
+  // make every member read (and the server copy to each) thousands of names per batch.
+  if (room.size() <= config_.presence_names_max &&
+      batch->joins() + batch->leaves() <= config_.presence_names_max) {
+    presence_joined_.clear();
+    presence_left_.clear();
+    for (const PresenceBatch::Change& change : batch->changes) {
+      if (!change.cancelled) (change.joined ? presence_joined_ : presence_left_).push_back(change.user);
+    }
+    write_members(presence_out_, room.name(), presence_joined_, presence_left_, room.size());
+  } else {
+    write_members_counts(presence_out_, room.name(), batch->joins(), batch->leaves(), room.size());
+  }
+  broadcast(room, 0, presence_out_);
 }
 
 void ChatApp::on_members(uint64_t cookie, bool ok, const std::vector<std::string>& remote) {
@@ -117,25 +205,45 @@ void ChatApp::on_members(uint64_t cookie, bool ok, const std::vector<std::string
   uint32_t room_id = joined_room(session, pending.room);
   if (room_id == kNoIndex) return;
   static const std::vector<std::string> kNone;
-  send_who(pending.connection, room_id, ok ? remote : kNone);
+  send_who(pending.connection, room_id, ok ? remote : kNone, pending.limit, pending.after);
 }
 
-void ChatApp::send_who(protocol::ConnectionId id, uint32_t room_id, const std::vector<std::string>& remote) {
+void ChatApp::send_who(protocol::ConnectionId id, uint32_t room_id, const std::vector<std::string>& remote,
+                       uint32_t limit, std::string_view after) {
   const Room& room = rooms_.room(room_id);
-  out_.clear();
-  write_who_begin(out_, room.name());
-  bool first = true;
-  for (const RoomMember& member : room.members()) {
-    write_who_user(out_, sessions_.get(member.session).name(), first);
-    first = false;
-  }
+  // The list answers as of now: what is still batched is told first, so a client that applies
+  // `members` events to this list stays right (docs/protocol.md "Presence in big rooms").
+  flush_room_presence(room);
+  std::vector<std::string_view> names;
+  names.reserve(room.size() + remote.size());
+  for (const RoomMember& member : room.members()) names.push_back(sessions_.get(member.session).name());
   for (const std::string& user : remote) {
     // A name is one node's at a time; a stale entry of a user who moved here is not repeated.
     if (users_.contains(user) && joined_room(*users_.find(user), room.name()) != kNoIndex) continue;
-    write_who_user(out_, user, first);
-    first = false;
+    names.push_back(user);
   }
-  write_who_end(out_);
+  out_.clear();
+  write_who_begin(out_, room.name());
+  bool paged = limit != 0 || !after.empty() || names.size() > kWhoPage;
+  if (!paged) {
+    for (size_t i = 0; i < names.size(); ++i) write_who_user(out_, names[i], i == 0);
+    write_who_end(out_);
+    transport_.send_text(id, out_);
+    return;
+  }
+  // A page: the `limit` smallest names after the cursor, in byte order (names are unique
+  // ignoring case, so the order is total and the cursor stable across joins and leaves).
+  // O(members) per page: nth_element, then a sort of the page only.
+  size_t total = names.size();
+  size_t page = limit == 0 ? kWhoPage : limit;
+  auto rest = std::partition(names.begin(), names.end(), [after](std::string_view name) { return name > after; });
+  size_t candidates = static_cast<size_t>(rest - names.begin());
+  bool more = candidates > page;
+  auto end = names.begin() + static_cast<std::ptrdiff_t>(more ? page : candidates);
+  if (more) std::nth_element(names.begin(), end, rest);
+  std::sort(names.begin(), end);
+  for (auto it = names.begin(); it != end; ++it) write_who_user(out_, *it, it == names.begin());
+  write_who_end_paged(out_, total, more ? *(end - 1) : std::string_view());
   transport_.send_text(id, out_);
 }
 

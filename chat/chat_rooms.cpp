@@ -108,9 +108,7 @@ void ChatApp::announce_join(protocol::ConnectionId id, uint32_t session, const R
   // Idempotent: joining a room one is in again tells nobody (the joiner gets the history again).
   if (result.status != RoomTable::JoinStatus::kJoined) return;
   const Room& room = rooms_.room(result.room);
-  out_.clear();
-  write_presence(out_, true, room.name(), sessions_.get(session).name());
-  broadcast(room, id, out_);
+  announce_presence(room, result.room, sessions_.get(session).name(), true, id, room.size());
   if (presence_ != nullptr) presence_->joined(room.name(), sessions_.get(session).name());
   if (hooks_ != nullptr) hooks_->on_join(id, sessions_.get(session).name(), room.name());
 }
@@ -131,9 +129,7 @@ void ChatApp::on_leave(protocol::ConnectionId id, uint32_t session, const Client
     return;
   }
   const Room& room = rooms_.room(result.room);
-  out_.clear();
-  write_presence(out_, false, room.name(), sessions_.get(session).name());
-  broadcast(room, id, out_);
+  announce_presence(room, result.room, sessions_.get(session).name(), false, id, room.size() + 1);
 }
 
 void ChatApp::on_msg(protocol::ConnectionId id, uint32_t session, const ClientMessage& message) {
@@ -188,11 +184,12 @@ void ChatApp::on_who(protocol::ConnectionId id, uint32_t session, const ClientMe
   if (presence_ != nullptr) {
     uint64_t cookie = next_presence_cookie_++;
     if (presence_->members(rooms_.room(room_id).name(), cookie)) {
-      pending_whos_.insert_or_assign(cookie, PendingWho{id, std::string(rooms_.room(room_id).name())});
+      pending_whos_.insert_or_assign(cookie, PendingWho{id, std::string(rooms_.room(room_id).name()), message.limit,
+                                                        std::string(message.after)});
       return;
     }
   }
-  send_who(id, room_id, {});
+  send_who(id, room_id, {}, message.limit, message.after);
 }
 
 std::vector<std::string> ChatApp::rooms_of(std::string_view name) const {
@@ -215,6 +212,9 @@ std::vector<std::string> ChatApp::members_of(std::string_view room) const {
 }
 
 void ChatApp::broadcast(const Room& room, protocol::ConnectionId except, std::string_view json) {
+  // Presence batched for this room goes first (chat_presence.cpp): no member may see a user's
+  // message or typing before that user's join. Its own scratch string: `json` may be out_.
+  if (room.pending_presence() != nullptr) flush_room_presence(room);
   std::span<const RoomMember> members = room.members();
   if (members.empty() || (members.size() == 1 && members[0].connection == except)) return;
   // Encode once: header and payload in one refcounted buffer that every recipient's write
@@ -256,9 +256,7 @@ void ChatApp::leave_all(uint32_t session) {
     if (hooks_ != nullptr) hooks_->on_leave(id, chat_session.name(), left);
     if (result.freed) continue;
     const Room& room = rooms_.room(result.room);
-    out_.clear();
-    write_presence(out_, false, room.name(), chat_session.name());
-    broadcast(room, id, out_);
+    announce_presence(room, result.room, chat_session.name(), false, id, room.size() + 1);
   }
 }
 

@@ -37,6 +37,7 @@ void RoomTable::free_room(uint32_t id) {
   // Give the memory back: a freed room costs only its slab slot.
   std::string().swap(room.name_);
   std::vector<RoomMember>().swap(room.members_);
+  room.pending_presence_.reset();  // nobody is left to tell
   heap_remove(id);
   history_bytes_ -= room.history_.bytes();
   room.history_.clear();
@@ -47,6 +48,20 @@ void RoomTable::free_room(uint32_t id) {
   }
   room.live_ = false;
   free_rooms_.push_back(id);
+}
+
+void PresenceBatch::note(std::string_view user, bool joined) {
+  if (uint32_t* index = live.find(user); index != nullptr) {
+    Change& pending = changes[*index];
+    if (pending.joined == joined) return;
+    pending.cancelled = true;
+    (pending.joined ? joins_ : leaves_) -= 1;
+    live.erase(user);
+    return;
+  }
+  live.try_emplace(user, static_cast<uint32_t>(changes.size()));
+  changes.push_back({std::string(user), joined, false});
+  (joined ? joins_ : leaves_) += 1;
 }
 
 RoomTable::JoinResult RoomTable::join(uint32_t session_index, std::string_view name, size_t max_rooms,

@@ -12,6 +12,7 @@
 // history bytes makes each step O(log rooms).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,33 @@ struct RoomMember {
   protocol::ConnectionId connection = 0;
   uint32_t session = 0;     // index in the SessionPool
   uint32_t membership = 0;  // index of this room in that session's MembershipList
+};
+
+// Membership changes of one room not yet announced (issue 18: big rooms get one `members`
+// event per batch instead of one event per join). Net changes since the last announcement: a
+// join and a leave of the same user within one batch cancel out, so every member that knew the
+// room's list at the last announcement (or from a `who` answered since, which announces first)
+// ends at the right list.
+struct PresenceBatch {
+  struct Change {
+    std::string user;
+    bool joined = false;
+    bool cancelled = false;  // undone by the opposite change later in the batch
+  };
+  std::vector<Change> changes;               // in the order they happened
+  FlatMap<std::string, uint32_t> live;       // user -> index of its uncancelled change
+  uint64_t since_ms = 0;                     // loop ms of the batch's first change
+
+  // Records that `user` joined (or left); the opposite of a change pending for it cancels both,
+  // a repeat of it is dropped.
+  void note(std::string_view user, bool joined);
+  // Uncancelled joins and leaves.
+  size_t joins() const { return joins_; }
+  size_t leaves() const { return leaves_; }
+
+ private:
+  size_t joins_ = 0;
+  size_t leaves_ = 0;
 };
 
 class Room {
@@ -52,12 +80,17 @@ class Room {
   uint64_t next_seq() const { return next_seq_; }
   // False for a freed slab slot.
   bool live() const { return live_; }
+  // Changes waiting for the next presence batch (ChatApp), null when none; dropped with the
+  // room. Mutable: what is still to be announced is not the room's membership, and the
+  // fan-out of any room event (which sees a const Room) announces it first.
+  std::unique_ptr<PresenceBatch>& pending_presence() const { return pending_presence_; }
 
  private:
   friend class RoomTable;
   std::string name_;
   std::vector<RoomMember> members_;
   History history_;
+  mutable std::unique_ptr<PresenceBatch> pending_presence_;
   uint64_t next_seq_ = 1;
   uint64_t owner_ = UINT64_MAX;     // the creator's peer key, or RoomTable::kNoOwner
   uint32_t heap_position_ = kNoIndex;  // index in RoomTable::by_bytes_, kNoIndex when not in it

@@ -59,6 +59,49 @@ TEST_F(ChatCodecTest, JoinLeaveWho) {
   EXPECT_EQ(message_.room, "lobby");
 }
 
+// Issue 18: a who page (limit, after) and the batched presence event.
+TEST_F(ChatCodecTest, WhoPage) {
+  ASSERT_EQ(parse(R"({"type":"who","room":"lobby","limit":20,"after":"bob"})").error, ChatError::kNone);
+  EXPECT_EQ(message_.type, ClientType::kWho);
+  EXPECT_EQ(message_.limit, 20u);
+  EXPECT_EQ(message_.after, "bob");
+  ASSERT_EQ(parse(R"({"type":"who","room":"lobby"})").error, ChatError::kNone);
+  EXPECT_EQ(message_.limit, 0u);
+  EXPECT_TRUE(message_.after.empty());
+  for (std::string_view bad : {R"({"type":"who","room":"r","limit":0})", R"({"type":"who","room":"r","limit":1001})",
+                               R"({"type":"who","room":"r","limit":"5"})", R"({"type":"who","room":"r","after":5})",
+                               R"({"type":"who","room":"r","after":"a b"})", R"({"type":"who","room":"r","after":""})"}) {
+    ParseResult r = parse(bad);
+    EXPECT_EQ(r.error, ChatError::kMissingField) << bad;
+    EXPECT_FALSE(r.reason.empty()) << bad;
+  }
+  // "after" belongs to who: other types ignore it.
+  EXPECT_EQ(parse(R"({"type":"join","room":"r","after":5})").error, ChatError::kNone);
+}
+
+TEST_F(ChatCodecTest, MembersEventAndPagedWhoEnd) {
+  std::string out;
+  std::vector<std::string_view> joined{"alice", "b\"ob"};
+  std::vector<std::string_view> left{"carol"};
+  write_members(out, "lobby", joined, left, 12);
+  EXPECT_EQ(out, R"({"type":"members","room":"lobby","joined":["alice","b\"ob"],"left":["carol"],"count":12})");
+  out.clear();
+  write_members(out, "lobby", {}, {}, 0);
+  EXPECT_EQ(out, R"({"type":"members","room":"lobby","joined":[],"left":[],"count":0})");
+  out.clear();
+  write_members_counts(out, "big", 57, 3, 10000);
+  EXPECT_EQ(out, R"({"type":"members","room":"big","joined_count":57,"left_count":3,"count":10000})");
+  out.clear();
+  write_who_begin(out, "big");
+  write_who_user(out, "a", true);
+  write_who_end_paged(out, 2000, "a");
+  EXPECT_EQ(out, R"({"type":"who","room":"big","users":["a"],"count":2000,"next":"a"})");
+  out.clear();
+  write_who_begin(out, "big");
+  write_who_end_paged(out, 0, {});
+  EXPECT_EQ(out, R"({"type":"who","room":"big","users":[],"count":0})");
+}
+
 TEST_F(ChatCodecTest, Msg) {
   ParseResult r = parse(R"({"type":"msg","room":"lobby","text":"hi","id":"c1"})");
   ASSERT_EQ(r.error, ChatError::kNone) << r.reason;

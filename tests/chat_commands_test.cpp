@@ -110,6 +110,12 @@ TEST(ChatCommands, Who) {
   EXPECT_EQ(command.kind, ChatCommandKind::kWho);
   EXPECT_EQ(command.room, "dev");
   EXPECT_NE(error_of("/who", "").find("usage: /who ROOM"), std::string::npos);
+  // Issue 18: the next page of a big room's who.
+  command = parsed("/who dev bob");
+  EXPECT_EQ(command.room, "dev");
+  EXPECT_EQ(command.after, "bob");
+  EXPECT_NE(error_of("/who dev b@b").find("invalid user name"), std::string::npos);
+  EXPECT_EQ(error_of("/who dev bob extra"), "usage: /who [ROOM] [AFTER]");
 }
 
 TEST(ChatCommands, HistoryWithAndWithoutLimit) {
@@ -179,6 +185,9 @@ TEST(ChatCommands, MessagesAreWhatTheServerParses) {
   message = server_view(parser, write_client_message(parsed("/who dev"), {}));
   EXPECT_EQ(message.type, chat::ClientType::kWho);
   EXPECT_EQ(message.room, "dev");
+  EXPECT_TRUE(message.after.empty());
+  message = server_view(parser, write_client_message(parsed("/who dev bob"), {}));
+  EXPECT_EQ(message.after, "bob");
 
   message = server_view(parser, write_client_message(parsed("/history dev 20"), {}));
   EXPECT_EQ(message.type, chat::ClientType::kHistory);

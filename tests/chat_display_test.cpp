@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "chat/chat_codec.h"
 
@@ -51,6 +53,32 @@ TEST(ChatDisplay, EveryServerMessageType) {
   chat::write_who_user(json, "bob", false);
   chat::write_who_end(json);
   EXPECT_EQ(formatter.format(json).display, "* in lobby: alice, bob\n");
+
+  // Issue 18: a page of a big room's who, and the batched presence event in both forms.
+  json.clear();
+  chat::write_who_begin(json, "big");
+  chat::write_who_user(json, "alice", true);
+  chat::write_who_user(json, "bob", false);
+  chat::write_who_end_paged(json, 5000, "bob");
+  EXPECT_EQ(formatter.format(json).display, "* in big: alice, bob\n* 2 of 5000 members shown; more: /who big bob\n");
+  json.clear();
+  std::vector<std::string_view> joined{"a", "b"};
+  std::vector<std::string_view> left{"c"};
+  chat::write_members(json, "big", joined, left, 150);
+  event = formatter.format(json);
+  EXPECT_EQ(event.type, "members");
+  EXPECT_EQ(event.room, "big");
+  EXPECT_EQ(event.display, "* a, b joined big (150 here)\n* c left big (150 here)\n");
+  json.clear();
+  std::vector<std::string> many;
+  for (int i = 0; i < 12; ++i) many.push_back("u" + std::to_string(i));
+  std::vector<std::string_view> many_views(many.begin(), many.end());
+  chat::write_members(json, "big", many_views, {}, 200);
+  EXPECT_EQ(formatter.format(json).display, "* u0, u1, u2, u3, u4, u5, u6, u7, u8, u9 and 2 more joined big (200 here)\n");
+  json.clear();
+  chat::write_members_counts(json, "big", 57, 3, 10000);
+  EXPECT_EQ(formatter.format(json).display, "* 57 joined, 3 left big (10000 here)\n");
+  EXPECT_EQ(formatter.format(R"({"type":"members","room":"big"})").display, "? {\"type\":\"members\",\"room\":\"big\"}\n");
 
   json.clear();
   chat::write_history_begin(json, "lobby");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -458,6 +459,39 @@ TEST(RoomTableTest, RandomHistoryTrafficKeepsTheBudget) {
     ASSERT_TRUE(rooms.check_invariants(&why)) << "step " << step << ": " << why;
   }
   EXPECT_GT(rooms.history_evictions(), 0u);
+}
+
+// Issue 18: a room's pending presence changes are net changes: opposite changes cancel out.
+TEST(PresenceBatch, OppositeChangesCancelAndRepeatsAreDropped) {
+  chat::PresenceBatch batch;
+  batch.note("a", true);
+  batch.note("b", false);
+  batch.note("a", true);  // a repeat (e.g. the same join heard twice from Redis)
+  EXPECT_EQ(batch.joins(), 1u);
+  EXPECT_EQ(batch.leaves(), 1u);
+  batch.note("a", false);  // joined and left within the batch: nothing to tell
+  EXPECT_EQ(batch.joins(), 0u);
+  batch.note("a", true);   // and joined again: told once, as a join
+  batch.note("b", true);   // left and came back: nothing
+  EXPECT_EQ(batch.joins(), 1u);
+  EXPECT_EQ(batch.leaves(), 0u);
+  std::vector<std::string> live;
+  for (const chat::PresenceBatch::Change& change : batch.changes) {
+    if (!change.cancelled) live.push_back(change.user + (change.joined ? "+" : "-"));
+  }
+  EXPECT_EQ(live, std::vector<std::string>{"a+"});
+}
+
+TEST(PresenceBatch, FreeingARoomDropsItsBatch) {
+  SessionPool pool;
+  RoomTable rooms(pool, 10);
+  uint32_t session = new_session(pool, "a");
+  RoomTable::JoinResult joined = rooms.join(session, "r", 32);
+  rooms.room(joined.room).pending_presence() = std::make_unique<chat::PresenceBatch>();
+  rooms.room(joined.room).pending_presence()->note("a", true);
+  ASSERT_TRUE(rooms.leave(session, "r").freed);
+  joined = rooms.join(session, "r", 32);  // the same slab slot again
+  EXPECT_EQ(rooms.room(joined.room).pending_presence(), nullptr);
 }
 
 }  // namespace

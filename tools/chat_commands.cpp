@@ -139,9 +139,12 @@ ChatCommandParse parse_chat_command(std::string_view line, std::string_view curr
     command.text = std::string(rest);
   } else if (name == "who") {
     const std::string_view room = next_word(rest);
-    if (!rest.empty()) return fail("usage: /who [ROOM]");
+    const std::string_view after = next_word(rest);
+    if (!rest.empty()) return fail("usage: /who [ROOM] [AFTER]");
     if (!take_room(room, current_room, "/who ROOM", command.room, error)) return fail(std::move(error));
+    if (!after.empty() && !chat::is_valid_user_name(after)) return fail(user_error(after));
     command.kind = ChatCommandKind::kWho;
+    command.after = std::string(after);
   } else if (name == "history") {
     const std::string_view room = next_word(rest);
     const std::string_view limit = next_word(rest);
@@ -225,6 +228,7 @@ std::string write_client_message(const ChatCommand& command, std::string_view id
     case ChatCommandKind::kWho:
       out = begin("who");
       append_field(out, "room", command.room);
+      if (!command.after.empty()) append_field(out, "after", command.after);
       break;
     case ChatCommandKind::kHistory:
       out = begin("history");
@@ -249,7 +253,8 @@ std::string_view chat_help_text() {
          "/msg ROOM TEXT          say TEXT in ROOM\n"
          "TEXT                    say TEXT in the current room (//TEXT for a TEXT starting with /)\n"
          "/dm USER TEXT           send TEXT to USER only\n"
-         "/who [ROOM]             list the members of ROOM\n"
+         "/who [ROOM] [AFTER]     list the members of ROOM (a big room by pages: AFTER is\n"
+         "                        the name the previous page said to continue after)\n"
          "/history [ROOM] [LIMIT] show ROOM's last messages (LIMIT 1-1000)\n"
          "/ping                   ask the server for a pong\n"
          "/quit                   close the connection and exit\n";

@@ -14,7 +14,7 @@ enum class ChatCommandKind : uint8_t {
   kLeave,    // /leave [ROOM]
   kMsg,      // /msg ROOM TEXT
   kDm,       // /dm USER TEXT
-  kWho,      // /who [ROOM]
+  kWho,      // /who [ROOM] [AFTER]
   kHistory,  // /history [ROOM] [LIMIT]
   kPing,     // /ping
   kQuit,     // /quit
@@ -27,6 +27,7 @@ struct ChatCommand {
   std::string user;    // dm
   std::string text;    // say, msg, dm
   uint32_t limit = 0;  // history: 0 = the server's default
+  std::string after;   // who: the page cursor (the `next` of the previous page); empty: first page
 };
 
 struct ChatCommandParse {

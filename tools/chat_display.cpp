@@ -16,6 +16,47 @@ bool get_string(simdjson::dom::object object, std::string_view key, std::string_
 
 std::string raw(std::string_view json) { return "? " + printable(json) + "\n"; }
 
+// Names listed in one line of a `members` event; the rest are counted.
+constexpr size_t kNamesShown = 10;
+
+// "alice, bob and 3 more" from a `members` list; false when `key` is not an array of strings.
+bool name_list(simdjson::dom::object object, std::string_view key, std::string& out, size_t& count) {
+  simdjson::dom::array names;
+  if (object[key].get_array().get(names) != simdjson::SUCCESS) return false;
+  count = 0;
+  for (simdjson::dom::element element : names) {
+    std::string_view name;
+    if (element.get_string().get(name) != simdjson::SUCCESS) return false;
+    if (count < kNamesShown) out += (count == 0 ? "" : ", ") + printable(name);
+    ++count;
+  }
+  if (count > kNamesShown) out += " and " + std::to_string(count - kNamesShown) + " more";
+  return true;
+}
+
+// A batched presence event of a big room (issue 18, docs/protocol.md "Presence in big rooms"):
+// "* alice, bob joined lobby (12 here)", "* carol left lobby (11 here)", or with counts only
+// "* 57 joined, 3 left lobby (10000 here)". False when its fields are missing.
+bool format_members(simdjson::dom::object object, std::string_view room, std::string& out) {
+  uint64_t count = 0;
+  if (object["count"].get_uint64().get(count) != simdjson::SUCCESS) return false;
+  const std::string here = " " + printable(room) + " (" + std::to_string(count) + " here)\n";
+  std::string joined, left;
+  size_t joins = 0, leaves = 0;
+  if (name_list(object, "joined", joined, joins) && name_list(object, "left", left, leaves)) {
+    if (joins != 0) out += "* " + joined + " joined" + here;
+    if (leaves != 0) out += "* " + left + " left" + here;
+    return true;
+  }
+  uint64_t joined_count = 0, left_count = 0;
+  if (object["joined_count"].get_uint64().get(joined_count) != simdjson::SUCCESS ||
+      object["left_count"].get_uint64().get(left_count) != simdjson::SUCCESS) {
+    return false;
+  }
+  out = "* " + std::to_string(joined_count) + " joined, " + std::to_string(left_count) + " left" + here;
+  return true;
+}
+
 }  // namespace
 
 struct ServerMessageFormatter::Impl {
@@ -107,7 +148,17 @@ ServerEvent ServerMessageFormatter::format(std::string_view json) {
         list += printable(member);
       }
       out = "* in " + printable(room) + ": " + (list.empty() ? "nobody" : list) + "\n";
+      // A page of a big room (issue 18): how many in all, and how to ask for the next page.
+      uint64_t count = 0;
+      if (object["count"].get_uint64().get(count) == simdjson::SUCCESS && count != users.size()) {
+        out += "* " + std::to_string(users.size()) + " of " + std::to_string(count) + " members shown";
+        std::string_view next;
+        out += get_string(object, "next", next) ? "; more: /who " + printable(room) + " " + printable(next) + "\n"
+                                                : "\n";
+      }
     }
+  } else if (type == "members") {
+    shown = has_room && format_members(object, room, out);
   } else if (type == "history") {
     simdjson::dom::array messages;
     if ((shown = has_room && object["messages"].get_array().get(messages) == simdjson::SUCCESS)) {

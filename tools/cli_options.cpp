@@ -199,7 +199,7 @@ std::string_view cli_usage() {
          "\n"
          "chat mode (--chat NAME, against /chat): sends hello, then reads commands:\n"
          "  /join ROOM, /leave [ROOM], /msg ROOM TEXT, TEXT (to the current room), /dm USER TEXT,\n"
-         "  /who [ROOM], /history [ROOM] [LIMIT], /ping, /quit, /help\n"
+         "  /who [ROOM] [AFTER], /history [ROOM] [LIMIT], /ping, /quit, /help\n"
          "and prints events as '[lobby] alice: hi', '* bob joined lobby', '(dm) alice: psst',\n"
          "'! error CODE: reason'. After a reconnect it says hello again and rejoins its rooms.\n"
          "\n"

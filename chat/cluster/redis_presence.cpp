@@ -1,5 +1,6 @@
 #include "chat/cluster/redis_presence.h"
 
+#include <algorithm>
 #include <random>
 
 #include "chat/store/room_log.h"
@@ -30,20 +31,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 )LUA";
 
-// KEYS: m:<room>, nm:<node>. ARGV: node, room, user, 1 (add) / 0 (remove), channel, announce
-// (1: publish the event). The room's hash and the node's undo set change together.
-constexpr std::string_view kMemberScript = R"LUA(
-local field = ARGV[1] .. '\t' .. ARGV[3]
-local entry = ARGV[2] .. '\t' .. ARGV[3]
-if ARGV[4] == '1' then
-  redis.call('HSET', KEYS[1], field, '1')
-  redis.call('SADD', KEYS[2], entry)
-  if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[5], ARGV[1] .. '\tj\t' .. ARGV[3]) end
-else
-  redis.call('HDEL', KEYS[1], field)
-  redis.call('SREM', KEYS[2], entry)
-  if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[5], ARGV[1] .. '\tl\t' .. ARGV[3]) end
+// KEYS: m:<room>, nm:<node>. ARGV: node, room, channel, then changes "+user" (joined) or "-user"
+// (left) in order. The room's hash and the node's undo set change together, and ONE event tells
+// the batch: "<node>\tb\t+alice\t-bob" (issue 18: one publish per room per batch, not per join).
+constexpr std::string_view kBatchScript = R"LUA(
+local payload = {ARGV[1], 'b'}
+for i = 4, #ARGV do
+  local user = string.sub(ARGV[i], 2)
+  local field = ARGV[1] .. '\t' .. user
+  local entry = ARGV[2] .. '\t' .. user
+  if string.sub(ARGV[i], 1, 1) == '+' then
+    redis.call('HSET', KEYS[1], field, '1')
+    redis.call('SADD', KEYS[2], entry)
+  else
+    redis.call('HDEL', KEYS[1], field)
+    redis.call('SREM', KEYS[2], entry)
+  end
+  payload[#payload + 1] = ARGV[i]
 end
+redis.call('PUBLISH', ARGV[3], table.concat(payload, '\t'))
 return 0
 )LUA";
 
@@ -110,13 +116,16 @@ return {added, swept}
 
 // Names refreshed per script call (one EVALSHA per batch every beat).
 constexpr size_t kRefreshBatch = 256;
+// Membership changes per batch script call: a long script would hold Redis (single-threaded)
+// for every other node meanwhile.
+constexpr size_t kChangesPerScript = 512;
 
 RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool commands) {
   RedisLinkConfig link;
   link.endpoint = endpoint;
   link.max_pending = 16384;
   if (commands) {
-    for (std::string_view script : {kClaimScript, kReleaseScript, kMemberScript, kSyncScript, kBeatScript}) {
+    for (std::string_view script : {kClaimScript, kReleaseScript, kBatchScript, kSyncScript, kBeatScript}) {
       link.preamble.push_back({"SCRIPT", "LOAD", std::string(script)});
     }
   }
@@ -127,9 +136,9 @@ RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool command
 
 RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& loop, PresenceTiming timing)
     : timing_(timing), claim_sha_(script_sha1(kClaimScript)), release_sha_(script_sha1(kReleaseScript)),
-      member_sha_(script_sha1(kMemberScript)), sync_sha_(script_sha1(kSyncScript)),
+      batch_sha_(script_sha1(kBatchScript)), sync_sha_(script_sha1(kSyncScript)),
       beat_sha_(script_sha1(kBeatScript)), loop_(loop),
-      wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 100), link_(loop, presence_link_config(endpoint, true)),
+      wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 10), link_(loop, presence_link_config(endpoint, true)),
       subscriber_(loop, presence_link_config(endpoint, false)) {
   std::random_device random;
   node_id_ = std::to_string(random() | (uint64_t{random()} << 32));
@@ -152,6 +161,7 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
 
 RedisPresence::~RedisPresence() {
   client_ = nullptr;
+  flush_changes();  // best effort: what the links still send before they close
   wheel_.cancel(&tick_);
 }
 
@@ -164,6 +174,10 @@ std::string RedisPresence::key(std::string_view kind, std::string_view name) con
 
 void RedisPresence::on_tick(void* context, reactor::TimerNode* node) {
   auto* self = static_cast<RedisPresence*>(context);
+  if (node == &self->batch_tick_) {
+    self->flush_changes();
+    return;
+  }
   self->beat();
   self->wheel_.schedule(node, self->timing_.beat_ms);
 }
@@ -267,26 +281,57 @@ void RedisPresence::joined(std::string_view room, std::string_view user) {
   auto [it, created] = rooms_.try_emplace(std::string(room));
   if (created) subscriber_.subscribe(key("p", room));  // down: on_up subscribes every room
   if (!it->second.emplace(user).second) return;
-  // Redis away: written (with its `joined`) by sync_members() when the link returns.
-  link_.command({"EVALSHA", member_sha_, "2", key("m", room), key("nm", node_id_), node_id_, room, user, "1",
-                 key("p", room), "1"},
-                [](redisReply*) {});
+  note_change(room, '+', user);
 }
 
 void RedisPresence::left(std::string_view room, std::string_view user) {
   auto it = rooms_.find(std::string(room));
   if (it == rooms_.end() || it->second.erase(std::string(user)) == 0) return;
-  // Redis away: removed (with its `left`) by sync_members() when the link returns.
-  link_.command({"EVALSHA", member_sha_, "2", key("m", room), key("nm", node_id_), node_id_, room, user, "0",
-                 key("p", room), "1"},
-                [](redisReply*) {});
+  note_change(room, '-', user);
   if (it->second.empty()) {
     rooms_.erase(it);
     subscriber_.unsubscribe(key("p", room));
   }
 }
 
+void RedisPresence::note_change(std::string_view room, char sign, std::string_view user) {
+  std::string change;
+  change.reserve(1 + user.size());
+  change.append(1, sign).append(user);
+  changes_[std::string(room)].push_back(std::move(change));
+  if (timing_.batch_ms == 0) {
+    flush_changes();
+  } else if (!batch_tick_.armed()) {
+    wheel_.schedule(&batch_tick_, timing_.batch_ms);
+  }
+}
+
+void RedisPresence::flush_changes() {
+  wheel_.cancel(&batch_tick_);
+  for (auto& [room, changes] : changes_) flush_room(room, changes);
+  changes_.clear();
+}
+
+void RedisPresence::flush_room(std::string_view room, std::vector<std::string>& changes) {
+  std::string hash = key("m", room);
+  std::string set = key("nm", node_id_);
+  std::string channel = key("p", room);
+  for (size_t from = 0; from < changes.size(); from += kChangesPerScript) {
+    std::vector<std::string_view> args{"EVALSHA", batch_sha_, "2", hash, set, node_id_, room, channel};
+    size_t to = std::min(changes.size(), from + kChangesPerScript);
+    for (size_t i = from; i < to; ++i) args.push_back(changes[i]);
+    // Redis away: written (with its events) by sync_members() when the link returns.
+    link_.command(args, [](redisReply*) {});
+  }
+  changes.clear();
+}
+
 void RedisPresence::typing(std::string_view room, std::string_view user, bool on) {
+  // The room's batched joins first, on the same link: no node sees a user type before it joined.
+  if (auto it = changes_.find(std::string(room)); it != changes_.end()) {
+    flush_room(room, it->second);
+    changes_.erase(it);
+  }
   publish(room, on ? 't' : 's', user);
 }
 
@@ -322,6 +367,19 @@ void RedisPresence::on_message(std::string_view channel, std::string_view payloa
   if (first == std::string_view::npos || first + 2 >= payload.size() || payload[first + 2] != '\t') return;
   if (payload.substr(0, first) == node_id_) return;  // our own event: told locally already
   std::string_view user = payload.substr(first + 3);
+  if (payload[first + 1] == 'b') {
+    // A batch: "+user" / "-user" separated by tabs (kBatchScript).
+    while (!user.empty() && client_ != nullptr) {
+      size_t tab = user.find('\t');
+      std::string_view change = user.substr(0, tab);
+      if (change.size() > 1 && (change[0] == '+' || change[0] == '-')) {
+        client_->on_remote_presence(room, change.substr(1),
+                                    change[0] == '+' ? PresenceEvent::kJoined : PresenceEvent::kLeft);
+      }
+      user = tab == std::string_view::npos ? std::string_view() : user.substr(tab + 1);
+    }
+    return;
+  }
   PresenceEvent event;
   switch (payload[first + 1]) {
     case 'j': event = PresenceEvent::kJoined; break;

@@ -6,7 +6,9 @@
 //   m:<room>            hash of the room's members on every node: field "<node>\t<user>"
 //   nm:<node>           set of "<room>\t<user>" this node put in m:* (what to undo if it dies)
 //   nodes               sorted set: node id -> last heartbeat (Redis's TIME, ms)
-//   channel p:<room>    presence events "<node>\t<j|l|t|s>\t<user>" (t: typing on, s: stopped)
+//   channel p:<room>    presence events "<node>\t<j|l|t|s>\t<user>" (t: typing on, s: stopped),
+//                       and batches "<node>\tb\t+<joined user>\t-<left user>..." (issue 18: a
+//                       node's joins and leaves of a room are sent once per batch_ms, in order)
 // Every kBeatMs each node runs one script that stamps its heartbeat and, atomically, removes the
 // nodes not seen for kNodeTimeoutMs: their members leave m:* and a `left` is published for each
 // (ZREM picks exactly one sweeper). Bounds: see docs/redis.md.
@@ -15,6 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "chat/cluster/presence.h"
 #include "chat/cluster/redis_link.h"
@@ -27,6 +30,7 @@ namespace chat {
 struct PresenceTiming {
   uint64_t beat_ms = 5000;           // heartbeat, sweep and claim refresh period
   uint64_t node_timeout_ms = 15000;  // a node unseen this long is dead; also a claim's expiry
+  uint64_t batch_ms = 50;            // joins and leaves gathered per room this long (0: each at once)
 };
 
 class RedisPresence final : public Presence {
@@ -61,6 +65,11 @@ class RedisPresence final : public Presence {
   // Sends every local member to Redis in one script that also removes what is no longer true.
   void sync_members();
   void publish(std::string_view room, char kind, std::string_view user);
+  // Adds a change ('+' joined, '-' left) of `user` to `room`'s batch; arms the batch timer.
+  void note_change(std::string_view room, char sign, std::string_view user);
+  // Writes and publishes every room's batch now / `room`'s (emptied).
+  void flush_changes();
+  void flush_room(std::string_view room, std::vector<std::string>& changes);
   void on_message(std::string_view channel, std::string_view payload);
   std::string key(std::string_view kind, std::string_view name) const;
 
@@ -70,7 +79,7 @@ class RedisPresence final : public Presence {
   std::string prefix_ = "parley:";
   std::string claim_sha_;
   std::string release_sha_;
-  std::string member_sha_;
+  std::string batch_sha_;
   std::string sync_sha_;
   std::string beat_sha_;
   std::unordered_set<std::string> names_;  // lowercased names held here (identified or held)
@@ -81,7 +90,10 @@ class RedisPresence final : public Presence {
   uint64_t up_since_ms_ = 0;  // when the command link last came up (0: down)
   bool fresh_link_ = false;   // the next beat is the first on a new connection: re-assert members
   reactor::EventLoop& loop_;
+  // Changes not yet sent, by room, in order ("+user" / "-user").
+  std::unordered_map<std::string, std::vector<std::string>> changes_;
   reactor::TimerNode tick_;
+  reactor::TimerNode batch_tick_;  // armed while changes_ waits
   reactor::TimerWheel wheel_;
   // Last, so destroyed first: freeing a link answers its pending commands with null, and those
   // callbacks use the members above.

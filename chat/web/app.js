@@ -90,7 +90,9 @@
    * @typedef {{kind: 'room'|'dm', name: string, key: string, list: HTMLOListElement,
    *   unread: number, members: Set<string>, typing: Map<string, number>, seen: Set<string>,
    *   lastAuthor: string, lastTs: number, lastDay: string, item: HTMLLIElement|null,
-   *   badge: HTMLElement|null, stale: boolean, lastSeq: number}} Conv
+   *   badge: HTMLElement|null, stale: boolean, lastSeq: number,
+   *   partial: boolean, count: number|null}} Conv
+   * (partial: a big room whose members list is only a page; count: its members then.)
    */
 
   const state = {
@@ -319,6 +321,7 @@
       case 'who': return onWho(message);
       case 'joined': return onPresence(message, true);
       case 'left': return onPresence(message, false);
+      case 'members': return onMembers(message);
       case 'msg': return onRoomMessage(message);
       case 'dm': return onDirectMessage(message);
       case 'typing': return onTyping(message);
@@ -474,6 +477,11 @@
     const conv = state.rooms.get(String(message.room));
     if (!conv) return;
     conv.members = new Set((Array.isArray(message.users) ? message.users : []).map(String));
+    // A big room answers with its first page only (count: how many in all): the list is then
+    // partial, and the header shows the count (docs/protocol.md "Presence in big rooms").
+    const count = Number(message.count);
+    conv.partial = Number.isSafeInteger(count) && count > conv.members.size;
+    conv.count = conv.partial ? count : null;
     if (conv === state.lastRoom) renderPeople();
     if (conv === state.active) renderHeader();
   }
@@ -491,6 +499,34 @@
       stopRemoteTyping(conv, user);
       addSystem(conv, `${user} left`);
     }
+    if (conv === state.lastRoom) renderPeople();
+    if (conv === state.active) renderHeader();
+  }
+
+  // The batched presence of a room of more than 100 members: names while it has at most 1,000
+  // (applied to the list), counts only above (the list can no longer be kept: it becomes partial).
+  function onMembers(message) {
+    const conv = state.rooms.get(String(message.room));
+    if (!conv) return;
+    const count = Number(message.count);
+    if (Array.isArray(message.joined) && Array.isArray(message.left)) {
+      const joined = message.joined.map(String).filter((user) => user !== state.me);
+      const left = message.left.map(String);
+      for (const user of left) {
+        conv.members.delete(user);
+        stopRemoteTyping(conv, user);
+      }
+      if (!conv.partial) for (const user of joined) conv.members.add(user);
+      const say = (users, verb) => {
+        if (users.length === 0) return;
+        addSystem(conv, users.length <= 3 ? `${users.join(', ')} ${verb}` : `${users.length} people ${verb}`);
+      };
+      say(joined, 'joined');
+      say(left, 'left');
+    } else {
+      conv.partial = true;
+    }
+    if (conv.partial && Number.isSafeInteger(count)) conv.count = count;
     if (conv === state.lastRoom) renderPeople();
     if (conv === state.active) renderHeader();
   }
@@ -610,7 +646,7 @@
     const conv = {
       kind, name, key: convKey(kind, name), list, unread: 0, members: new Set(),
       typing: new Map(), seen: new Set(), lastAuthor: '', lastTs: 0, lastDay: '',
-      item: null, badge: null, stale: false, lastSeq: 0,
+      item: null, badge: null, stale: false, lastSeq: 0, partial: false, count: null,
     };
     (kind === 'room' ? state.rooms : state.dms).set(name, conv);
     if (kind === 'dm') {
@@ -700,7 +736,7 @@
     ui.convTitle.textContent = conv.kind === 'room' ? conv.name : `@${conv.name}`;
     ui.convTitle.dataset.kind = conv.kind;
     if (conv.kind === 'room') {
-      const n = conv.members.size;
+      const n = conv.partial && conv.count != null ? conv.count : conv.members.size;
       ui.convSub.textContent = conv.stale ? 'offline' : `${n} ${n === 1 ? 'person' : 'people'} online`;
       ui.leaveButton.textContent = 'Leave';
       ui.leaveButton.setAttribute('aria-label', `Leave room ${conv.name}`);
@@ -765,6 +801,9 @@
       }
       return el('li', '', button);
     }));
+    if (conv.partial && conv.count != null && conv.count > names.length) {
+      ui.peopleList.append(el('li', 'muted', `and ${conv.count - names.length} more`));
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
