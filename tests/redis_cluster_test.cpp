@@ -247,6 +247,31 @@ TEST(RedisClusterMetrics, RedisFiguresFollowAnOutageAndTheReconnect) {
   EXPECT_EQ(readyz().status, 200);
 }
 
+// Two chats on one Redis under different DB numbers stay apart: keys are per DB, and the DB is
+// in every channel name (pub/sub is global to a Redis server).
+TEST(RedisClusterDatabases, ChatsOnDifferentDbsOfOneRedisDoNotMeet) {
+  RedisProcess redis;
+  ASSERT_TRUE(redis.ok()) << redis.error();
+  ParleydProcess one({"--redis", redis.url(1), "--rate-limit", "0"});
+  ParleydProcess two({"--redis", redis.url(2), "--listen", "127.0.0.2:0", "--rate-limit", "0"});
+  ASSERT_TRUE(one.ok()) << one.error();
+  ASSERT_TRUE(two.ok()) << two.error();
+  Member alice, bob;
+  ASSERT_TRUE(alice.connect("127.0.0.1", one.port()));
+  ASSERT_TRUE(bob.connect("127.0.0.2", two.port()));
+  alice.hello("alice");
+  bob.hello("alice");  // the same name: claims are per chat too
+  alice.join("hall");
+  bob.join("hall");
+  std::this_thread::sleep_for(milliseconds(300));  // both subscriptions settle
+  ASSERT_TRUE(alice.send(msg("hall", "in chat one", "a1")));
+  EXPECT_EQ(Json(alice.next("ack")).num("seq"), 1u);
+  ASSERT_TRUE(bob.send(msg("hall", "in chat two", "b1")));
+  EXPECT_EQ(Json(bob.next("ack")).num("seq"), 1u) << "each chat numbers its own rooms";
+  bob.expect_no("msg", milliseconds(500));
+  alice.expect_no("msg", milliseconds(100));
+}
+
 TEST(RedisClusterStart, UnreachableRedisOrAStoreBesideItStopsParleydWithOneLine) {
   uint16_t port = free_tcp_port();
   ParleydProcess unreachable({"--redis", "redis://127.0.0.1:" + std::to_string(port)});

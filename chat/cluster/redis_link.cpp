@@ -55,6 +55,10 @@ std::string_view reply_text(const redisReply* reply) {
   return {reply->str, reply->len};
 }
 
+std::string redis_key_prefix(const RedisEndpoint& endpoint) {
+  return endpoint.db == 0 ? std::string("parley:") : "parley:" + std::to_string(endpoint.db) + ":";
+}
+
 bool parse_redis_url(std::string_view url, RedisEndpoint& endpoint, std::string& error) {
   constexpr std::string_view kScheme = "redis://";
   error.clear();

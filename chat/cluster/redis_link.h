@@ -48,6 +48,12 @@ struct RedisEndpoint {
   std::string password;  // empty: no AUTH
 };
 
+// The prefix of every key and channel parley uses on `endpoint`: "parley:" on DB 0,
+// "parley:<db>:" on another. Keys are per DB already, but pub/sub channels are global to the
+// server (a PUBLISH on DB 2 reaches subscribers on DB 0), so the DB goes into the name: chats
+// sharing one Redis under different DB numbers stay apart.
+std::string redis_key_prefix(const RedisEndpoint& endpoint);
+
 // Parses `redis://HOST:PORT[/DB]` (PORT defaults to 6379, DB to 0; IPv6 as [::1]); false with
 // `error` set to one line on anything else (other schemes, user info, a bad port or DB).
 bool parse_redis_url(std::string_view url, RedisEndpoint& endpoint, std::string& error);

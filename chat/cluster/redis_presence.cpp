@@ -140,6 +140,7 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
       beat_sha_(script_sha1(kBeatScript)), loop_(loop),
       wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 10), link_(loop, presence_link_config(endpoint, true)),
       subscriber_(loop, presence_link_config(endpoint, false)) {
+  prefix_ = redis_key_prefix(endpoint);
   std::random_device random;
   node_id_ = std::to_string(random() | (uint64_t{random()} << 32));
   link_.set_on_up([this] {

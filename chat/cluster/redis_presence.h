@@ -76,7 +76,7 @@ class RedisPresence final : public Presence {
   PresenceClient* client_ = nullptr;
   PresenceTiming timing_;
   std::string node_id_;
-  std::string prefix_ = "parley:";
+  std::string prefix_;  // redis_key_prefix(endpoint)
   std::string claim_sha_;
   std::string release_sha_;
   std::string batch_sha_;

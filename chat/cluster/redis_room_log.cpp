@@ -125,6 +125,7 @@ std::unique_ptr<RoomLog> open_redis_room_log(const RoomLogConfig& config, const 
 RedisRoomLog::RedisRoomLog(const RoomLogConfig& config, const RedisEndpoint& endpoint, reactor::EventLoop& loop)
     : config_(config), append_sha_(script_sha1(kAppendScript)), read_sha_(script_sha1(kReadScript)),
       link_(loop, command_link_config(config, endpoint)), subscriber_(loop, link_config(config, endpoint)) {
+  prefix_ = redis_key_prefix(endpoint);
   node_id_ = std::to_string(std::random_device{}() | (uint64_t{std::random_device{}()} << 32));
   stats_.queue_limit = config_.queue_limit;
   subscriber_.set_on_up([this] { resubscribe(); });

@@ -117,7 +117,7 @@ class RedisRoomLog final : public RoomLog {
   RoomLogConfig config_;
   RoomLogClient* client_ = nullptr;
   std::string node_id_;
-  std::string prefix_ = "parley:";
+  std::string prefix_;  // redis_key_prefix(endpoint)
   std::string append_sha_;
   std::string read_sha_;
   std::unordered_map<std::string, Watched> watched_;
