@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "protocol/http_request.h"
+#include "protocol/message_assembly.h"
 #include "protocol/message_reader.h"
 #include "reactor/timer_wheel.h"
 #include "reactor/write_queue.h"
@@ -56,9 +57,10 @@ enum class TimerPurpose : uint8_t {
 // Input that is only needed while something is incomplete; pooled by WsServer.
 struct ConnectionExtra {
   ReaderState reader;
-  std::vector<uint8_t> pending;  // an unfinished request head, or an unfinished message's data
-  HeadScanState head_scan;       // how far `pending` (a request head) has been checked
-  size_t charged = 0;            // bytes of it in the server's memory account (charge_extra)
+  std::vector<uint8_t> pending;  // an unfinished request head
+  HeadScanState head_scan;       // how far `pending` has been checked
+  MessageBuffer message;         // an unfinished message's data (message_assembly.h)
+  size_t charged = 0;            // bytes of both in the server's memory account (charge_extra)
 };
 
 struct Connection {

@@ -43,7 +43,9 @@ size_t table_capacity() {
 // Feeds one connection's frames to its application.
 class WsServer::Reader final : public MessageSink {
  public:
-  Reader(WsServer& server, Connection& c, WsApplication* app) : server_(server), c_(c), app_(app) {}
+  // `state`: the reader state feed_messages runs with (it tells assemble_piece the frame's rest).
+  Reader(WsServer& server, Connection& c, WsApplication* app, const ReaderState& state)
+      : server_(server), c_(c), app_(app), state_(state) {}
 
   bool on_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) override {
     return collect(opcode, piece, first, last, false);
@@ -106,13 +108,17 @@ class WsServer::Reader final : public MessageSink {
     }
     ConnectionExtra* extra = server_.extra_for(c_);
     if (extra == nullptr) return false;
-    extra->pending.insert(extra->pending.end(), piece.begin(), piece.end());
+    MessageBuffer& message = extra->message;
+    if (!assemble_piece(message, piece, state_)) {
+      error_ = ProtocolError::kMessageTooBig;  // out of memory: too big to process (1009)
+      return false;
+    }
     if (last) {
-      deliver(opcode, {extra->pending.data(), extra->pending.size()}, compressed);
-      if (extra->pending.capacity() > kKeepPendingCapacity) {
-        std::vector<uint8_t>().swap(extra->pending);
+      deliver(opcode, {message.data(), message.size()}, compressed);
+      if (message.capacity() > kKeepPendingCapacity) {
+        message.release();
       } else {
-        extra->pending.clear();
+        message.clear();
       }
     }
     return error_ == ProtocolError::kNone && c_.state != ConnectionState::kClosed;
@@ -143,6 +149,7 @@ class WsServer::Reader final : public MessageSink {
   WsServer& server_;
   Connection& c_;
   WsApplication* app_;
+  const ReaderState& state_;
   ProtocolError error_ = ProtocolError::kNone;
 };
 
@@ -358,10 +365,13 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
     return;
   }
   int fd = fd_of(c);
-  std::span<uint8_t> buffer = loop_.receive_buffer();
+  const std::span<uint8_t> receive = loop_.receive_buffer();
   size_t total = 0;
   corked_ = &c;
   for (;;) {
+    // Mid-way through a large frame, the bytes go straight into the message being assembled.
+    std::span<uint8_t> buffer = direct_read_window(c);
+    if (buffer.empty()) buffer = receive;
     reactor::IoResult r = read_input(c, buffer.data(), buffer.size());
     if (r.status == reactor::IoStatus::kAgain) break;
     if (r.status != reactor::IoStatus::kOk) {
@@ -419,6 +429,16 @@ void WsServer::on_writable(Connection& c) {
       loop_.mark_ready(fd_of(c), handler_id_, c.generation);
     }
   }
+}
+
+std::span<uint8_t> WsServer::direct_read_window(Connection& c) {
+  // Only where the frames are read and their data delivered (not while closing).
+  if (c.extra == nullptr || c.state != ConnectionState::kOpen || (c.flags & kCloseSent)) return {};
+  const size_t capacity = c.extra->message.capacity();
+  std::span<uint8_t> window = protocol::direct_read_window(c.extra->reader, c.extra->message);
+  // Charged before the read, which may find nothing and end the loop.
+  if (c.extra->message.capacity() != capacity) charge_extra(*c.extra);
+  return window;
 }
 
 void WsServer::process_input(Connection& c, uint8_t* data, size_t length) {
@@ -482,14 +502,18 @@ void WsServer::release_queue(reactor::WriteQueue* queue) {
 void WsServer::release_extra_if_idle(Connection& c) {
   ConnectionExtra* extra = c.extra;
   if (extra == nullptr || !extra->reader.idle() || !extra->pending.empty()) return;
+  // With no message open, what the message buffer holds is a failed or abandoned message.
+  extra->message.clear();
   c.extra = nullptr;
   memory_.remove(extra->charged);
   stats_.extra_memory -= extra->charged;
   extra->charged = 0;
-  if (spare_extras_.size() < kMaxSpareExtras && extra->pending.capacity() <= kKeepPendingCapacity) {
+  if (spare_extras_.size() < kMaxSpareExtras && extra->pending.capacity() <= kKeepPendingCapacity &&
+      extra->message.capacity() <= kKeepPendingCapacity) {
     extra->reader = ReaderState();
-    // A pooled extra keeps at most a small buffer: the pool must not pin 256 large ones.
+    // A pooled extra keeps at most small buffers: the pool must not pin 256 large ones.
     if (extra->pending.capacity() > kMaxSparePendingCapacity) std::vector<uint8_t>().swap(extra->pending);
+    if (extra->message.capacity() > kMaxSparePendingCapacity) extra->message.release();
     spare_extras_.push_back(extra);
   } else {
     delete extra;
@@ -500,12 +524,12 @@ void WsServer::process_frames(Connection& c, uint8_t* data, size_t length) {
   WsApplication* app = c.route < routes_.size() ? routes_[c.route].app : nullptr;
   limits_.max_message_size = c.route < routes_.size() ? routes_[c.route].max_message_size : config_.max_message_size;
   limits_.allowed_rsv = (c.flags2 & kDeflate) ? kRsv1 : 0;
-  Reader reader(*this, c, app);
   // Most reads start and end on frame boundaries: such connections keep no reader state, and
   // borrow the scratch state for the duration of the call.
   bool had_state = c.extra != nullptr;
   ReaderState& state = had_state ? c.extra->reader : scratch_reader_;
   if (!had_state) state = ReaderState();
+  Reader reader(*this, c, app, state);
   FeedResult result = feed_messages(state, data, length, limits_, reader);
   if (c.state == ConnectionState::kClosed) return;
   if (result.error == ProtocolError::kNone) result.error = reader.error();

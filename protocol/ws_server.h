@@ -263,6 +263,9 @@ class WsServer : public reactor::EventHandler {
   void accept_ready();
   void on_readable(Connection& c, uint32_t events);
   void on_writable(Connection& c);
+  // Spare room of the message being assembled to read the next bytes into, or empty for the
+  // loop's receive buffer (message_assembly.h).
+  std::span<uint8_t> direct_read_window(Connection& c);
   void process_input(Connection& c, uint8_t* data, size_t length);
   void process_request_head(Connection& c, uint8_t* data, size_t length);
   void process_frames(Connection& c, uint8_t* data, size_t length);

@@ -35,7 +35,7 @@ constexpr uint64_t kMinTrimIntervalMs = 1000;
 void WsServer::charge_extra(ConnectionExtra& extra) {
   // Input buffered for an incomplete request head or message pins heap like a write queue
   // does: a peer trickling a 16 MiB message holds 16 MiB (issue 13: the count must be exact).
-  const size_t now = sizeof(ConnectionExtra) + extra.pending.capacity();
+  const size_t now = sizeof(ConnectionExtra) + extra.pending.capacity() + extra.message.capacity();
   if (now >= extra.charged) {
     memory_.add(now - extra.charged);
     stats_.extra_memory += now - extra.charged;

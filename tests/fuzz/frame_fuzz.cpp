@@ -1,16 +1,20 @@
-// libFuzzer target for the frame codec and the streaming message reader.
+// libFuzzer target for the frame codec, the streaming message reader and message assembly.
 // Input: byte 0 picks a split point, byte 1 picks reader limits, the rest is the byte stream.
 // The stream is read whole, split in two, byte at a time (short inputs) and with a sink that stops
-// after every event; all must agree, and every event must satisfy the reader's promises.
+// after every event; all must agree, and every event must satisfy the reader's promises. It is
+// also assembled the way WsServer does it (direct reads into the message buffer, with thresholds
+// of one byte so every read takes that path), which must give the same messages.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "protocol/close_code.h"
 #include "protocol/frame_header.h"
+#include "protocol/message_assembly.h"
 #include "protocol/message_reader.h"
 #include "protocol/utf8.h"
 
@@ -150,6 +154,93 @@ Outcome run(const uint8_t* stream, size_t size, const std::vector<size_t>& cuts,
   return outcome;
 }
 
+// Complete messages and control frames in order, and the error: what an application sees.
+struct Assembled {
+  std::vector<std::pair<Opcode, std::vector<uint8_t>>> units;
+  ProtocolError error = ProtocolError::kNone;
+  bool operator==(const Assembled&) const = default;
+};
+
+// The reader's events joined into messages (a message's runs are split by control frames).
+Assembled assembled_from(const Outcome& outcome) {
+  Assembled out;
+  out.error = outcome.error;
+  std::vector<uint8_t> message;
+  for (const Event& e : outcome.events) {
+    if (e.control) {
+      out.units.emplace_back(e.opcode, e.bytes);
+      continue;
+    }
+    if (e.first) message.clear();
+    message.insert(message.end(), e.bytes.begin(), e.bytes.end());
+    if (e.last) out.units.emplace_back(e.opcode, message);
+  }
+  return out;
+}
+
+// WsServer::Reader's handling of pieces: whole messages as they are, others via assemble_piece.
+class AssemblingSink : public protocol::MessageSink {
+ public:
+  explicit AssemblingSink(const protocol::ReaderState& state) : state_(state) {}
+  bool on_data(Opcode opcode, std::span<uint8_t> piece, bool first, bool last) override {
+    if (first && last) {
+      units.emplace_back(opcode, std::vector<uint8_t>(piece.begin(), piece.end()));
+      return true;
+    }
+    check(protocol::assemble_piece(buffer, piece, state_), "assemble_piece");
+    if (last) {
+      units.emplace_back(opcode, std::vector<uint8_t>(buffer.data(), buffer.data() + buffer.size()));
+      buffer.clear();
+    }
+    return true;
+  }
+  bool on_control(Opcode opcode, std::span<const uint8_t> payload) override {
+    units.emplace_back(opcode, std::vector<uint8_t>(payload.begin(), payload.end()));
+    return true;
+  }
+
+  protocol::MessageBuffer buffer;
+  std::vector<std::pair<Opcode, std::vector<uint8_t>>> units;
+
+ private:
+  const protocol::ReaderState& state_;
+};
+
+// WsServer::on_readable's loop: each read goes into the direct read window when there is one
+// (at most what it holds), else into an exactly sized heap copy.
+Assembled assemble(const uint8_t* stream, size_t size, const std::vector<size_t>& cuts,
+                   const protocol::ReaderLimits& limits) {
+  static constexpr protocol::DirectReadLimits kEveryRead{1, 1};
+  protocol::ReaderState state;
+  AssemblingSink sink(state);
+  Assembled out;
+  size_t begin = 0;
+  for (size_t i = 0; i <= cuts.size() && out.error == ProtocolError::kNone; ++i) {
+    const size_t end = i < cuts.size() ? cuts[i] : size;
+    while (begin < end) {
+      const std::span<uint8_t> window = protocol::direct_read_window(state, sink.buffer, kEveryRead);
+      std::unique_ptr<uint8_t[]> copy;
+      uint8_t* into = window.data();
+      size_t n = window.size() < end - begin ? window.size() : end - begin;
+      if (window.empty()) {
+        n = end - begin;
+        copy.reset(new uint8_t[n]);
+        into = copy.get();
+      }
+      std::memcpy(into, stream + begin, n);
+      const protocol::FeedResult result = protocol::feed_messages(state, into, n, limits, sink);
+      if (result.error != ProtocolError::kNone) {
+        out.error = result.error;
+        break;
+      }
+      check(result.consumed == n, "an assembling read is consumed whole");
+      begin += n;
+    }
+  }
+  out.units = std::move(sink.units);
+  return out;
+}
+
 void check_header_prefixes(const uint8_t* data, size_t size, protocol::Sender sender, uint8_t allowed_rsv) {
   const size_t n = size < protocol::kMaxFrameHeaderLength ? size : protocol::kMaxFrameHeaderLength;
   const protocol::HeaderParse full = protocol::parse_frame_header(data, n, sender, allowed_rsv);
@@ -223,6 +314,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<size_t> cuts;
     for (size_t i = 1; i < n; ++i) cuts.push_back(i);
     check(run(stream, n, cuts, limits, (config & 0x10) != 0) == whole, "byte at a time matches whole");
+    check(assemble(stream, n, cuts, limits) == assembled_from(whole), "assembled byte at a time");
   }
+  check(assemble(stream, n, {}, limits) == assembled_from(whole), "assembled whole");
+  check(assemble(stream, n, {cut}, limits) == assembled_from(whole), "assembled split in two");
   return 0;
 }
