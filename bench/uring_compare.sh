@@ -29,7 +29,7 @@ taskset -c 1 build/parley-load "${load[@]}" --warmup $warmup --duration $((secon
   >/tmp/uring_compare_load.$port.log 2>&1 &
 load_pid=$!
 # Wait until the load is in its measured phase (the ramp of 10k connections takes a while).
-for _ in $(seq 600); do grep -q "msg/s" /tmp/uring_compare_load.$port.log 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do grep -qE "msg/s|deliveries/s" /tmp/uring_compare_load.$port.log 2>/dev/null && break; sleep 0.1; done
 sleep $warmup
 metric() { curl -s 127.0.0.1:$port/metrics | awk -v m="$1" '$1 == m { print $2 }'; }
 cpu() { awk '{ print $14, $15 }' /proc/$pid/stat; }

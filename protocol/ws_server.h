@@ -300,6 +300,9 @@ class WsServer : public reactor::EventHandler {
   // `c` on the end-of-iteration flush list, and flushing that list in batches.
   bool batches_output(const Connection& c) const;
   void schedule_flush(Connection& c);
+  // Queues a write of a batched connection for the end of the iteration (flushing at once past
+  // kBatchFlushBytes waiting).
+  void defer_output(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length);
   void flush_batched(std::vector<Connection*>& connections);
   static void on_send_complete(void* context, uint64_t id, reactor::IoResult result);
   void queue_close_notice(Connection& c);

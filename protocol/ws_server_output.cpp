@@ -14,6 +14,15 @@ namespace protocol {
 
 using namespace ws_internal;
 
+namespace {
+
+// io_uring output waits for the end of the iteration; a connection that has this much waiting
+// already (a long pipelined read) writes it at once, as the sendmsg path writes each full cork:
+// the write-queue cap must see what the kernel would have taken, not a whole read's replies.
+constexpr size_t kBatchFlushBytes = 64 * 1024;
+
+}  // namespace
+
 bool WsServer::over_buffer_cap(Connection& c) {
   if (memory_exhausted() && memory_refuses(c)) return true;
   // A message is accepted whole while the queue is under the cap, so the cap bounds memory to
@@ -168,7 +177,11 @@ SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_lengt
                                  size_t b_length) {
   // Order is preserved: once anything is queued, everything after it queues too.
   if (c.out != nullptr) {
-    queue_copy(c, a, a_length, b, b_length);
+    if (batches_output(c)) {
+      defer_output(c, a, a_length, b, b_length);
+    } else {
+      queue_copy(c, a, a_length, b, b_length);
+    }
     return SendResult::kBuffered;
   }
   size_t total = a_length + b_length;
@@ -190,10 +203,8 @@ SendResult WsServer::write_bytes(Connection& c, const uint8_t* a, size_t a_lengt
   if (b_length < kCorkBypass && batches_output(c)) {
     // Written with the iteration's other output in one io_uring submission (flush_pending);
     // as good as sent, like the cork. A large payload still goes at once, uncopied.
-    queue_copy(c, a, a_length, b, b_length);
-    if (c.state == ConnectionState::kClosed) return SendResult::kDropped;
-    schedule_flush(c);
-    return SendResult::kSent;
+    defer_output(c, a, a_length, b, b_length);
+    return c.state == ConnectionState::kClosed ? SendResult::kDropped : SendResult::kSent;
   }
   iovec iov[2] = {{const_cast<uint8_t*>(a), a_length}, {const_cast<uint8_t*>(b), b_length}};
   reactor::IoResult r = write_output(c, iov, b_length == 0 ? 1 : 2);
@@ -220,6 +231,19 @@ void WsServer::queue_copy(Connection& c, const uint8_t* a, size_t a_length, cons
   }
   // Header and payload in one call: a new private buffer is sized for the whole frame.
   if (c.out == nullptr || !c.out->push_copy(a, a_length, b, b_length)) destroy(c, kCloseInternalError);
+}
+
+void WsServer::defer_output(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length) {
+  const bool fresh = c.out == nullptr;
+  const size_t before = fresh ? 0 : c.out->bytes();
+  queue_copy(c, a, a_length, b, b_length);
+  if (c.state == ConnectionState::kClosed || c.out == nullptr) return;
+  if (before < kBatchFlushBytes && c.out->bytes() >= kBatchFlushBytes) {
+    on_writable(c);  // a short write leaves the rest for the EPOLLOUT edge, as ever
+    return;
+  }
+  // A queue that was there already is on the flush list, or waits for EPOLLOUT (socket full).
+  if (fresh) schedule_flush(c);
 }
 
 void WsServer::uncork() {
