@@ -40,8 +40,8 @@ struct ConnectionExtra;
 // connection is gone (operations on a stale id do nothing).
 using ConnectionId = uint64_t;
 
-// What became of a send: written to the kernel (or the loop's cork), queued for later, or
-// dropped because the connection is closing or gone.
+// What became of a send: written to the kernel (or the loop's cork, or with io_uring the
+// iteration's batch), queued for later, or dropped because the connection is closing or gone.
 enum class SendResult : uint8_t { kSent, kBuffered, kDropped };
 
 // An application's answer to an upgrade request.

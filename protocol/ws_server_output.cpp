@@ -1,5 +1,6 @@
-// WsServer, output: sending frames (cork, direct writev, queues, deferred fan-out flush) and
-// the close handshake (RFC 6455 7).
+// WsServer, output: sending frames (cork, direct writev, queues, deferred fan-out flush, and
+// with config io_uring the iteration's plain output in one io_uring submission) and the close
+// handshake (RFC 6455 7).
 #include <sys/socket.h>
 
 #include <cstring>
