@@ -29,6 +29,8 @@ class UringBatch {
 
   // Sets up the ring; 0 or -errno (e.g. -EPERM or -ENOSYS under seccomp, io_uring_disabled).
   int open();
+  // True once open() succeeded, until a ring failure in complete() closed it (callers then
+  // fall back to sendmsg).
   bool is_open() const { return impl_ != nullptr; }
 
   // Queues a send of iov[0, count) (count <= kMaxIov) on `fd`. The iovecs are copied; the
