@@ -24,7 +24,8 @@ endif
 # Debian packages we build against; `make deps` installs whichever are missing.
 DEB_PACKAGES := g++ clang libclang-rt-14-dev make libssl-dev openssl libxxhash-dev libgtest-dev \
                 libgmock-dev libbenchmark-dev zlib1g-dev libsimdjson-dev python3-websockets \
-                python3-autobahn libsqlite3-dev libtomlplusplus-dev libhiredis-dev redis-server
+                python3-autobahn libsqlite3-dev libtomlplusplus-dev libhiredis-dev redis-server \
+                liburing-dev
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -40,7 +41,7 @@ endif
 CXX      ?= g++
 CXXFLAGS := -std=c++20 $(OPTFLAGS) $(SANFLAGS) -Wall -Wextra -Werror -pthread -I. -MMD -MP $(EXTRA_CXXFLAGS)
 LDFLAGS  := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
-LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz -lsqlite3 -lhiredis
+LIBS     := -lssl -lcrypto -lxxhash -lsimdjson -lz -lsqlite3 -lhiredis -luring
 
 # tools/backoff.cpp is shared: parley-cli's reconnects and the Redis link's (chat/cluster/).
 LIB_SRCS   := $(filter-out %_main.cpp,$(wildcard reactor/*.cpp protocol/*.cpp chat/*.cpp chat/store/*.cpp chat/cluster/*.cpp chat/parleyd/*.cpp)) tools/backoff.cpp

@@ -90,6 +90,10 @@ const OptionSpec kOptions[] = {
     {.name = "deflate-threshold", .value = "BYTES", .field = &O::deflate_threshold, .min = 0, .max = 1u << 30,
      .sizes = true, .expected = "bytes, 0 to 1G, e.g. 64 or 1K",
      .help = "send smaller messages uncompressed, K/M suffixes (default 64)"},
+    {.name = "io-uring", .value = "on|off", .field = &O::io_uring, .choices = "off|on",
+     .help = "send each loop iteration's plain (non-TLS) output in one io_uring\n"
+             "submission instead of one sendmsg per connection (default off;\n"
+             "falls back to sendmsg, with a warning, where io_uring is unavailable)"},
     {.name = "max-connections", .value = "N", .field = &O::max_connections, .reload = Reload::kLive, .min = 0,
      .max = UINT32_MAX, .expected = "0 (the fd limit) or more",
      .help = "beyond: the oldest incomplete handshake is closed to make room,\n"

@@ -36,6 +36,7 @@ struct ParleydOptions {
   bool slow_consumer_drop = false;         // past the cap: drop messages instead of closing 1008
   bool deflate = true;                     // accept permessage-deflate offers (RFC 7692)
   uint64_t deflate_threshold = 64;         // smaller outgoing messages are sent uncompressed
+  bool io_uring = false;                   // batch plain output through io_uring (issue 18)
   uint32_t max_connections = 0;            // 0: the fd limit
   uint32_t max_connections_per_ip = 1000;  // per address (IPv6 /64) and worker; 0: unlimited
   uint32_t max_handshakes_per_ip = 32;     // incomplete handshakes per address; 0: unlimited

@@ -76,6 +76,10 @@ int run_parleyd_worker(const ParleydOptions& options, const reactor::SocketAddre
                               {"pid", static_cast<int64_t>(getpid())}});
   protocol::WsServerConfig config = ws_server_config_from_options(options);
   protocol::WsServer server(loop, config);
+  if (config.io_uring && !server.io_uring_active()) {
+    ops.log().warn("io_uring unavailable, sending with sendmsg",
+                   {{"error", std::string_view(std::strerror(-server.io_uring_error()))}});
+  }
   if (tls != nullptr) {
     if (int rc = server.use_tls(tls); rc != 0) {
       std::fprintf(stderr, "parleyd: cannot set up TLS: %s\n", std::strerror(-rc));

@@ -186,6 +186,7 @@ WsServer::WsServer(reactor::EventLoop& loop, WsServerConfig config)
     table_ = nullptr;
   }
   cork_.resize(kCorkSize);
+  if (config_.io_uring) uring_error_ = uring_.open();
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -411,24 +412,7 @@ void WsServer::on_readable(Connection& c, uint32_t events) {
 
 void WsServer::on_writable(Connection& c) {
   if (c.out == nullptr) return;
-  reactor::IoResult r = flush_output(c);
-  stats_.bytes_out += r.bytes;
-  if (r.status == reactor::IoStatus::kError) {
-    destroy(c, kCloseAbnormal);
-    return;
-  }
-  if (c.out->empty()) {
-    release_queue(c.out);
-    c.out = nullptr;
-    maybe_shutdown(c);
-  }
-  if ((c.flags2 & kReadPaused) && (c.out == nullptr || c.out->memory() < config_.max_buffered / 2)) {
-    c.flags2 &= ~kReadPaused;
-    if (!(c.flags & kOnReadyList)) {
-      c.flags |= kOnReadyList;
-      loop_.mark_ready(fd_of(c), handler_id_, c.generation);
-    }
-  }
+  finish_flush(c, flush_output(c));
 }
 
 std::span<uint8_t> WsServer::direct_read_window(Connection& c) {

@@ -23,6 +23,7 @@
 #include "reactor/shared_buffer.h"
 #include "reactor/socket_ops.h"
 #include "reactor/timer_wheel.h"
+#include "reactor/uring_batch.h"
 #include "reactor/write_queue.h"
 
 namespace reactor {
@@ -39,8 +40,8 @@ struct ConnectionExtra;
 // connection is gone (operations on a stale id do nothing).
 using ConnectionId = uint64_t;
 
-// What became of a send: written to the kernel (or the loop's cork), queued for later, or
-// dropped because the connection is closing or gone.
+// What became of a send: written to the kernel (or the loop's cork, or with io_uring the
+// iteration's batch), queued for later, or dropped because the connection is closing or gone.
 enum class SendResult : uint8_t { kSent, kBuffered, kDropped };
 
 // An application's answer to an upgrade request.
@@ -120,6 +121,10 @@ struct WsServerConfig {
   // accept new connections at an adaptive pace and leave the rest in the kernel's accept queue
   // (AdmissionPacer). false: always accept up to the per-iteration budget.
   bool pace_admission = true;
+  // Plain (non-TLS) output of a loop iteration leaves in one io_uring submission instead of one
+  // sendmsg per connection (reactor/uring_batch.h, issue 18). Falls back to sendmsg when the
+  // ring cannot be set up (see WsServer::io_uring_error()).
+  bool io_uring = false;
 };
 
 // Counters for /metrics.
@@ -240,6 +245,13 @@ class WsServer : public reactor::EventHandler {
     config_.max_handshakes = max_handshakes;
   }
 
+  // True while output is batched through io_uring (config io_uring and the ring is up).
+  bool io_uring_active() const { return uring_.is_open(); }
+  // Why io_uring was asked for but is not used: the ring's setup error (-errno), else 0.
+  int io_uring_error() const { return uring_error_; }
+  // The io_uring batches: submissions (one io_uring_enter each) and sends completed.
+  const reactor::UringBatch& uring_batch() const { return uring_; }
+
   const WsServerStats& stats() const { return stats_; }
   const WsServerConfig& config() const { return config_; }
   reactor::EventLoop& loop() { return loop_; }
@@ -284,6 +296,18 @@ class WsServer : public reactor::EventHandler {
   void destroy(Connection& c, uint16_t code);
   void free_closed();
   void flush_pending();
+  // After a write of `c`'s queue: counts it, closes on error, frees the emptied queue (then a
+  // pending shutdown may go), and resumes reading a peer paused for not reading (kReadPaused).
+  void finish_flush(Connection& c, reactor::IoResult r);
+  // Output through io_uring (ws_server_output.cpp): whether `c`'s writes are batched, putting
+  // `c` on the end-of-iteration flush list, and flushing that list in batches.
+  bool batches_output(const Connection& c) const;
+  void schedule_flush(Connection& c);
+  // Queues a write of a batched connection for the end of the iteration (flushing at once past
+  // kBatchFlushBytes waiting).
+  void defer_output(Connection& c, const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length);
+  void flush_batched(std::vector<Connection*>& connections);
+  static void on_send_complete(void* context, uint64_t id, reactor::IoResult result);
   void queue_close_notice(Connection& c);
   void deliver_close_notices();
 
@@ -373,6 +397,7 @@ class WsServer : public reactor::EventHandler {
   size_t capacity_ = 0;
   std::vector<Connection*> closed_;  // destroyed at the end of the iteration, never in a callback
   std::vector<Connection*> flush_;   // connections with deferred output (send_encoded)
+  std::vector<Connection*> flushing_;  // flush_ while flush_pending() works through it
   std::vector<Connection*> close_notices_;  // on_close due at the end of the iteration
   std::vector<ConnectionExtra*> spare_extras_;
   std::vector<reactor::WriteQueue*> spare_queues_;
@@ -439,6 +464,16 @@ class WsServer : public reactor::EventHandler {
   uint64_t last_trim_ms_ = 0;
   reactor::TimerNode trim_timer_;
   reactor::TimerWheel memory_wheel_{loop_.now_ms(), &WsServer::on_trim_timer, this, 50};
+
+  // io_uring output (config_.io_uring): the batch of this iteration's sends, and the ring's
+  // setup error when it could not be used.
+  struct UringSend {
+    ConnectionId id;
+    size_t requested;  // bytes the send was given: fewer written means the socket is full
+  };
+  reactor::UringBatch uring_;
+  std::vector<UringSend> uring_sends_;  // by the batch's user_data, until complete() returns
+  int uring_error_ = 0;
 };
 
 }  // namespace protocol

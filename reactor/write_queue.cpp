@@ -110,47 +110,57 @@ IoResult WriteQueue::flush(int fd) {
   return flush(write_fd, &fd);
 }
 
+int WriteQueue::gather(iovec* iov, int max, size_t& requested) const {
+  int count = 0;
+  requested = 0;
+  for (size_t i = head_; i < slices_.size() && count < max; ++i, ++count) {
+    iov[count].iov_base = slices_[i].buffer->data() + slices_[i].offset;
+    iov[count].iov_len = slices_[i].length;
+    requested += slices_[i].length;
+  }
+  return count;
+}
+
+IoStatus WriteQueue::consume(size_t written, size_t requested) {
+  bytes_ -= written;
+  for (size_t left = written; left > 0;) {
+    Slice& slice = slices_[head_];
+    if (left >= slice.length) {
+      left -= slice.length;
+      release_slice(slice);
+      ++head_;
+    } else {
+      slice.offset += static_cast<uint32_t>(left);
+      slice.length -= static_cast<uint32_t>(left);
+      left = 0;
+    }
+  }
+  if (head_ == slices_.size()) {
+    slices_.clear();
+    head_ = 0;
+    return IoStatus::kOk;
+  }
+  compact();
+  // A short write means the socket buffer is full: the kernel raises a new EPOLLOUT edge
+  // when it has room, so another write only to collect EAGAIN would be a wasted syscall.
+  return written < requested ? IoStatus::kAgain : IoStatus::kOk;
+}
+
 IoResult WriteQueue::flush(VectorWriter write, void* context) {
   size_t written_total = 0;
   while (head_ < slices_.size()) {
     iovec iov[kMaxIov];
-    int count = 0;
     size_t requested = 0;
-    for (size_t i = head_; i < slices_.size() && count < kMaxIov; ++i, ++count) {
-      iov[count].iov_base = slices_[i].buffer->data() + slices_[i].offset;
-      iov[count].iov_len = slices_[i].length;
-      requested += slices_[i].length;
-    }
+    int count = gather(iov, kMaxIov, requested);
     IoResult result = write(context, iov, count);
     if (result.status != IoStatus::kOk) {
       compact();
       result.bytes = written_total;
       return result;
     }
-    size_t written = result.bytes;
-    written_total += written;
-    bytes_ -= written;
-    while (written > 0) {
-      Slice& slice = slices_[head_];
-      if (written >= slice.length) {
-        written -= slice.length;
-        release_slice(slice);
-        ++head_;
-      } else {
-        slice.offset += static_cast<uint32_t>(written);
-        slice.length -= static_cast<uint32_t>(written);
-        written = 0;
-      }
-    }
-    // A short write means the socket buffer is full: the kernel raises a new EPOLLOUT edge
-    // when it has room, so a second writev only to collect EAGAIN would be a wasted syscall.
-    if (result.bytes < requested) {
-      compact();
-      return {IoStatus::kAgain, written_total, 0};
-    }
+    written_total += result.bytes;
+    if (consume(result.bytes, requested) == IoStatus::kAgain) return {IoStatus::kAgain, written_total, 0};
   }
-  slices_.clear();
-  head_ = 0;
   return {IoStatus::kOk, written_total, 0};
 }
 

@@ -47,6 +47,13 @@ class WriteQueue {
   using VectorWriter = IoResult (*)(void* context, const iovec* iov, int count);
   // flush() through `write` (e.g. a TLS stream) instead of writev on a socket.
   IoResult flush(VectorWriter write, void* context);
+  // Fills iov[0, max) with the queued bytes from the front, without consuming them (for a
+  // write that completes later, e.g. io_uring); returns the count, `requested` their bytes.
+  // The iovecs stay valid until the next consume() or clear() (a push does not move them).
+  int gather(iovec* iov, int max, size_t& requested) const;
+  // Drops the first `written` bytes after a write of `requested` gathered ones: kOk when the
+  // write took them all (more may still be queued), kAgain when it was short (the socket is full).
+  IoStatus consume(size_t written, size_t requested);
   // Drops everything queued, releasing the buffers.
   void clear();
   // Slices the internal array can hold without reallocating (for pooling decisions).

@@ -200,6 +200,7 @@ protocol::WsServerConfig ws_server_config_from_options(const ParleydOptions& opt
   config.max_connections = options.max_connections;
   config.deflate = options.deflate;
   config.deflate_threshold = static_cast<size_t>(options.deflate_threshold);
+  config.io_uring = options.io_uring;
   config.max_connections_per_ip = options.max_connections_per_ip;
   config.max_handshakes_per_ip = options.max_handshakes_per_ip;
   config.max_handshakes = options.max_handshakes;

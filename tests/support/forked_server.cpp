@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,10 +43,20 @@ class FanoutApp final : public protocol::WsApplication {
   std::vector<protocol::ConnectionId> members_;
 };
 
+bool io_uring_requested() {
+  const char* value = std::getenv("PARLEY_TEST_IO_URING");
+  return value != nullptr && std::string_view(value) == "1";
+}
+
 [[noreturn]] void run_child(const protocol::WsServerConfig& config, uint32_t drain_timeout_ms, int port_pipe) {
   reactor::EventLoop loop;
   if (loop.open() != 0) _exit(3);
-  protocol::WsServer server(loop, config);
+  // PARLEY_TEST_IO_URING=1 runs every forked server with its output batched through io_uring
+  // (tests/uring_send_test.cpp re-runs suites so); a server that fell back would not test it.
+  protocol::WsServerConfig effective = config;
+  if (io_uring_requested()) effective.io_uring = true;
+  protocol::WsServer server(loop, effective);
+  if (effective.io_uring && !server.io_uring_active()) _exit(7);
   protocol::EchoApp echo(server);
   server.add_websocket_route("/echo", &echo);
   FanoutApp fanout(server);

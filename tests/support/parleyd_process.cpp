@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -133,6 +134,15 @@ void ParleydProcess::start(const std::vector<std::string>& extra_args, const Pro
     // sequences would fail whenever one lands inside it. Heartbeat tests ask for an interval.
     args.push_back("--ping-interval");
     args.push_back("0");
+  }
+  // PARLEY_TEST_IO_URING=1: every parleyd batches its output through io_uring
+  // (tests/uring_send_test.cpp re-runs suites so), unless the test chose itself.
+  const char* uring = std::getenv("PARLEY_TEST_IO_URING");
+  bool has_io_uring = false;
+  for (const std::string& arg : extra_args) has_io_uring |= arg == "--io-uring";
+  if (uring != nullptr && std::string_view(uring) == "1" && !has_io_uring) {
+    args.push_back("--io-uring");
+    args.push_back("on");
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
