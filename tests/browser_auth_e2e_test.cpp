@@ -31,12 +31,9 @@ std::string mint(const char* user, int64_t ttl_s, const char* secret = kSecret) 
 }
 
 TEST(BrowserAuthE2eTest, PageSignsInWithTokenAndExplainsMissingExpiredAndInvalidOnes) {
-  const fs::path root = parley_test::find_repo_root(kScript);
-  ASSERT_FALSE(root.empty()) << "cannot find " << kScript << "; run the tests from the repository";
-  const std::string chromium_problem = parley_test::ensure_chromium();
-  ASSERT_TRUE(chromium_problem.empty()) << chromium_problem;
-  const std::string node_problem = parley_test::ensure_node_modules(root);
-  ASSERT_TRUE(node_problem.empty()) << node_problem;
+  fs::path root;
+  const std::string problem = parley_test::prepare_browser_test(kScript, root);
+  ASSERT_TRUE(problem.empty()) << problem;
 
   char pattern[] = "/tmp/parley-browser-auth-XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);

@@ -19,12 +19,9 @@ using parley_test::ParleydProcess;
 constexpr const char* kScript = "tests/browser/big_room_e2e.mjs";
 
 TEST(BrowserBigRoomE2eTest, PageKeepsTheMemberListOfARoomOver100Members) {
-  const fs::path root = parley_test::find_repo_root(kScript);
-  ASSERT_FALSE(root.empty()) << "cannot find " << kScript << "; run the tests from the repository";
-  const std::string chromium_problem = parley_test::ensure_chromium();
-  ASSERT_TRUE(chromium_problem.empty()) << chromium_problem;
-  const std::string node_problem = parley_test::ensure_node_modules(root);
-  ASSERT_TRUE(node_problem.empty()) << node_problem;
+  fs::path root;
+  const std::string problem = parley_test::prepare_browser_test(kScript, root);
+  ASSERT_TRUE(problem.empty()) << problem;
   // The crowd comes from one address, faster than the default message rate allows a browser.
   auto server = std::make_unique<ParleydProcess>(std::vector<std::string>{"--rate-limit", "0"});
   ASSERT_TRUE(server->ok()) << server->error();

@@ -1,5 +1,5 @@
 #pragma once
-// What the browser tests (browser_e2e_test.cpp, browser_auth_e2e_test.cpp) need before they can
+// What the browser tests (tests/browser_*_test.cpp) need before they can
 // drive Chromium: Debian's chromium package and tests/browser's node modules. Test support only.
 #include <unistd.h>
 
@@ -51,6 +51,16 @@ inline std::string ensure_node_modules(const std::filesystem::path& root) {
     return "npm ci in tests/browser failed (exit " + std::to_string(rc) + "):\n" + output_tail(output);
   }
   return {};
+}
+
+// Everything a browser test needs before it starts: the repository root (found from `script`,
+// a path relative to it, stored in `root`), Chromium and the node modules. Empty on success, else
+// why the test cannot run.
+inline std::string prepare_browser_test(const char* script, std::filesystem::path& root) {
+  root = find_repo_root(script);
+  if (root.empty()) return "cannot find " + std::string(script) + "; run the tests from the repository";
+  std::string problem = ensure_chromium();
+  return problem.empty() ? ensure_node_modules(root) : problem;
 }
 
 }  // namespace parley_test

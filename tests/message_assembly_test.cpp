@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/ws_test_client.h"
+#include "tests/support/utf8_text.h"
 
 namespace protocol {
 namespace {
@@ -28,14 +29,7 @@ std::string frame(Opcode opcode, std::string_view payload, bool fin = true) {
   return encode_frame(static_cast<uint8_t>(opcode), payload, options);
 }
 
-// Text of `size` bytes with 2-, 3- and 4-byte code points throughout, so cuts fall inside them.
-std::string mixed_text(size_t size) {
-  static const std::string kUnit = "ab \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 xyz";
-  std::string text;
-  while (text.size() + kUnit.size() <= size) text += kUnit;
-  text.append(size - text.size(), '.');
-  return text;
-}
+using parley_test::mixed_text;
 
 struct Message {
   Opcode opcode;

@@ -12,6 +12,7 @@
 #include "tests/support/parleyd_process.h"
 #include "tests/support/tls_test_certs.h"
 #include "tests/support/ws_test_client.h"
+#include "tests/support/utf8_text.h"
 
 namespace {
 
@@ -20,14 +21,7 @@ using parley_test::FrameOptions;
 using parley_test::ParleydProcess;
 using parley_test::WsTestClient;
 
-// Text of `size` bytes with 2-, 3- and 4-byte code points throughout.
-std::string mixed_text(size_t size) {
-  static const std::string kUnit = "ab \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 xyz";
-  std::string text;
-  while (text.size() + kUnit.size() <= size) text += kUnit;
-  text.append(size - text.size(), '.');
-  return text;
-}
+using parley_test::mixed_text;
 
 std::string binary_pattern(size_t size) {
   std::string out(size, '\0');

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +22,7 @@
 #include "reactor/uring_batch.h"
 #include "reactor/write_queue.h"
 #include "tests/support/forked_server.h"
+#include "tests/support/shell_command.h"
 #include "tests/support/ws_test_client.h"
 
 namespace {
@@ -268,20 +268,13 @@ TEST(UringWsServer, ServerSuitesPassWithIoUringOn) {
     int rc = probe.open();
     if (ring_forbidden(rc)) GTEST_SKIP() << "io_uring not permitted here: " << -rc;
   }
-  char self[4096];
-  ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
-  ASSERT_GT(length, 0);
-  self[length] = '\0';
-  std::string command = std::string("PARLEY_TEST_IO_URING=1 '") + self +
-                        "' --gtest_filter='EchoConformance*:WsServer.*:WsServerHeartbeat.*:WsServerBackpressure.*"
-                        ":WsServerDrain.*:WsServerRequests.*:UringWsServer.Short*' --gtest_brief=1 2>&1";
-  FILE* child = popen(command.c_str(), "r");
-  ASSERT_NE(child, nullptr);
   std::string output;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), child)) output.append(buffer.data(), n);
-  int status = pclose(child);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  const int status = parley_test::rerun_this_binary(
+      "PARLEY_TEST_IO_URING=1",
+      "EchoConformance*:WsServer.*:WsServerHeartbeat.*:WsServerBackpressure.*:WsServerDrain.*:WsServerRequests.*"
+      ":UringWsServer.Short*",
+      output);
+  EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("[  PASSED  ] "), std::string::npos) << output;
   EXPECT_EQ(output.find("[  PASSED  ] 0 tests"), std::string::npos) << output;
 }

@@ -1,6 +1,7 @@
 #include "tests/support/shell_command.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -14,6 +15,14 @@ int run_shell(const std::string& command, std::string& output) {
   while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
   int status = pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int rerun_this_binary(const std::string& env, const std::string& filter, std::string& output) {
+  char self[4096];
+  ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (length <= 0) return -1;
+  self[length] = '\0';
+  return run_shell(env + " '" + self + "' --gtest_filter='" + filter + "' --gtest_brief=1", output);
 }
 
 std::string output_tail(const std::string& text, size_t max) {
