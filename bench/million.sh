@@ -412,12 +412,21 @@ alive_workers=$(workers_alive)
 # --- --redis: one message reaches members on every worker ---------------------------------
 # Each worker's own parley_chat_room_members (its --metrics-listen port), space-separated. The
 # holders join no room, so during the check these are the probe's members on each worker.
+# All workers are read at once (one curl each, in parallel): read one after another, 52 busy
+# workers took longer than the probe, and a pass saw the first workers before anyone joined.
 worker_members() {
-  local port line out=""
-  for port in "${metrics_ports[@]}"; do
-    line=$(curl -s --max-time 2 "http://127.0.0.1:$port/metrics" | grep '^parley_chat_room_members ')
+  local i line out="" pids=() dir
+  dir=$(mktemp -d)
+  for i in "${!metrics_ports[@]}"; do
+    curl -s --max-time 2 "http://127.0.0.1:${metrics_ports[$i]}/metrics" >"$dir/$i" 2>/dev/null &
+    pids+=($!)
+  done
+  wait "${pids[@]}" 2>/dev/null
+  for i in "${!metrics_ports[@]}"; do
+    line=$(grep '^parley_chat_room_members ' "$dir/$i")
     out="$out ${line##* }"
   done
+  rm -rf "$dir"
   echo "${out# }"
 }
 cross="" cross_workers="" cross_ok=1
@@ -425,8 +434,10 @@ if [ $REDIS -eq 1 ]; then
   probe_subs=$(( 20 * WORKERS > 100 ? 20 * WORKERS : 100 ))
   [ "$probe_subs" -le 18995 ] || probe_subs=18995
   log "cross-node check: $probe_subs subscribers and 1 publisher in one room over $WORKERS workers, 10 msg/s for 1 s"
+  # --warmup 3: every subscriber stays joined for 3 s before the messages, so the sampling below
+  # sees each worker's members several times.
   timeout -s KILL 300 "$BUILD/parley-load" broadcast --url "ws://127.0.0.1:$PORT/chat" -c "$probe_subs" --rate 10 \
-    --warmup 1 --duration 1 --quiet --json "$LOGS/cross.json" >"$LOGS/cross.log" 2>&1 &
+    --warmup 3 --duration 1 --quiet --json "$LOGS/cross.json" >"$LOGS/cross.log" 2>&1 &
   probe_pid=$!
   : >"$LOGS/cross-members.txt"
   while alive "$probe_pid"; do worker_members >>"$LOGS/cross-members.txt"; sleep 0.2; done
