@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <memory>
@@ -42,18 +43,21 @@ protocol::WsServerConfig fast_heartbeat() {
 // 16 MiB of 1 KiB messages: more than the kernel's socket buffers on both sides can hold.
 constexpr int kFlood = 16 * 1024;
 
-// Writes `count` masked text frames of `size` bytes with plain blocking send(), never reading:
-// the client stays a slow consumer from the server's point of view.
-void write_without_reading(int fd, int count, size_t size) {
+// Writes masked text frames of `size` bytes with plain send(), never reading, until `stop` is set
+// or the server closes: the client stays a slow consumer from the server's point of view. It
+// keeps writing while the test reads: the server stops reading a peer whose queue is full
+// (kReadPaused) and only overflows it -- the 1008 -- on a read that brings many messages at once,
+// so input must still be waiting when it resumes (a writer that gave up left too little, once).
+void write_without_reading(int fd, size_t size, const std::atomic<bool>& stop) {
   std::string frame = parley_test::encode_frame(parley_test::kOpText, std::string(size, 'x'));
-  for (int i = 0; i < count; ++i) {
+  while (!stop) {
     size_t sent = 0;
     while (sent < frame.size()) {
       ssize_t n = ::send(fd, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         // The test client's socket is non-blocking: wait, never leave half a frame behind.
         pollfd p{fd, POLLOUT, 0};
-        if (poll(&p, 1, 5000) != 1) return;
+        if (poll(&p, 1, 50) != 1 && stop) return;
         continue;
       }
       if (n <= 0) return;
@@ -139,16 +143,20 @@ TEST(WsServerBackpressure, SlowReaderIsClosedWith1008WhileOthersKeepReceiving) {
   WsTestClient healthy;
   ASSERT_TRUE(healthy.connect("127.0.0.1", server.port())) << healthy.error();
 
-  std::thread writer([&] { write_without_reading(slow.fd(), kFlood, 1024); });
+  std::atomic<bool> stop{false};
+  std::thread writer([&] { write_without_reading(slow.fd(), 1024, stop); });
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(healthy.send_frame(parley_test::kOpText, "ok " + std::to_string(i)));
-    Received r = healthy.recv_message(2000ms);
-    ASSERT_TRUE(r.ok()) << r.error;
+    Received r;
+    if (healthy.send_frame(parley_test::kOpText, "ok " + std::to_string(i))) r = healthy.recv_message(2000ms);
+    EXPECT_TRUE(r.ok()) << r.error;
     EXPECT_EQ(r.payload, "ok " + std::to_string(i));
+    if (!r.ok()) break;
   }
-  writer.join();
-  // Now read what the slow reader was sent: some echoes, then the close frame.
+  // Now read what the slow reader was sent, the writer still writing: some echoes, then the
+  // close frame.
   parley_test::CloseResult close = slow.expect_close(5000ms);
+  stop = true;
+  writer.join();
   ASSERT_TRUE(close.close_received) << close.error;
   EXPECT_EQ(close.code, 1008);
   EXPECT_LT(close.frames_before.size(), static_cast<size_t>(kFlood));
