@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "protocol/frame_header.h"
+#include "tools/process_cpu.h"
 
 namespace {
 
@@ -89,7 +90,7 @@ uint64_t now_ns() {
 }
 
 // Server CPU time in ns: all threads' schedstat on-CPU time, or utime+stime from stat.
-uint64_t process_cpu_ns(int pid) {
+uint64_t server_cpu_ns(int pid) {
   if (pid <= 0) return 0;
   const std::string base = "/proc/" + std::to_string(pid);
   uint64_t total = 0;
@@ -107,20 +108,9 @@ uint64_t process_cpu_ns(int pid) {
     closedir(dir);
   }
   if (any) return total;
-  std::ifstream in(base + "/stat");
-  std::string line;
-  std::getline(in, line);
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return (utime + stime) * (1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
+  // No schedstat (a kernel without CONFIG_SCHED_INFO): utime+stime, in clock ticks.
+  uint64_t ns = 0;
+  return tools::process_cpu_ns(pid, ns) ? ns : 0;
 }
 
 bool send_all(int fd, const uint8_t* data, size_t len) {
@@ -320,7 +310,7 @@ std::optional<Sample> run_case(const Case& c, const Target& t, const std::vector
                                const std::vector<uint8_t>& wire, std::string& error) {
   Client client;
   if (!client.connect_to(t.port, error)) return std::nullopt;
-  const uint64_t cpu0 = process_cpu_ns(t.pid);
+  const uint64_t cpu0 = server_cpu_ns(t.pid);
   const uint64_t t0 = now_ns();
   for (int i = 0; i < c.count; ++i) {
     const size_t unit = c.chop == 0 ? kStreamWrite : c.chop;
@@ -334,7 +324,7 @@ std::optional<Sample> run_case(const Case& c, const Target& t, const std::vector
   }
   Sample s;
   s.wall_ns = now_ns() - t0;
-  s.cpu_ns = process_cpu_ns(t.pid) - cpu0;
+  s.cpu_ns = server_cpu_ns(t.pid) - cpu0;
   client.close_cleanly();
   return s;
 }
