@@ -63,6 +63,8 @@
 #                        stretches, and the results say how far (from the workers' log lines)
 #   --keep-logs          keep the per-process logs (they are kept anyway when the run fails)
 #   --redis              one chat over a private Redis, and the cross-node check after the hold
+#   --io-uring           workers send through io_uring (parleyd --io-uring on): the heartbeat's
+#                        pings of an iteration go in one submission instead of one sendmsg each
 # Exit status: 0 when N connections were held and none was lost, 1 otherwise, 2 on bad usage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -80,7 +82,7 @@ count() {  # 1000000, 1M, 50k -> integer
 }
 
 N=1000000 HOLD=300 RATE=20000 WORKERS=0 PER_HOLDER=19500 CPU_WINDOW=30 MIN_AVAIL_MIB=2048
-RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000 PING_BUDGET=0 REDIS=0
+RAMP_TIMEOUT=0 KEEP_LOGS=0 NICE=0 PING_MS=30000 PONG_MS=10000 PING_BUDGET=0 REDIS=0 IO_URING=off
 while [ $# -gt 0 ]; do
   case "$1" in
     --hold) HOLD=$(count "$2"); shift 2 ;;
@@ -92,6 +94,7 @@ while [ $# -gt 0 ]; do
     --ramp-timeout) RAMP_TIMEOUT=$(count "$2"); shift 2 ;;
     --keep-logs) KEEP_LOGS=1; shift ;;
     --redis) REDIS=1; shift ;;
+    --io-uring) IO_URING=on; shift ;;
     --ping-interval) PING_MS=$(count "$2"); shift 2 ;;
     --pong-timeout) PONG_MS=$(count "$2"); shift 2 ;;
     --max-pings-per-second) PING_BUDGET=$(count "$2"); shift 2 ;;
@@ -261,7 +264,7 @@ start_worker() {  # index listen-address
   [ $REDIS -eq 0 ] || metrics=(--metrics-listen "127.0.0.1:${metrics_ports[$1]}")
   nice -n "$NICE" timeout -s TERM "$LIFETIME" "$BUILD/parleyd" --listen "$2" --reuseport "${chat_args[@]}" "${metrics[@]}" \
     --ping-interval "$PING_MS" --pong-timeout "$PONG_MS" --max-pings-per-second "$WORKER_PING_BUDGET" \
-    >"$LOGS/worker-$1.log" 2>&1 &
+    --io-uring "$IO_URING" >"$LOGS/worker-$1.log" 2>&1 &
   wrapper_pids+=("$!")
 }
 wait_listening() { parleyd_port "$LOGS/worker-$1.log" "${wrapper_pids[$1]}"; }  # index -> port, or nothing

@@ -53,7 +53,7 @@ const OptionSpec kOptions[] = {
      .help = "set SO_REUSEPORT so several parleyd processes share the port"},
     {.name = "workers", .value = "N", .field = &O::workers, .min = 1, .max = 256, .expected = "processes, 1 to 256",
      .help = "run N worker processes on the port (SO_REUSEPORT), each its own\n"
-             "reactor; rooms are per worker (default 1)"},
+             "reactor; rooms are per worker unless --redis (default 1)"},
     {.name = "max-message-size", .value = "BYTES", .field = &O::max_message_size, .min = 1, .max = 1u << 30,
      .sizes = true, .expected = "bytes, 1 to 1G, e.g. 65536, 64K or 16M",
      .help = "largest /echo message, K/M/G suffixes (default 16M); larger -> close 1009"},
@@ -209,7 +209,8 @@ const OptionSpec kOptions[] = {
     {.name = "max-room-members", .value = "N", .field = &O::max_room_members, .reload = Reload::kLive, .min = 0,
      .max = UINT32_MAX, .expected = "0 (unlimited) or more",
      .help = "members per room, 0 = unlimited (default 10000); more joins get\n"
-             "error rejected (reason room_full: ...)"},
+             "error rejected (reason room_full: ...); with --redis the cap\n"
+             "is on each node's own members"},
 
     {.name = "tls-cert", .value = "FILE", .field = &O::tls_cert_file, .min = 1,
      .help = "PEM certificate chain (with --tls-key); `make certs` makes a\n"

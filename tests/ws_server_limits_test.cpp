@@ -48,7 +48,8 @@ constexpr int kFlood = 16 * 1024;
 // keeps writing while the test reads: the server stops reading a peer whose queue is full
 // (kReadPaused) and only overflows it -- the 1008 -- on a read that brings many messages at once,
 // so input must still be waiting when it resumes (a writer that gave up left too little, once).
-void write_without_reading(int fd, size_t size, const std::atomic<bool>& stop) {
+// Returns true when the server cut the connection (a send failed), false when `stop` ended it.
+bool write_without_reading(int fd, size_t size, const std::atomic<bool>& stop) {
   std::string frame = parley_test::encode_frame(parley_test::kOpText, std::string(size, 'x'));
   while (!stop) {
     size_t sent = 0;
@@ -57,13 +58,14 @@ void write_without_reading(int fd, size_t size, const std::atomic<bool>& stop) {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         // The test client's socket is non-blocking: wait, never leave half a frame behind.
         pollfd p{fd, POLLOUT, 0};
-        if (poll(&p, 1, 50) != 1 && stop) return;
+        if (poll(&p, 1, 50) != 1 && stop) return false;
         continue;
       }
-      if (n <= 0) return;
+      if (n <= 0) return true;
       sent += static_cast<size_t>(n);
     }
   }
+  return false;
 }
 
 // Small enough that the server's queue, not the client's socket, absorbs the echoes; large
@@ -104,6 +106,32 @@ TEST(WsServerHeartbeat, SilentPeerIsDroppedAfterThePongTimeout) {
   ASSERT_TRUE(client.connect("127.0.0.1", server.port())) << client.error();
   // Never answer: first ping within 150 ms, dead 150 ms later.
   EXPECT_TRUE(client.wait_tcp_closed(2000ms));
+}
+
+// The policy for a peer that floods us and never reads: once its queue is full the server stops
+// reading it (kReadPaused; its input waits in the kernel and costs us nothing), so its pongs go
+// unread as well, and the heartbeat drops it at the pong deadline rather than keeping it
+// forever. Under the drop policy a full queue drops the echoes instead of closing with 1008
+// (SlowReaderIsClosedWith1008WhileOthersKeepReceiving), so here it is the heartbeat that cuts:
+// with heartbeats off the flooder would stay, paused, until it read or went away.
+TEST(WsServerHeartbeat, APeerThatFloodsAndNeverReadsIsDroppedAtThePongDeadline) {
+  protocol::WsServerConfig config = fast_heartbeat();
+  config.max_buffered = 64 * 1024;
+  config.slow_consumer = protocol::SlowConsumerPolicy::kDrop;
+  ForkedServer server(config);
+  ASSERT_TRUE(server.ok());
+  WsTestClient flooder;
+  ASSERT_TRUE(flooder.connect_tcp("127.0.0.1", server.port()));
+  shrink_receive_buffer(flooder.fd());
+  ASSERT_TRUE(flooder.upgrade()) << flooder.error();
+  std::atomic<bool> stop{false};
+  std::atomic<bool> cut{false};
+  std::thread writer([&] { cut = write_without_reading(flooder.fd(), 1024, stop); });
+  const auto until = std::chrono::steady_clock::now() + 5000ms;
+  while (!cut && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  stop = true;
+  writer.join();
+  EXPECT_TRUE(cut) << "a peer that never reads was still connected after 5 s of 150 ms heartbeats";
 }
 
 TEST(WsServerHeartbeat, IdleConnectionIsClosedNormally) {
