@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Measures parleyd's user-space memory per idle, upgraded WebSocket connection: RSS growth from
 # BASE to TOTAL connections held by idle clients in other processes, divided by the difference.
-# Bounded in time; cleans up after itself.
+# Also the private memory (RssAnon) when just started, at BASE and at TOTAL: what a worker
+# allocates once with its first connections (pooled buffers) stands apart from the per-connection
+# slope, which is what separates this figure from million.sh's (start -> all held, over 52
+# workers). Bounded in time; cleans up after itself.
 #   bench/idle_memory.sh [TOTAL] [BASE]         ws://, held by parley-idle (defaults 19000 1000)
 #   bench/idle_memory.sh --tls [TOTAL] [BASE]   wss://, self-signed pair made with the openssl
 #       CLI, held by a small Python ssl client (defaults 10000 1000); parleyd runs with
@@ -41,6 +44,7 @@ port=$(parleyd_port "$out" "$server") || true
 
 connections() { curl -sk "$scheme://127.0.0.1:$port/metrics" | awk '$1=="parley_connections"{print $2}'; }
 rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$server/status"; }
+anon_kib() { awk '/^RssAnon:/{print $2}' "/proc/$server/status"; }
 wait_for() {
   local want=$1
   for _ in $(seq 1200); do
@@ -83,15 +87,22 @@ hold() {
   pids+=("$!")
 }
 
+wait_for 0
+anon_start=$(anon_kib)
 hold "$BASE"
 wait_for "$BASE"
 sleep 1
-rss_base=$(rss_kib)
+rss_base=$(rss_kib) anon_base=$(anon_kib)
 hold $((TOTAL - BASE))
 wait_for "$TOTAL"
 sleep 1
-rss_total=$(rss_kib)
+rss_total=$(rss_kib) anon_total=$(anon_kib)
 per=$(( (rss_total - rss_base) * 1024 / (TOTAL - BASE) ))
+per_anon=$(( (anon_total - anon_base) * 1024 / (TOTAL - BASE) ))
+# What the first BASE connections cost beyond BASE times the slope: allocated once per process.
+once=$(( anon_base - anon_start - BASE * per_anon / 1024 ))
 echo "idle $([ "$TLS" = 1 ] && echo wss || echo ws) connections: $BASE -> $TOTAL"
 echo "parleyd RSS: ${rss_base} KiB -> ${rss_total} KiB"
-echo "user-space bytes per idle upgraded connection: $per"
+echo "parleyd RssAnon: ${anon_start} KiB just started -> ${anon_base} KiB -> ${anon_total} KiB"
+echo "user-space bytes per idle upgraded connection: $per (RssAnon: $per_anon)"
+echo "allocated once, with the first connections: ${once} KiB of RssAnon per process"

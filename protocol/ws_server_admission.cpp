@@ -3,6 +3,7 @@
 // (request heads trickling in a byte at a time) holds only old handshakes, and a real client
 // sends its head at once, so the newcomer wins and the attacker's connections are the ones
 // that go (issue 13; nginx's limit_conn and client_header_timeout answer the same attack).
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -22,23 +23,21 @@ namespace {
 
 // One allowance per /64 for IPv6: a single host usually owns the whole /64. IPv4-mapped IPv6
 // addresses (a dual-stack listener) count as the IPv4 address they carry.
-void peer_key_of(const reactor::SocketAddress& peer, uint64_t& high, uint64_t& low) {
-  high = 0;
-  low = 0;
+PeerKey peer_key_of(const reactor::SocketAddress& peer) {
   if (peer.storage.ss_family == AF_INET) {
-    low = reinterpret_cast<const sockaddr_in*>(&peer.storage)->sin_addr.s_addr;
-    return;
+    return kIpv4KeyPrefix | reinterpret_cast<const sockaddr_in*>(&peer.storage)->sin_addr.s_addr;
   }
-  if (peer.storage.ss_family != AF_INET6) return;
+  if (peer.storage.ss_family != AF_INET6) return 0;
   const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer.storage);
+  uint32_t v4;
   if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-    uint32_t v4;
     std::memcpy(&v4, in6->sin6_addr.s6_addr + 12, 4);
-    low = v4;
-    return;
+    return kIpv4KeyPrefix | v4;
   }
-  std::memcpy(&high, in6->sin6_addr.s6_addr, 8);
-  high |= 1;  // keeps IPv6 keys apart from IPv4 ones (whose high half is 0)
+  // In network order, so the address's first byte is the key's top one (0xff only for multicast).
+  uint64_t prefix;
+  std::memcpy(&prefix, in6->sin6_addr.s6_addr, 8);
+  return be64toh(prefix);
 }
 
 // What an evicted handshake is told, if its socket takes it: the same answer as a refusal at a
@@ -104,9 +103,7 @@ bool WsServer::admit(int fd, const reactor::SocketAddress& peer) {
   word = kNoIndex;
   if (!per_peer()) return under_total;
   // Every admitted fd is counted (forget_peer() undoes exactly this), whatever the verdict.
-  PeerKey key;
-  peer_key_of(peer, key.high, key.low);
-  word = peers_.add_connection(key);
+  word = peers_.add_connection(peer_key_of(peer));
   const uint32_t connections = peers_[word].connections;
   return under_total && (config_.max_connections_per_ip == 0 || connections <= config_.max_connections_per_ip);
 }
