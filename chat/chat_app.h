@@ -91,13 +91,14 @@ struct ChatConfig {
   // Members one room may hold; joins beyond get error "rejected" (reason "room_full: ...").
   // 0: unlimited.
   size_t max_room_members = 0;
-  // Presence in big rooms (issue 18, docs/protocol.md "Presence in big rooms"). A join or leave
-  // in a room of more than presence_batch_above members is not told at once: the changes of
+  // Presence in big rooms (issue 18, docs/protocol.md "Presence in big rooms"). A join, leave,
+  // away or back (session held for resume, resumed) in a room of more than presence_batch_above
+  // members is not told at once: the changes of
   // each room are gathered for presence_batch_ms on the loop's timer and told as ONE `members`
   // event, listing names while the room and the batch hold at most presence_names_max, counts
   // only above, and those at most every presence_counts_ms (a counts-only event to 10,000
   // members every 50 ms would cost 200,000 frames a second while the room churns). Smaller
-  // rooms keep one `joined`/`left` per change, as before. Batching needs the loop
+  // rooms keep one `joined`/`left`/`presence` per change, as before. Batching needs the loop
   // (set_loop_clock); presence_batch_ms 0 turns it off.
   uint64_t presence_batch_ms = 50;
   size_t presence_batch_above = 100;
@@ -483,6 +484,12 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   // into the room's batch. `size` is the room's members counting `user`.
   void announce_presence(const Room& room, uint32_t room_id, std::string_view user, bool joined,
                          protocol::ConnectionId except, size_t size);
+  // The same for a member whose session is held for resume (`away`) or resumed (`back`): a
+  // `presence` event at once in a small room, else into the batch.
+  void announce_status(const Room& room, uint32_t room_id, std::string_view user, bool away,
+                       protocol::ConnectionId except);
+  // Adds a change to `room`'s batch (started, and the tick armed, if there is none yet).
+  void batch_presence(const Room& room, uint32_t room_id, std::string_view user, PresenceChange kind);
   // Sends `room`'s pending batch, if any, as one `members` event to every attached member.
   void flush_room_presence(const Room& room);
   // Tells the pending batches: all, or those due (a counts-only room's once presence_counts_ms
@@ -564,8 +571,7 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   reactor::TimerNode presence_tick_;
   std::vector<uint32_t> presence_rooms_;
   std::string presence_out_;
-  std::vector<std::string_view> presence_joined_;
-  std::vector<std::string_view> presence_left_;
+  std::vector<std::string_view> presence_names_[4];  // by PresenceChange
   // 1 ms resolution (the loop clock's): an observation of 0 or 1 ms lands in le=0.001.
   Histogram publish_to_delivery_{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
                                  5000000, 10000000};

@@ -120,13 +120,21 @@ void write_history_begin_dm(std::string& out, std::string_view with);
 void write_history_end_recovery(std::string& out, bool recovered, uint64_t first_seq);
 
 // Batched presence and paged who (issue 18, chat_codec_presence.cpp).
-// {"type":"members","room":...,"joined":[...],"left":[...],"count":N}: the membership changes of
+// The presence changes of one room over one batch, by name.
+struct MembersNames {
+  std::span<const std::string_view> joined, left, away, back;
+};
+// {"type":"members","room":...,"joined":[...],"left":[...],"count":N}, plus "away":[...] and
+// "back":[...] when not empty (members held for resume, and those who resumed): the changes of
 // one room over one batch, names listed; `count` is the room's members after them.
-void write_members(std::string& out, std::string_view room, std::span<const std::string_view> joined,
-                   std::span<const std::string_view> left, uint64_t count);
-// {"type":"members","room":...,"joined_count":J,"left_count":L,"count":N}: the compact form, for
-// rooms too big for names.
-void write_members_counts(std::string& out, std::string_view room, uint64_t joined, uint64_t left, uint64_t count);
+void write_members(std::string& out, std::string_view room, const MembersNames& names, uint64_t count);
+// The same, counted.
+struct MembersCounts {
+  uint64_t joined = 0, left = 0, away = 0, back = 0;
+};
+// {"type":"members","room":...,"joined_count":J,"left_count":L,"count":N}, plus "away_count" and
+// "back_count" when not 0: the compact form, for rooms too big for names.
+void write_members_counts(std::string& out, std::string_view room, const MembersCounts& counts, uint64_t count);
 // Ends a paged who reply (after write_who_begin and its users): `],"count":N,"next":"name"}` with
 // the room's total members and, when more follow, the cursor for the next page (`next` empty:
 // this was the last page, and no "next" is written).

@@ -22,26 +22,41 @@ void append_names(std::string& out, std::span<const std::string_view> names) {
 
 }  // namespace
 
-void write_members(std::string& out, std::string_view room, std::span<const std::string_view> joined,
-                   std::span<const std::string_view> left, uint64_t count) {
+void write_members(std::string& out, std::string_view room, const MembersNames& names, uint64_t count) {
   out += R"({"type":"members","room":)";
   append_json_string(out, room);
   out += R"(,"joined":)";
-  append_names(out, joined);
+  append_names(out, names.joined);
   out += R"(,"left":)";
-  append_names(out, left);
+  append_names(out, names.left);
+  if (!names.away.empty()) {
+    out += R"(,"away":)";
+    append_names(out, names.away);
+  }
+  if (!names.back.empty()) {
+    out += R"(,"back":)";
+    append_names(out, names.back);
+  }
   out += R"(,"count":)";
   out += std::to_string(count);
   out += '}';
 }
 
-void write_members_counts(std::string& out, std::string_view room, uint64_t joined, uint64_t left, uint64_t count) {
+void write_members_counts(std::string& out, std::string_view room, const MembersCounts& counts, uint64_t count) {
   out += R"({"type":"members","room":)";
   append_json_string(out, room);
   out += R"(,"joined_count":)";
-  out += std::to_string(joined);
+  out += std::to_string(counts.joined);
   out += R"(,"left_count":)";
-  out += std::to_string(left);
+  out += std::to_string(counts.left);
+  if (counts.away != 0) {
+    out += R"(,"away_count":)";
+    out += std::to_string(counts.away);
+  }
+  if (counts.back != 0) {
+    out += R"(,"back_count":)";
+    out += std::to_string(counts.back);
+  }
   out += R"(,"count":)";
   out += std::to_string(count);
   out += '}';

@@ -141,13 +141,30 @@ void ChatApp::announce_presence(const Room& room, uint32_t room_id, std::string_
     broadcast(room, except, out_);
     return;
   }
+  batch_presence(room, room_id, user, joined ? PresenceChange::kJoined : PresenceChange::kLeft);
+}
+
+void ChatApp::announce_status(const Room& room, uint32_t room_id, std::string_view user, bool away,
+                              protocol::ConnectionId except) {
+  // The held member still counts in the room's size. Batched like joins: a big room whose
+  // members drop together (a proxy restarting, a network blip) would otherwise cost O(N^2).
+  if (presence_wheel_ == nullptr || room.size() <= config_.presence_batch_above) {
+    out_.clear();
+    write_away(out_, room.name(), user, away);
+    broadcast(room, except, out_);
+    return;
+  }
+  batch_presence(room, room_id, user, away ? PresenceChange::kAway : PresenceChange::kBack);
+}
+
+void ChatApp::batch_presence(const Room& room, uint32_t room_id, std::string_view user, PresenceChange kind) {
   std::unique_ptr<PresenceBatch>& batch = room.pending_presence();
   if (batch == nullptr) {
     batch = std::make_unique<PresenceBatch>();
     batch->since_ms = loop_ms();
     presence_rooms_.push_back(room_id);
   }
-  batch->note(user, joined);
+  batch->note(user, kind);
   if (!presence_tick_.armed()) presence_wheel_->schedule(&presence_tick_, config_.presence_batch_ms);
 }
 
@@ -176,20 +193,27 @@ void ChatApp::flush_presence(bool all) {
 
 void ChatApp::flush_room_presence(const Room& room) {
   std::unique_ptr<PresenceBatch> batch = std::move(room.pending_presence());
-  if (batch == nullptr || (batch->joins() == 0 && batch->leaves() == 0)) return;
+  if (batch == nullptr || batch->size() == 0) return;
   presence_out_.clear();
   // Names only while the event stays small: a room or a batch past presence_names_max would
   // make every member read (and the server copy to each) thousands of names per batch.
-  if (room.size() <= config_.presence_names_max &&
-      batch->joins() + batch->leaves() <= config_.presence_names_max) {
-    presence_joined_.clear();
-    presence_left_.clear();
+  if (room.size() <= config_.presence_names_max && batch->size() <= config_.presence_names_max) {
+    for (std::vector<std::string_view>& names : presence_names_) names.clear();
     for (const PresenceBatch::Change& change : batch->changes) {
-      if (!change.cancelled) (change.joined ? presence_joined_ : presence_left_).push_back(change.user);
+      if (!change.cancelled) presence_names_[static_cast<size_t>(change.kind)].push_back(change.user);
     }
-    write_members(presence_out_, room.name(), presence_joined_, presence_left_, room.size());
+    auto names = [this](PresenceChange kind) -> std::span<const std::string_view> {
+      return presence_names_[static_cast<size_t>(kind)];
+    };
+    write_members(presence_out_, room.name(),
+                  {names(PresenceChange::kJoined), names(PresenceChange::kLeft), names(PresenceChange::kAway),
+                   names(PresenceChange::kBack)},
+                  room.size());
   } else {
-    write_members_counts(presence_out_, room.name(), batch->joins(), batch->leaves(), room.size());
+    write_members_counts(presence_out_, room.name(),
+                         {batch->count(PresenceChange::kJoined), batch->count(PresenceChange::kLeft),
+                          batch->count(PresenceChange::kAway), batch->count(PresenceChange::kBack)},
+                         room.size());
   }
   broadcast(room, 0, presence_out_);
 }

@@ -124,10 +124,7 @@ bool ChatApp::hold_session(uint32_t index) {
   held_.push_back({index, until});
   ChatSession& session = sessions_.get(index);
   for (const Membership& membership : session.memberships) {
-    const Room& room = rooms_.room(membership.room);
-    out_.clear();
-    write_away(out_, room.name(), session.name(), true);
-    broadcast(room, 0, out_);
+    announce_status(rooms_.room(membership.room), membership.room, session.name(), true, 0);
     drop_ring_if_unattended(membership.room);
   }
   return true;
@@ -164,10 +161,7 @@ void ChatApp::attach_session(uint32_t index, protocol::ConnectionId id) {
   transport_.send_text(id, out_);
   if (!was_held) return;
   for (const Membership& membership : session.memberships) {
-    const Room& room = rooms_.room(membership.room);
-    out_.clear();
-    write_away(out_, room.name(), session.name(), false);
-    broadcast(room, id, out_);
+    announce_status(rooms_.room(membership.room), membership.room, session.name(), false, id);
   }
 }
 

@@ -50,18 +50,29 @@ void RoomTable::free_room(uint32_t id) {
   free_rooms_.push_back(id);
 }
 
-void PresenceBatch::note(std::string_view user, bool joined) {
-  if (uint32_t* index = live.find(user); index != nullptr) {
-    Change& pending = changes[*index];
-    if (pending.joined == joined) return;
-    pending.cancelled = true;
-    (pending.joined ? joins_ : leaves_) -= 1;
-    live.erase(user);
+void PresenceBatch::note(std::string_view user, PresenceChange kind) {
+  const bool is_membership = kind == PresenceChange::kJoined || kind == PresenceChange::kLeft;
+  FlatMap<std::string, uint32_t>& pending = is_membership ? membership : status;
+  if (uint32_t* index = pending.find(user); index != nullptr) {
+    const uint32_t at = *index;
+    if (changes[at].kind == kind) return;
+    cancel(pending, user, at);
+    // Joined and left (or left and came back) within the batch: members never learnt of the
+    // user being there (or gone), so an away or back in between means nothing to them either.
+    if (is_membership) {
+      if (uint32_t* between = status.find(user); between != nullptr) cancel(status, user, *between);
+    }
     return;
   }
-  live.try_emplace(user, static_cast<uint32_t>(changes.size()));
-  changes.push_back({std::string(user), joined, false});
-  (joined ? joins_ : leaves_) += 1;
+  pending.try_emplace(user, static_cast<uint32_t>(changes.size()));
+  changes.push_back({std::string(user), kind, false});
+  counts_[static_cast<size_t>(kind)] += 1;
+}
+
+void PresenceBatch::cancel(FlatMap<std::string, uint32_t>& map, std::string_view user, uint32_t index) {
+  changes[index].cancelled = true;
+  counts_[static_cast<size_t>(changes[index].kind)] -= 1;
+  map.erase(user);
 }
 
 RoomTable::JoinResult RoomTable::join(uint32_t session_index, std::string_view name, size_t max_rooms,

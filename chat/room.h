@@ -32,31 +32,39 @@ struct RoomMember {
   uint32_t membership = 0;  // index of this room in that session's MembershipList
 };
 
-// Membership changes of one room not yet announced (issue 18: big rooms get one `members`
-// event per batch instead of one event per join). Net changes since the last announcement: a
-// join and a leave of the same user within one batch cancel out, so every member that knew the
-// room's list at the last announcement (or from a `who` answered since, which announces first)
-// ends at the right list.
+// What one pending presence change says of a user: membership (joined, left) or, for a member
+// whose session is held for resume, status (away, back).
+enum class PresenceChange : uint8_t { kJoined, kLeft, kAway, kBack };
+
+// Presence changes of one room not yet announced (issue 18: big rooms get one `members` event
+// per batch instead of one event per join, leave, away or back). Net changes since the last
+// announcement: a join and a leave of the same user within one batch cancel out (with any
+// away/back of that user in between), and so do an away and a back, so every member that knew
+// the room's list at the last announcement (or from a `who` answered since, which announces
+// first) ends at the right list.
 struct PresenceBatch {
   struct Change {
     std::string user;
-    bool joined = false;
+    PresenceChange kind = PresenceChange::kJoined;
     bool cancelled = false;  // undone by the opposite change later in the batch
   };
-  std::vector<Change> changes;               // in the order they happened
-  FlatMap<std::string, uint32_t> live;       // user -> index of its uncancelled change
-  uint64_t since_ms = 0;                     // loop ms of the batch's first change
+  std::vector<Change> changes;                 // in the order they happened
+  FlatMap<std::string, uint32_t> membership;   // user -> index of its uncancelled join or leave
+  FlatMap<std::string, uint32_t> status;       // user -> index of its uncancelled away or back
+  uint64_t since_ms = 0;                       // loop ms of the batch's first change
 
-  // Records that `user` joined (or left); the opposite of a change pending for it cancels both,
-  // a repeat of it is dropped.
-  void note(std::string_view user, bool joined);
-  // Uncancelled joins and leaves.
-  size_t joins() const { return joins_; }
-  size_t leaves() const { return leaves_; }
+  // Records a change of `user`; the opposite of a change pending for it cancels both, a repeat
+  // of it is dropped.
+  void note(std::string_view user, PresenceChange kind);
+  // Uncancelled changes of one kind, and of all kinds.
+  size_t count(PresenceChange kind) const { return counts_[static_cast<size_t>(kind)]; }
+  size_t size() const { return counts_[0] + counts_[1] + counts_[2] + counts_[3]; }
 
  private:
-  size_t joins_ = 0;
-  size_t leaves_ = 0;
+  // Cancels the pending change at `index` (its entry in `map` goes too).
+  void cancel(FlatMap<std::string, uint32_t>& map, std::string_view user, uint32_t index);
+
+  size_t counts_[4] = {0, 0, 0, 0};
 };
 
 class Room {

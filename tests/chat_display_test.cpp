@@ -64,7 +64,7 @@ TEST(ChatDisplay, EveryServerMessageType) {
   json.clear();
   std::vector<std::string_view> joined{"a", "b"};
   std::vector<std::string_view> left{"c"};
-  chat::write_members(json, "big", joined, left, 150);
+  chat::write_members(json, "big", {joined, left, {}, {}}, 150);
   event = formatter.format(json);
   EXPECT_EQ(event.type, "members");
   EXPECT_EQ(event.room, "big");
@@ -73,11 +73,20 @@ TEST(ChatDisplay, EveryServerMessageType) {
   std::vector<std::string> many;
   for (int i = 0; i < 12; ++i) many.push_back("u" + std::to_string(i));
   std::vector<std::string_view> many_views(many.begin(), many.end());
-  chat::write_members(json, "big", many_views, {}, 200);
+  chat::write_members(json, "big", {many_views, {}, {}, {}}, 200);
   EXPECT_EQ(formatter.format(json).display, "* u0, u1, u2, u3, u4, u5, u6, u7, u8, u9 and 2 more joined big (200 here)\n");
   json.clear();
-  chat::write_members_counts(json, "big", 57, 3, 10000);
+  std::vector<std::string_view> away{"d", "e"};
+  std::vector<std::string_view> back{"f"};
+  chat::write_members(json, "big", {{}, left, away, back}, 150);
+  EXPECT_EQ(formatter.format(json).display,
+            "* d, e are away from big (150 here)\n* f is back in big (150 here)\n* c left big (150 here)\n");
+  json.clear();
+  chat::write_members_counts(json, "big", {57, 3, 0, 0}, 10000);
   EXPECT_EQ(formatter.format(json).display, "* 57 joined, 3 left big (10000 here)\n");
+  json.clear();
+  chat::write_members_counts(json, "big", {0, 1, 4000, 2}, 10000);
+  EXPECT_EQ(formatter.format(json).display, "* 0 joined, 1 left, 4000 away, 2 back big (10000 here)\n");
   EXPECT_EQ(formatter.format(R"({"type":"members","room":"big"})").display, "? {\"type\":\"members\",\"room\":\"big\"}\n");
 
   json.clear();

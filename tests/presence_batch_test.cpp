@@ -35,6 +35,7 @@ class PresenceBatchTest : public ChatAppFixture {
     config.presence_batch_above = 2;
     config.presence_names_max = 4;
     config.presence_batch_ms = 50;
+    config.resume_window_ms = 60000;  // a drop (1006) holds the session: away, then back
     recreate(config);
     app->set_loop_clock(&loop);
   }
@@ -117,6 +118,59 @@ TEST_F(PresenceBatchTest, JoinAndLeaveInOneBatchCancelOut) {
   expect_invariants();
 }
 
+// Away and back (a member's session held for resume, then resumed) go into a big room's batch
+// too: a proxy restarting drops every member at once, and one `presence` event per drop to every
+// member would cost the server O(N^2) frames, as joins did.
+TEST_F(PresenceBatchTest, AwayAndBackInABigRoomAreBatched) {
+  fill(0, 3);
+  // u3 says hello by hand, to keep its resume token. 4 members: batched (over 2), and names
+  // (at most 4).
+  app->on_open(user(3));
+  send(user(3), R"({"type":"hello","name":"u3"})");
+  const std::string token = Json(next(user(3))).str("resume");
+  ASSERT_FALSE(token.empty());
+  join(user(3), "big");
+  app->flush_presence();
+  clear_inboxes();
+  app->on_close(user(2), 1006);
+  app->on_close(user(3), 1006);
+  ASSERT_EQ(app->held_sessions(), 2u);
+  expect_quiet(user(0));  // not told at once
+  app->flush_presence();
+  Json away(next(user(0)));
+  ASSERT_EQ(away.type(), "members") << away.raw;
+  EXPECT_EQ(names_of(away, "away"), (std::vector<std::string>{"u2", "u3"}));
+  EXPECT_TRUE(names_of(away, "joined").empty());
+  EXPECT_TRUE(names_of(away, "left").empty());
+  EXPECT_EQ(away.num("count"), 4u);  // held members are still members
+  expect_quiet(user(0));
+  clear_inboxes();
+
+  const ConnectionId again = make_id(300);
+  app->on_open(again);
+  send(again, R"({"type":"hello","name":"u3","resume":")" + token + R"("})");
+  ASSERT_TRUE(Json(next(again)).boolean("resumed"));
+  expect_quiet(user(0));
+  app->flush_presence();
+  Json back(next(user(0)));
+  ASSERT_EQ(back.type(), "members") << back.raw;
+  EXPECT_EQ(names_of(back, "back"), std::vector<std::string>{"u3"});
+  const std::string_view raw(back.raw.data(), back.raw.size());
+  EXPECT_EQ(raw.find("\"away\""), std::string_view::npos) << "an empty list is left out: " << raw;
+  expect_invariants();
+}
+
+// In a small room a drop is still told at once, as before issue 18.
+TEST_F(PresenceBatchTest, AwayInASmallRoomIsToldAtOnce) {
+  fill(0, 2);
+  clear_inboxes();
+  app->on_close(user(1), 1006);
+  Json away(next(user(0)));
+  EXPECT_EQ(away.type(), "presence") << away.raw;
+  EXPECT_EQ(away.str("status"), "away");
+  EXPECT_EQ(away.str("user"), "u1");
+}
+
 TEST_F(PresenceBatchTest, PendingBatchIsToldBeforeTheJoinersMessage) {
   fill(0, 3);
   app->flush_presence();
@@ -159,6 +213,14 @@ TEST_F(PresenceBatchTest, RoomsOverTheNamesLimitGetCountsOnly) {
   ASSERT_EQ(left.type(), "members") << left.raw;
   EXPECT_EQ(left.num("left_count"), 1u);
   EXPECT_EQ(left.num("count"), 5u);
+  // And a dropped one (held for resume: still a member) as away_count.
+  app->on_close(user(4), 1006);
+  app->flush_presence();
+  Json away(next(user(0)));
+  ASSERT_EQ(away.type(), "members") << away.raw;
+  EXPECT_EQ(away.num("away_count"), 1u);
+  EXPECT_EQ(away.num("left_count"), 0u);
+  EXPECT_EQ(away.num("count"), 5u);
 }
 
 TEST_F(PresenceBatchTest, CountsOnlyRoomsAreToldAtMostEveryCountsInterval) {

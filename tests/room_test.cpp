@@ -463,23 +463,48 @@ TEST(RoomTableTest, RandomHistoryTrafficKeepsTheBudget) {
 
 // Issue 18: a room's pending presence changes are net changes: opposite changes cancel out.
 TEST(PresenceBatch, OppositeChangesCancelAndRepeatsAreDropped) {
+  using chat::PresenceChange;
   chat::PresenceBatch batch;
-  batch.note("a", true);
-  batch.note("b", false);
-  batch.note("a", true);  // a repeat (e.g. the same join heard twice from Redis)
-  EXPECT_EQ(batch.joins(), 1u);
-  EXPECT_EQ(batch.leaves(), 1u);
-  batch.note("a", false);  // joined and left within the batch: nothing to tell
-  EXPECT_EQ(batch.joins(), 0u);
-  batch.note("a", true);   // and joined again: told once, as a join
-  batch.note("b", true);   // left and came back: nothing
-  EXPECT_EQ(batch.joins(), 1u);
-  EXPECT_EQ(batch.leaves(), 0u);
+  batch.note("a", PresenceChange::kJoined);
+  batch.note("b", PresenceChange::kLeft);
+  batch.note("a", PresenceChange::kJoined);  // a repeat (e.g. the same join heard twice from Redis)
+  EXPECT_EQ(batch.count(PresenceChange::kJoined), 1u);
+  EXPECT_EQ(batch.count(PresenceChange::kLeft), 1u);
+  batch.note("a", PresenceChange::kLeft);  // joined and left within the batch: nothing to tell
+  EXPECT_EQ(batch.count(PresenceChange::kJoined), 0u);
+  batch.note("a", PresenceChange::kJoined);  // and joined again: told once, as a join
+  batch.note("b", PresenceChange::kJoined);  // left and came back: nothing
+  EXPECT_EQ(batch.count(PresenceChange::kJoined), 1u);
+  EXPECT_EQ(batch.count(PresenceChange::kLeft), 0u);
   std::vector<std::string> live;
   for (const chat::PresenceBatch::Change& change : batch.changes) {
-    if (!change.cancelled) live.push_back(change.user + (change.joined ? "+" : "-"));
+    if (!change.cancelled) live.push_back(change.user + (change.kind == PresenceChange::kJoined ? "+" : "-"));
   }
   EXPECT_EQ(live, std::vector<std::string>{"a+"});
+  EXPECT_EQ(batch.size(), 1u);
+}
+
+// Away and back (a member's session held for resume, and resumed) pair up like joins and
+// leaves, apart from them; a join and leave that cancel take the away or back between them along.
+TEST(PresenceBatch, AwayAndBackCancelAndGoWithACancelledMembership) {
+  using chat::PresenceChange;
+  chat::PresenceBatch batch;
+  batch.note("a", PresenceChange::kAway);
+  batch.note("a", PresenceChange::kAway);  // a repeat
+  batch.note("b", PresenceChange::kAway);
+  batch.note("b", PresenceChange::kBack);  // dropped and resumed within the batch: nothing
+  EXPECT_EQ(batch.count(PresenceChange::kAway), 1u);
+  EXPECT_EQ(batch.count(PresenceChange::kBack), 0u);
+  batch.note("a", PresenceChange::kLeft);  // away, then its session ended: both are told
+  EXPECT_EQ(batch.size(), 2u);
+  batch.note("c", PresenceChange::kJoined);
+  batch.note("c", PresenceChange::kAway);
+  batch.note("c", PresenceChange::kLeft);  // the others never knew c was here: nothing of c
+  EXPECT_EQ(batch.count(PresenceChange::kAway), 1u);
+  EXPECT_EQ(batch.count(PresenceChange::kJoined), 0u);
+  batch.note("a", PresenceChange::kJoined);  // a came back as a new session: still there, not away
+  EXPECT_EQ(batch.size(), 0u);
+  for (const chat::PresenceBatch::Change& change : batch.changes) EXPECT_TRUE(change.cancelled) << change.user;
 }
 
 TEST(PresenceBatch, FreeingARoomDropsItsBatch) {
@@ -488,7 +513,7 @@ TEST(PresenceBatch, FreeingARoomDropsItsBatch) {
   uint32_t session = new_session(pool, "a");
   RoomTable::JoinResult joined = rooms.join(session, "r", 32);
   rooms.room(joined.room).pending_presence() = std::make_unique<chat::PresenceBatch>();
-  rooms.room(joined.room).pending_presence()->note("a", true);
+  rooms.room(joined.room).pending_presence()->note("a", chat::PresenceChange::kJoined);
   ASSERT_TRUE(rooms.leave(session, "r").freed);
   joined = rooms.join(session, "r", 32);  // the same slab slot again
   EXPECT_EQ(rooms.room(joined.room).pending_presence(), nullptr);

@@ -68,11 +68,15 @@ bool write_without_reading(int fd, size_t size, const std::atomic<bool>& stop) {
   return false;
 }
 
-// Small enough that the server's queue, not the client's socket, absorbs the echoes; large
-// enough that loopback TCP still moves data quickly when the client finally reads.
-void shrink_receive_buffer(int fd) {
+// Connects `client` with a receive buffer small enough that the server's queue, not the
+// client's socket, absorbs what it is sent (large enough that loopback TCP still moves data
+// quickly once it reads), and upgrades to `path`.
+::testing::AssertionResult connect_small_receiver(WsTestClient& client, uint16_t port, std::string_view path = "/echo") {
+  if (!client.connect_tcp("127.0.0.1", port)) return ::testing::AssertionFailure() << "connect failed";
   int size = 64 * 1024;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  setsockopt(client.fd(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (!client.upgrade(path)) return ::testing::AssertionFailure() << client.error();
+  return ::testing::AssertionSuccess();
 }
 
 TEST(WsServerHeartbeat, PingsArriveAndAnsweringKeepsTheConnection) {
@@ -121,9 +125,7 @@ TEST(WsServerHeartbeat, APeerThatFloodsAndNeverReadsIsDroppedAtThePongDeadline) 
   ForkedServer server(config);
   ASSERT_TRUE(server.ok());
   WsTestClient flooder;
-  ASSERT_TRUE(flooder.connect_tcp("127.0.0.1", server.port()));
-  shrink_receive_buffer(flooder.fd());
-  ASSERT_TRUE(flooder.upgrade()) << flooder.error();
+  ASSERT_TRUE(connect_small_receiver(flooder, server.port()));
   std::atomic<bool> stop{false};
   std::atomic<bool> cut{false};
   std::thread writer([&] { cut = write_without_reading(flooder.fd(), 1024, stop); });
@@ -165,9 +167,7 @@ TEST(WsServerBackpressure, SlowReaderIsClosedWith1008WhileOthersKeepReceiving) {
   ForkedServer server(config);
   ASSERT_TRUE(server.ok());
   WsTestClient slow;
-  ASSERT_TRUE(slow.connect_tcp("127.0.0.1", server.port()));
-  shrink_receive_buffer(slow.fd());
-  ASSERT_TRUE(slow.upgrade()) << slow.error();
+  ASSERT_TRUE(connect_small_receiver(slow, server.port()));
   WsTestClient healthy;
   ASSERT_TRUE(healthy.connect("127.0.0.1", server.port())) << healthy.error();
 
@@ -197,9 +197,7 @@ TEST(WsServerBackpressure, DropPolicyDropsFanOutToASlowSubscriberAndKeepsIt) {
   ForkedServer server(config);
   ASSERT_TRUE(server.ok());
   WsTestClient slow;
-  ASSERT_TRUE(slow.connect_tcp("127.0.0.1", server.port()));
-  shrink_receive_buffer(slow.fd());
-  ASSERT_TRUE(slow.upgrade("/fanout")) << slow.error();
+  ASSERT_TRUE(connect_small_receiver(slow, server.port(), "/fanout"));
   WsTestClient publisher;
   ASSERT_TRUE(publisher.connect("127.0.0.1", server.port(), "/fanout")) << publisher.error();
   // The publisher is read normally; only the subscriber falls behind.

@@ -35,8 +35,9 @@ bool name_list(simdjson::dom::object object, std::string_view key, std::string& 
 }
 
 // A batched presence event of a big room (issue 18, docs/protocol.md "Presence in big rooms"):
-// "* alice, bob joined lobby (12 here)", "* carol left lobby (11 here)", or with counts only
-// "* 57 joined, 3 left lobby (10000 here)". False when its fields are missing.
+// "* alice, bob joined lobby (12 here)", "* dave is away from lobby (12 here)", "* carol left
+// lobby (11 here)", or with counts only "* 57 joined, 3 left, 2 away lobby (10000 here)" (away
+// and back only when there are any). False when its fields are missing.
 bool format_members(simdjson::dom::object object, std::string_view room, std::string& out) {
   uint64_t count = 0;
   if (object["count"].get_uint64().get(count) != simdjson::SUCCESS) return false;
@@ -44,16 +45,28 @@ bool format_members(simdjson::dom::object object, std::string_view room, std::st
   std::string joined, left;
   size_t joins = 0, leaves = 0;
   if (name_list(object, "joined", joined, joins) && name_list(object, "left", left, leaves)) {
+    // Absent lists are empty; in the order the changes apply: joins, away/back, leaves.
+    std::string away, back;
+    size_t aways = 0, backs = 0;
+    if (object["away"].error() == simdjson::SUCCESS && !name_list(object, "away", away, aways)) return false;
+    if (object["back"].error() == simdjson::SUCCESS && !name_list(object, "back", back, backs)) return false;
     if (joins != 0) out += "* " + joined + " joined" + here;
+    if (aways != 0) out += "* " + away + (aways == 1 ? " is" : " are") + " away from" + here;
+    if (backs != 0) out += "* " + back + (backs == 1 ? " is" : " are") + " back in" + here;
     if (leaves != 0) out += "* " + left + " left" + here;
     return true;
   }
-  uint64_t joined_count = 0, left_count = 0;
+  uint64_t joined_count = 0, left_count = 0, away_count = 0, back_count = 0;
   if (object["joined_count"].get_uint64().get(joined_count) != simdjson::SUCCESS ||
       object["left_count"].get_uint64().get(left_count) != simdjson::SUCCESS) {
     return false;
   }
-  out = "* " + std::to_string(joined_count) + " joined, " + std::to_string(left_count) + " left" + here;
+  if (object["away_count"].get_uint64().get(away_count) != simdjson::SUCCESS) away_count = 0;  // absent
+  if (object["back_count"].get_uint64().get(back_count) != simdjson::SUCCESS) back_count = 0;
+  out = "* " + std::to_string(joined_count) + " joined, " + std::to_string(left_count) + " left";
+  if (away_count != 0) out += ", " + std::to_string(away_count) + " away";
+  if (back_count != 0) out += ", " + std::to_string(back_count) + " back";
+  out += here;
   return true;
 }
 

@@ -505,6 +505,7 @@
 
   // The batched presence of a room of more than 100 members: names while it has at most 1,000
   // (applied to the list), counts only above (the list can no longer be kept: it becomes partial).
+  // Joins first, then away/back, then leaves: the order a batch's changes apply in.
   function onMembers(message) {
     const conv = state.rooms.get(String(message.room));
     if (!conv) return;
@@ -522,6 +523,11 @@
         addSystem(conv, users.length <= 3 ? `${users.join(', ')} ${verb}` : `${users.length} people ${verb}`);
       };
       say(joined, 'joined');
+      // Members held for resume (their connection dropped) and those who resumed: listed only
+      // when there are any.
+      const listed = (key) => (Array.isArray(message[key]) ? message[key].map(String) : []);
+      say(listed('away'), 'went away (reconnecting)');
+      say(listed('back').filter((user) => user !== state.me), 'came back');
       say(left, 'left');
     } else {
       conv.partial = true;

@@ -166,6 +166,11 @@ void ParleydProcess::start(const std::vector<std::string>& extra_args, const Pro
     // If the test binary dies (crash, SIGKILL) the server must not outlive it.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
+    // A process group of its own, whose parent (this test) is in another group of the session:
+    // never an orphaned group, so a test's SIGSTOP is not answered by the kernel's SIGHUP +
+    // SIGCONT to the whole group (POSIX, for a stopped member of an orphaned group), which is
+    // what the test binary's own group becomes when the shell that started it has exited.
+    setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
