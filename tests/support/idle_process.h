@@ -42,6 +42,7 @@ class IdleProcess {
     argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
+      setpgid(0, 0);  // never an orphaned group when stopped: see ParleydProcess::start
       execv(idle.c_str(), argv.data());
       _exit(127);
     }
