@@ -14,7 +14,8 @@
 #   --workers W  W workers on one Redis (default: one parleyd, no Redis); each process may hold
 #                20,000 fds here, so 100,000 members want W >= 6
 #   --ramp R     new connections per second (default 2000)
-# Prints one line per run and the medians. Exit status 0 when every run joined every member.
+# Prints one line per run (with --workers, Redis's share too) and the medians. Exit status 0 when
+# every run joined every member.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 members=9999 rounds=3 workers=0 ramp=2000 positional=0
@@ -59,6 +60,8 @@ run() {
     [ ${#SERVER_PIDS[@]} -eq $((workers + 1)) ] || { echo "room_fill: found ${#SERVER_PIDS[@]} of $workers workers + supervisor" >&2; return 1; }
   fi
   before=$(cpu_ticks "${pids[@]}")
+  local redis_before=0 redis_after=0
+  [ "$workers" -eq 0 ] || redis_before=$(cpu_ticks "$REDIS_PID")
   if [ "$kind" = join ]; then
     "${LOAD_PIN[@]}" "$LOAD" broadcast --url "ws://127.0.0.1:$PORT/chat" -c "$members" --publishers 1 --rate 1 \
       --duration 1 --ramp "$ramp" --room big -j "$load_procs" --quiet --json "$out/run.json" >"$out/run.out" 2>&1
@@ -68,23 +71,26 @@ run() {
   fi
   local rc=$?
   after=$(cpu_ticks "${pids[@]}")
+  [ "$workers" -eq 0 ] || redis_after=$(cpu_ticks "$REDIS_PID")
   stop_parleyd
   stop_redis
   if [ $rc -ne 0 ] || ! grep -q '"errors": {"total": 0' "$out/run.json"; then
     echo "room_fill: the $kind run failed (exit $rc): $(tail -3 "$out/run.out")" >&2
     return 1
   fi
-  calc "($after - $before) / $tick"
+  echo "$(calc "($after - $before) / $tick") $(calc "($redis_after - $redis_before) / $tick")"
 }
 
 where="one parleyd"
 [ "$workers" -eq 0 ] || where="$workers workers on one Redis"
-joins=() upgrades=()
+joins=() upgrades=() redis_joins=()
 for r in $(seq "$rounds"); do
-  j=$(run join) || { status=1; continue; }
-  u=$(run upgrade) || { status=1; continue; }
-  joins+=("$j") upgrades+=("$u")
-  echo "round $r: $members members joining one room ($where): $j s of server CPU; the same upgrades alone: $u s"
+  read -r j rj < <(run join) && [ -n "${j:-}" ] || { status=1; continue; }
+  read -r u ru < <(run upgrade) && [ -n "${u:-}" ] || { status=1; continue; }
+  joins+=("$j") upgrades+=("$u") redis_joins+=("$rj")
+  share=""
+  [ "$workers" -eq 0 ] || share=" (Redis: $rj s of the fill, $ru s of the upgrades)"
+  echo "round $r: $members members joining one room ($where): $j s of server CPU; the same upgrades alone: $u s$share"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 if [ ${#joins[@]} -gt 0 ]; then

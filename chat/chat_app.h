@@ -97,13 +97,18 @@ struct ChatConfig {
   // each room are gathered for presence_batch_ms on the loop's timer and told as ONE `members`
   // event, listing names while the room and the batch hold at most presence_names_max, counts
   // only above, and those at most every presence_counts_ms (a counts-only event to 10,000
-  // members every 50 ms would cost 200,000 frames a second while the room churns). Smaller
+  // members every 50 ms would cost 200,000 frames a second while the room churns), and in a
+  // room so big that this would cost more than presence_counts_per_s frames a second (every
+  // member on every node counted), less often: every members x 1000 / presence_counts_per_s ms
+  // (0: no such bound). Without the bound, filling a room of N at R joins a second sends
+  // N^2 / (2R) counts frames; with it, at most presence_counts_per_s a second. Smaller
   // rooms keep one `joined`/`left`/`presence` per change, as before. Batching needs the loop
-  // (set_loop_clock); presence_batch_ms 0 turns it off.
+  // (set_loop_clock); presence_batch_ms 0 turns it off. Sizes count every node's members.
   uint64_t presence_batch_ms = 50;
   size_t presence_batch_above = 100;
   size_t presence_names_max = 1000;
   uint64_t presence_counts_ms = 1000;
+  size_t presence_counts_per_s = 10000;
   // Milliseconds of a monotonic clock for the rate limits; null means CLOCK_MONOTONIC_COARSE.
   uint64_t (*monotonic_ms)() = nullptr;
   // The per-address key of a connection's peer for handshake_rate and max_rooms_per_ip; false
@@ -285,6 +290,8 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   void on_remote_presence(std::string_view room, std::string_view user, PresenceEvent event) override;
   // PresenceClient: the other nodes' members for a `who`: the reply goes out.
   void on_members(uint64_t cookie, bool ok, const std::vector<std::string>& remote) override;
+  // PresenceClient: the room's members on every node, as Redis counted them at a batch.
+  void on_room_count(std::string_view room, size_t members) override;
 
   // Posts a message to room `room` from `from` (any label, e.g. "server") through the room
   // log: to every member, with the next seq, into history, once stored (at once with the memory
@@ -481,7 +488,8 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
 
   // Presence batching (chat_presence.cpp). Tells `room` that `user` joined (or left): at once
   // (`joined`/`left` to every member but `except`) in a small room or without batching, else
-  // into the room's batch. `size` is the room's members counting `user`.
+  // into the room's batch. `size` is this node's members of the room counting `user` (a remote
+  // user: this node's members), the other nodes' (Room::remote_members) added inside.
   void announce_presence(const Room& room, uint32_t room_id, std::string_view user, bool joined,
                          protocol::ConnectionId except, size_t size);
   // The same for a member whose session is held for resume (`away`) or resumed (`back`): a
@@ -492,8 +500,8 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   void batch_presence(const Room& room, uint32_t room_id, std::string_view user, PresenceChange kind);
   // Sends `room`'s pending batch, if any, as one `members` event to every attached member.
   void flush_room_presence(const Room& room);
-  // Tells the pending batches: all, or those due (a counts-only room's once presence_counts_ms
-  // old); re-arms the timer for the rest.
+  // Tells the pending batches: all, or those due (a counts-only room's once its counts
+  // interval old, counts_interval_ms); re-arms the timer for the rest.
   void flush_presence(bool all);
   static void on_presence_tick(void* context, reactor::TimerNode* node);
 

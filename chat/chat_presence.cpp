@@ -103,13 +103,17 @@ void ChatApp::on_claimed(uint64_t cookie, std::string_view name, ClaimResult res
 void ChatApp::on_remote_presence(std::string_view room, std::string_view user, PresenceEvent event) {
   uint32_t room_id = rooms_.find(room);
   if (room_id == kNoIndex) return;
-  const Room& local = rooms_.room(room_id);
+  Room& local = rooms_.room(room_id);
   switch (event) {
+    // 0: every attached member (held ones have connection 0). The size (the room's members
+    // on every node, the one joining or leaving included) picks the small- or big-room form.
     case PresenceEvent::kJoined:
+      local.set_remote_members(local.remote_members() + 1);
+      announce_presence(local, room_id, user, true, 0, local.size());
+      return;
     case PresenceEvent::kLeft:
-      // 0: every attached member (held ones have connection 0). The size counts this node's
-      // members only: another node's user is not in it.
-      announce_presence(local, room_id, user, event == PresenceEvent::kJoined, 0, local.size() + 1);
+      announce_presence(local, room_id, user, false, 0, local.size());
+      if (local.remote_members() > 0) local.set_remote_members(local.remote_members() - 1);
       return;
     case PresenceEvent::kTypingOn:
     case PresenceEvent::kTypingOff:
@@ -118,6 +122,15 @@ void ChatApp::on_remote_presence(std::string_view room, std::string_view user, P
       broadcast(local, 0, out_);
       return;
   }
+}
+
+void ChatApp::on_room_count(std::string_view room, size_t members) {
+  uint32_t room_id = rooms_.find(room);
+  if (room_id == kNoIndex) return;
+  // Redis counted this node's members as of its last batch; those since (a join or leave not
+  // yet sent) make the figure off by at most one batch, set right by the next count.
+  Room& local = rooms_.room(room_id);
+  local.set_remote_members(members > local.size() ? members - local.size() : 0);
 }
 
 void ChatApp::set_loop_clock(reactor::EventLoop* loop) {
@@ -134,7 +147,7 @@ void ChatApp::on_presence_tick(void* context, reactor::TimerNode*) {
 
 void ChatApp::announce_presence(const Room& room, uint32_t room_id, std::string_view user, bool joined,
                                 protocol::ConnectionId except, size_t size) {
-  if (presence_wheel_ == nullptr || size <= config_.presence_batch_above) {
+  if (presence_wheel_ == nullptr || size + room.remote_members() <= config_.presence_batch_above) {
     // One event per change, as before issue 18 (broadcast tells a pending batch first).
     out_.clear();
     write_presence(out_, joined, room.name(), user);
@@ -148,7 +161,7 @@ void ChatApp::announce_status(const Room& room, uint32_t room_id, std::string_vi
                               protocol::ConnectionId except) {
   // The held member still counts in the room's size. Batched like joins: a big room whose
   // members drop together (a proxy restarting, a network blip) would otherwise cost O(N^2).
-  if (presence_wheel_ == nullptr || room.size() <= config_.presence_batch_above) {
+  if (presence_wheel_ == nullptr || room.cluster_size() <= config_.presence_batch_above) {
     out_.clear();
     write_away(out_, room.name(), user, away);
     broadcast(room, except, out_);
@@ -180,7 +193,9 @@ void ChatApp::flush_presence(bool all) {
     const Room& room = rooms_.room(room_id);
     const PresenceBatch* batch = room.pending_presence().get();
     if (batch == nullptr) continue;
-    if (!all && room.size() > config_.presence_names_max && now - batch->since_ms < config_.presence_counts_ms) {
+    size_t members = room.cluster_size();
+    if (!all && members > config_.presence_names_max &&
+        now - batch->since_ms < counts_interval_ms(members, config_.presence_counts_ms, config_.presence_counts_per_s)) {
       presence_rooms_.push_back(room_id);
       continue;
     }
@@ -197,7 +212,8 @@ void ChatApp::flush_room_presence(const Room& room) {
   presence_out_.clear();
   // Names only while the event stays small: a room or a batch past presence_names_max would
   // make every member read (and the server copy to each) thousands of names per batch.
-  if (room.size() <= config_.presence_names_max && batch->size() <= config_.presence_names_max) {
+  size_t members = room.cluster_size();
+  if (members <= config_.presence_names_max && batch->size() <= config_.presence_names_max) {
     for (std::vector<std::string_view>& names : presence_names_) names.clear();
     for (const PresenceBatch::Change& change : batch->changes) {
       if (!change.cancelled) presence_names_[static_cast<size_t>(change.kind)].push_back(change.user);
@@ -208,12 +224,12 @@ void ChatApp::flush_room_presence(const Room& room) {
     write_members(presence_out_, room.name(),
                   {names(PresenceChange::kJoined), names(PresenceChange::kLeft), names(PresenceChange::kAway),
                    names(PresenceChange::kBack)},
-                  room.size());
+                  members);
   } else {
     write_members_counts(presence_out_, room.name(),
                          {batch->count(PresenceChange::kJoined), batch->count(PresenceChange::kLeft),
                           batch->count(PresenceChange::kAway), batch->count(PresenceChange::kBack)},
-                         room.size());
+                         members);
   }
   broadcast(room, 0, presence_out_);
 }

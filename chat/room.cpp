@@ -24,6 +24,7 @@ uint32_t RoomTable::create(std::string_view name, uint64_t owner) {
   room.next_seq_ = 1;
   room.owner_ = owner;
   room.heap_position_ = kNoIndex;
+  room.remote_members_ = 0;
   room.live_ = true;
   room.history_complete_ = false;
   by_name_.try_emplace(name, id);

@@ -10,6 +10,7 @@
 // bytes is evicted, until the total is under the budget again: a few busy (or hostile) rooms
 // lose their oldest history first, while quiet rooms keep theirs. A max-heap of rooms keyed by
 // history bytes makes each step O(log rooms).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -67,6 +68,15 @@ struct PresenceBatch {
   size_t counts_[4] = {0, 0, 0, 0};
 };
 
+// How often a counts-only `members` event may go out to a room of `members` (every node's):
+// at most every floor_ms, and no more often than keeps telling them all within frames_per_s
+// frames a second (0: no such bound). Filling a room of N at R joins a second then sends at
+// most frames_per_s counts frames a second instead of N^2 / (2R) in all (issue 18).
+inline uint64_t counts_interval_ms(size_t members, uint64_t floor_ms, size_t frames_per_s) {
+  if (frames_per_s == 0) return floor_ms;
+  return std::max<uint64_t>(floor_ms, uint64_t{members} * 1000 / frames_per_s);
+}
+
 class Room {
  public:
   explicit Room(size_t history_capacity) : history_(history_capacity) {}
@@ -92,6 +102,13 @@ class Room {
   // room. Mutable: what is still to be announced is not the room's membership, and the
   // fan-out of any room event (which sees a const Room) announces it first.
   std::unique_ptr<PresenceBatch>& pending_presence() const { return pending_presence_; }
+  // Members of this room on other nodes (with --redis), as the cluster last told this node:
+  // the room's count in Redis at its latest batch, less this node's members, then +1/-1 per
+  // remote join/leave heard since. 0 without a cluster. Not this node's membership.
+  size_t remote_members() const { return remote_members_; }
+  void set_remote_members(size_t members) { remote_members_ = static_cast<uint32_t>(std::min<size_t>(members, UINT32_MAX)); }
+  // Every member on every node, as far as this node knows.
+  size_t cluster_size() const { return members_.size() + remote_members_; }
 
  private:
   friend class RoomTable;
@@ -102,6 +119,7 @@ class Room {
   uint64_t next_seq_ = 1;
   uint64_t owner_ = UINT64_MAX;     // the creator's peer key, or RoomTable::kNoOwner
   uint32_t heap_position_ = kNoIndex;  // index in RoomTable::by_bytes_, kNoIndex when not in it
+  uint32_t remote_members_ = 0;
   bool live_ = false;
   bool history_complete_ = false;
 };

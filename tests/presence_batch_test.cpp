@@ -1,12 +1,14 @@
 // Presence in big rooms (issue 18, chat_presence.cpp): joins and leaves of a room over
 // presence_batch_above members are told as one `members` event per batch, on the loop's timer;
 // the order guarantee (a batch goes before any other event of its room); names only up to
-// presence_names_max; and the paged `who`. In process, against the recording transport, with a
+// presence_names_max, counts spaced by the room's size; the other nodes' members in the count;
+// and the paged `who`. In process, against the recording transport, with a
 // real EventLoop driving the batch timer.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -28,7 +30,10 @@ std::vector<std::string> names_of(const Json& json, const char* key) {
 
 class PresenceBatchTest : public ChatAppFixture {
  protected:
-  PresenceBatchTest() {
+  PresenceBatchTest() : PresenceBatchTest([](ChatConfig&) {}) {}
+  // `adjust` changes the config before the app is made (the loop keeps the first app's wheel,
+  // so a test that runs the loop cannot recreate the app).
+  explicit PresenceBatchTest(void (*adjust)(ChatConfig&)) {
     EXPECT_EQ(loop.open(), 0);
     loop.refresh_now();  // batches are stamped with the loop's clock
     ChatConfig config;
@@ -36,6 +41,7 @@ class PresenceBatchTest : public ChatAppFixture {
     config.presence_names_max = 4;
     config.presence_batch_ms = 50;
     config.resume_window_ms = 60000;  // a drop (1006) holds the session: away, then back
+    adjust(config);
     recreate(config);
     app->set_loop_clock(&loop);
   }
@@ -240,6 +246,84 @@ TEST_F(PresenceBatchTest, CountsOnlyRoomsAreToldAtMostEveryCountsInterval) {
   EXPECT_EQ(members.num("joined_count"), 3u);  // u2..u4 were still pending too
   EXPECT_EQ(members.num("left_count"), 0u);    // u5 joined and left within the batch
   EXPECT_EQ(members.num("count"), 5u);
+}
+
+TEST(CountsInterval, GrowsWithTheRoomPastTheFramesBudget) {
+  EXPECT_EQ(chat::counts_interval_ms(5000, 1000, 10000), 1000u);     // within the budget: the floor
+  EXPECT_EQ(chat::counts_interval_ms(10000, 1000, 10000), 1000u);
+  EXPECT_EQ(chat::counts_interval_ms(100000, 1000, 10000), 10000u);  // 100,000 members: every 10 s
+  EXPECT_EQ(chat::counts_interval_ms(1000000, 1000, 10000), 100000u);
+  EXPECT_EQ(chat::counts_interval_ms(1000000, 1000, 0), 1000u);      // 0: no budget
+}
+
+// presence_counts_per_s 40: a counts-only room of 6 is told every 150 ms, one of 41 every 1,025.
+class CountsBudgetTest : public PresenceBatchTest {
+ protected:
+  CountsBudgetTest() : PresenceBatchTest([](ChatConfig& config) {
+    config.presence_counts_ms = 20;
+    config.presence_counts_per_s = 40;
+  }) {}
+};
+
+TEST_F(CountsBudgetTest, ABiggerRoomGetsItsCountsLessOften) {
+  fill(0, 5, "mid");
+  fill(10, 50, "big");
+  app->flush_presence();
+  clear_inboxes();
+  auto start = std::chrono::steady_clock::now();
+  loop.refresh_now();  // the batches below are stamped now, not when the fixture began
+  fill(5, 6, "mid");
+  fill(50, 51, "big");
+  run_for(400);
+  if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(900)) {
+    GTEST_SKIP() << "the loop ran late; the big room's interval may have passed";
+  }
+  Json mid(next(user(0)));
+  ASSERT_EQ(mid.type(), "members") << mid.raw;
+  EXPECT_EQ(mid.str("room"), "mid");
+  EXPECT_EQ(mid.num("joined_count"), 1u);
+  EXPECT_EQ(mid.num("count"), 6u);
+  expect_quiet(user(10));  // 41 members: not before 1,025 ms
+  app->flush_presence();
+  Json big(next(user(10)));
+  ASSERT_EQ(big.type(), "members") << big.raw;
+  EXPECT_EQ(big.num("joined_count"), 1u);
+  EXPECT_EQ(big.num("count"), 41u);
+}
+
+// With --redis (chat/cluster/presence.h): the other nodes' members count in a room's size, for
+// the big-room form and in `count`, from the cluster's count at a batch and each remote change.
+TEST_F(PresenceBatchTest, CountsCoverTheOtherNodesMembers) {
+  fill(0, 2);  // 2 here: a small room, one `joined` per join
+  ASSERT_EQ(Json(next(user(0))).type(), "joined");
+  app->on_room_count("big", 3);  // Redis: 3 on every node (1 elsewhere)
+  app->on_room_count("nowhere", 7);  // not a room here: nothing to do
+  app->on_remote_presence("big", "zed", chat::PresenceEvent::kJoined);  // 4: batched
+  expect_quiet(user(0));
+  app->flush_presence();
+  Json members(next(user(0)));
+  ASSERT_EQ(members.type(), "members") << members.raw;
+  EXPECT_EQ(names_of(members, "joined"), std::vector<std::string>{"zed"});
+  EXPECT_EQ(members.num("count"), 4u);
+  fill(2, 3);  // 5 on every node: over presence_names_max (4)
+  app->flush_presence();
+  Json counts(next(user(0)));
+  ASSERT_EQ(counts.type(), "members") << counts.raw;
+  EXPECT_EQ(counts.num("joined_count"), 1u);
+  EXPECT_EQ(counts.num("count"), 5u);
+  app->on_remote_presence("big", "zed", chat::PresenceEvent::kLeft);
+  app->flush_presence();
+  Json left(next(user(0)));
+  ASSERT_EQ(left.type(), "members") << left.raw;
+  EXPECT_EQ(names_of(left, "left"), std::vector<std::string>{"zed"});
+  EXPECT_EQ(left.num("count"), 4u);
+  // A later count sets it right (here: 9 more elsewhere than this node had heard of).
+  app->on_room_count("big", 13);
+  app->on_remote_presence("big", "yan", chat::PresenceEvent::kJoined);
+  app->flush_presence();
+  Json more(next(user(0)));
+  ASSERT_EQ(more.type(), "members") << more.raw;
+  EXPECT_EQ(more.num("count"), 14u);
 }
 
 TEST_F(PresenceBatchTest, WhoTellsThePendingBatchFirstAndPages) {

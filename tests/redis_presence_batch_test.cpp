@@ -1,6 +1,7 @@
 // RedisPresence's batched joins and leaves (issue 18, chat/cluster/redis_presence.h): a node's
 // changes to one room within batch_ms reach Redis as ONE published event (not one per join),
-// other nodes hear every change in order, and the room's member hash ends right. In process,
+// other nodes hear every change in order, each batch tells the room's count on every node, and
+// the room's member hash ends right. In process,
 // two RedisPresence nodes and a raw subscriber on one loop, against a private redis-server.
 #include <gtest/gtest.h>
 
@@ -32,7 +33,11 @@ class Recorder final : public chat::PresenceClient {
     members = remote;
     answered = true;
   }
+  void on_room_count(std::string_view room, size_t members) override {
+    counts.push_back(std::string(room) + ":" + std::to_string(members));
+  }
   std::vector<std::string> heard;
+  std::vector<std::string> counts;  // "room:members" as told
   std::vector<std::string> members;
   bool members_ok = false;
   bool answered = false;
@@ -102,6 +107,8 @@ TEST(RedisPresenceBatch, ChangesWithinABatchArePublishedOnceAndHeardInOrder) {
   published.clear();
   heard_by_a.heard.clear();
   heard_by_b.heard.clear();
+  heard_by_a.counts.clear();
+  heard_by_b.counts.clear();
 
   // Three changes in one loop iteration: one batch, one publish.
   a.joined("big", "amy");
@@ -112,8 +119,13 @@ TEST(RedisPresenceBatch, ChangesWithinABatchArePublishedOnceAndHeardInOrder) {
   EXPECT_EQ(heard_by_b.heard, (std::vector<std::string>{"big:+amy", "big:+bea", "big:-amy", "big:-probe"}));
   ASSERT_TRUE(run_until(loop, [&] { return !published.empty(); }, 5000));
   ASSERT_EQ(published.size(), 1u);
-  EXPECT_NE(published[0].find("\tb\t+amy\t+bea\t-amy\t-probe"), std::string::npos) << published[0];
+  // ... ending with the room's members on every node after it (zed on B, bea on A): what a
+  // big room's `count` says. A hears it in its script's reply, B in the event.
+  EXPECT_TRUE(published[0].ends_with("\tb\t+amy\t+bea\t-amy\t-probe\t#2")) << published[0];
   EXPECT_TRUE(heard_by_a.heard.empty()) << "a node does not hear its own events";
+  ASSERT_TRUE(run_until(loop, [&] { return !heard_by_a.counts.empty(); }, 5000));
+  EXPECT_EQ(heard_by_a.counts, std::vector<std::string>{"big:2"});
+  EXPECT_EQ(heard_by_b.counts, std::vector<std::string>{"big:2"});
 
   // Typing goes after the batch of its room (same link, in order), never before the join.
   a.joined("big", "cat");
@@ -121,6 +133,7 @@ TEST(RedisPresenceBatch, ChangesWithinABatchArePublishedOnceAndHeardInOrder) {
   ASSERT_TRUE(run_until(loop, [&] { return heard_by_b.heard.size() == 6; }, 5000));
   EXPECT_EQ(heard_by_b.heard[4], "big:+cat");
   EXPECT_EQ(heard_by_b.heard[5], "big:tcat");
+  EXPECT_EQ(heard_by_b.counts.back(), "big:3");
 
   // The room's hash holds exactly the net members.
   ASSERT_TRUE(b.members("big", 1));

@@ -6,6 +6,7 @@
 //
 // Local (no `--redis`): ChatApp has no Presence (null) and behaves exactly as before. Redis:
 // RedisPresence (redis_presence.h). Every call and callback runs on the loop thread.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,10 @@ class PresenceClient {
   // A user on another node joined/left/typed in `room` (also `left` for the users of a node
   // declared dead).
   virtual void on_remote_presence(std::string_view room, std::string_view user, PresenceEvent event) = 0;
+  // `room` had `members` on every node together when a batch of joins and leaves (this node's
+  // or another's, told after its changes) was applied: what a big room's `count` says (issue
+  // 18). Not every change comes with one: a count lags by up to one batch.
+  virtual void on_room_count(std::string_view room, size_t members) { (void)room, (void)members; }
   // The members() asked with `cookie`: `remote` are the users of `room` on other nodes; `ok`
   // false when the answer could not be had (answer from local members only).
   virtual void on_members(uint64_t cookie, bool ok, const std::vector<std::string>& remote) = 0;

@@ -1,6 +1,7 @@
 #include "chat/cluster/redis_presence.h"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 
 #include "chat/store/room_log.h"
@@ -33,7 +34,9 @@ return 0
 
 // KEYS: m:<room>, nm:<node>. ARGV: node, room, channel, then changes "+user" (joined) or "-user"
 // (left) in order. The room's hash and the node's undo set change together, and ONE event tells
-// the batch: "<node>\tb\t+alice\t-bob" (issue 18: one publish per room per batch, not per join).
+// the batch: "<node>\tb\t+alice\t-bob\t#150" (issue 18: one publish per room per batch, not per
+// join), ending with the room's members on every node after it ('#': a node that predates it
+// skips what is neither '+' nor '-'). Returns that count too.
 constexpr std::string_view kBatchScript = R"LUA(
 local payload = {ARGV[1], 'b'}
 for i = 4, #ARGV do
@@ -49,8 +52,10 @@ for i = 4, #ARGV do
   end
   payload[#payload + 1] = ARGV[i]
 end
+local count = redis.call('HLEN', KEYS[1])
+payload[#payload + 1] = '#' .. count
 redis.call('PUBLISH', ARGV[3], table.concat(payload, '\t'))
-return 0
+return count
 )LUA";
 
 // KEYS: nm:<node>. ARGV: node, key prefix, then every "<room>\t<user>" member of this node now.
@@ -322,7 +327,11 @@ void RedisPresence::flush_room(std::string_view room, std::vector<std::string>& 
     size_t to = std::min(changes.size(), from + kChangesPerScript);
     for (size_t i = from; i < to; ++i) args.push_back(changes[i]);
     // Redis away: written (with its events) by sync_members() when the link returns.
-    link_.command(args, [](redisReply*) {});
+    link_.command(args, [this, room = std::string(room)](redisReply* reply) {
+      if (reply != nullptr && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0 && client_ != nullptr) {
+        client_->on_room_count(room, static_cast<size_t>(reply->integer));
+      }
+    });
   }
   changes.clear();
 }
@@ -369,13 +378,17 @@ void RedisPresence::on_message(std::string_view channel, std::string_view payloa
   if (payload.substr(0, first) == node_id_) return;  // our own event: told locally already
   std::string_view user = payload.substr(first + 3);
   if (payload[first + 1] == 'b') {
-    // A batch: "+user" / "-user" separated by tabs (kBatchScript).
+    // A batch: "+user" / "-user" separated by tabs, then "#<members>" (kBatchScript).
     while (!user.empty() && client_ != nullptr) {
       size_t tab = user.find('\t');
       std::string_view change = user.substr(0, tab);
       if (change.size() > 1 && (change[0] == '+' || change[0] == '-')) {
         client_->on_remote_presence(room, change.substr(1),
                                     change[0] == '+' ? PresenceEvent::kJoined : PresenceEvent::kLeft);
+      } else if (change.size() > 1 && change[0] == '#') {
+        size_t members = 0;
+        auto [end, error] = std::from_chars(change.data() + 1, change.data() + change.size(), members);
+        if (error == std::errc() && end == change.data() + change.size()) client_->on_room_count(room, members);
       }
       user = tab == std::string_view::npos ? std::string_view() : user.substr(tab + 1);
     }

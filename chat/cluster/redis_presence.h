@@ -7,8 +7,9 @@
 //   nm:<node>           set of "<room>\t<user>" this node put in m:* (what to undo if it dies)
 //   nodes               sorted set: node id -> last heartbeat (Redis's TIME, ms)
 //   channel p:<room>    presence events "<node>\t<j|l|t|s>\t<user>" (t: typing on, s: stopped),
-//                       and batches "<node>\tb\t+<joined user>\t-<left user>..." (issue 18: a
-//                       node's joins and leaves of a room are sent once per batch_ms, in order)
+//                       and batches "<node>\tb\t+<joined user>\t-<left user>...\t#<members>"
+//                       (issue 18: a node's joins and leaves of a room are sent once per
+//                       batch_ms, in order, with the room's count on every node after them)
 // Every kBeatMs each node runs one script that stamps its heartbeat and, atomically, removes the
 // nodes not seen for kNodeTimeoutMs: their members leave m:* and a `left` is published for each
 // (ZREM picks exactly one sweeper). Bounds: see docs/redis.md.
