@@ -2,8 +2,9 @@
 # End-to-end benchmark (issue 5): parleyd against parley-load over loopback, one scenario at a
 # time, each against a freshly started parleyd pinned to core 0 (taskset -c 0) with parley-load
 # pinned to core 1, so the two never share a core with each other. Scenarios:
-#   echo      100 and 1,000 connections x 20 B and 1 KiB messages x pipeline 16 and pipeline 1
-#             (closed loop: throughput in echoes/s, latency = round trip)
+#   echo      100 and 1,000 connections x 20 B and 1 KiB messages x pipeline 16 and pipeline 1,
+#             and 10,000 connections x 20 B and 1 KiB at pipeline 1 (closed loop: throughput in
+#             echoes/s, latency = round trip)
 #   broadcast 1,000 subscribers at 1,000 msg/s and 10,000 subscribers at 100 msg/s (one room,
 #             one publisher, open loop; 1M deliveries/s offered either way; throughput in
 #             deliveries/s, latency = publish to receipt, measured once every subscriber joined),
@@ -245,6 +246,12 @@ for conns in 100 1000; do
         --warmup $WARMUP --duration "$DURATION"
     done
   done
+done
+# One in flight at 10,000 connections too (issue 18's echo goal names 1,000 and 10,000).
+for size in 20 1024; do
+  label=$([ $size -eq 20 ] && echo 20B || echo 1KiB)
+  run_scenario "echo-c$BIG-$label-p1" echo /echo echo -c $BIG --size $size --pipeline 1 --warmup $WARMUP \
+    --duration "$DURATION"
 done
 # Open loop, 1M deliveries/s offered: past what one core delivers, so the throughput is the
 # server's (and latency is queueing).
