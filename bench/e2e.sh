@@ -23,7 +23,8 @@
 # refuse the publisher) and --max-room-members 0 (its default cap of 10,000 members would refuse
 # the 10,000-subscriber room: with the publisher it holds 10,001), and --store none (memory only;
 # E2E_STORE=/path/file.db runs every scenario against a SQLite store there instead, removed
-# before each scenario). The machine's load average is
+# before each scenario); E2E_PARLEYD_ARGS="--io-uring on" adds options to every parleyd (the
+# results.md header records them). The machine's load average is
 # recorded at the start and the end: on a shared machine, the CPU per operation is the figure
 # least disturbed by others, throughput and latency the most.
 #
@@ -115,7 +116,9 @@ trap 'exit 130' INT TERM
 start_server() {
   # A fresh store per scenario, like a fresh process.
   if [ -n "${E2E_STORE:-}" ]; then rm -f "$E2E_STORE" "$E2E_STORE-wal" "$E2E_STORE-shm"; fi
-  start_parleyd "$1" --store "${E2E_STORE:-none}" --rate-limit 0 --max-room-members 0 --drain-timeout 0
+  # shellcheck disable=SC2086  # E2E_PARLEYD_ARGS: words, e.g. "--io-uring on"
+  start_parleyd "$1" --store "${E2E_STORE:-none}" --rate-limit 0 --max-room-members 0 --drain-timeout 0 \
+    ${E2E_PARLEYD_ARGS:-}
 }
 
 STATUS=0
@@ -282,7 +285,7 @@ LOAD_END=$(uptime)
   if [ -n "$URL" ]; then
     echo "Server: $URL${CHAT_URL:+ and $CHAT_URL} (external)."
   else
-    echo "Server: $("$PARLEYD" --version 2>/dev/null | head -1) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')), one process, pinned with \`${SERVER_PIN[*]:-no pinning}\`, \`--rate-limit 0 --max-room-members 0\`, a fresh process per scenario.${COMPARE:+ Compared with the server at $COMPARE (already running, not restarted between scenarios${COMPARE_PID:+; its CPU from pid $COMPARE_PID}), each scenario right after the parleyd run.}"
+    echo "Server: $("$PARLEYD" --version 2>/dev/null | head -1) (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')), one process, pinned with \`${SERVER_PIN[*]:-no pinning}\`, \`--rate-limit 0 --max-room-members 0${E2E_PARLEYD_ARGS:+ $E2E_PARLEYD_ARGS}\`, a fresh process per scenario.${COMPARE:+ Compared with the server at $COMPARE (already running, not restarted between scenarios${COMPARE_PID:+; its CPU from pid $COMPARE_PID}), each scenario right after the parleyd run.}"
   fi
   echo "Load: parley-load pinned with \`${LOAD_PIN[*]:-no pinning}\`, $DURATION s measured per scenario."
   echo "Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)."

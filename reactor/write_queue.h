@@ -40,6 +40,8 @@ class WriteQueue {
   // Heap bytes this queue pins: its buffers at their allocation sizes, its slice array, itself.
   size_t memory() const { return buffer_memory_ + array_memory_ + kSelfMemory; }
   bool empty() const { return bytes_ == 0; }
+  // Buffer slices queued (one iovec each when written).
+  size_t slices() const { return slices_.size() - head_; }
   // writev()s queued bytes until the queue is empty (kOk), the kernel is full (kAgain) or the
   // socket fails (kError). IoResult::bytes is what was written.
   IoResult flush(int fd);
