@@ -83,11 +83,11 @@ run() {
 
 where="one parleyd"
 [ "$workers" -eq 0 ] || where="$workers workers on one Redis"
-joins=() upgrades=() redis_joins=()
+joins=() upgrades=()
 for r in $(seq "$rounds"); do
   read -r j rj < <(run join) && [ -n "${j:-}" ] || { status=1; continue; }
   read -r u ru < <(run upgrade) && [ -n "${u:-}" ] || { status=1; continue; }
-  joins+=("$j") upgrades+=("$u") redis_joins+=("$rj")
+  joins+=("$j") upgrades+=("$u")
   share=""
   [ "$workers" -eq 0 ] || share=" (Redis: $rj s of the fill, $ru s of the upgrades)"
   echo "round $r: $members members joining one room ($where): $j s of server CPU; the same upgrades alone: $u s$share"

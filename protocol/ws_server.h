@@ -473,7 +473,6 @@ class WsServer : public reactor::EventHandler {
   };
   reactor::UringBatch uring_;
   std::vector<UringSend> uring_sends_;  // by the batch's user_data, until complete() returns
-  std::vector<ConnectionId> direct_flush_;  // flush_batched(): big queues, sent after the batch
   int uring_error_ = 0;
 };
 

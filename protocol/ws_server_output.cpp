@@ -114,11 +114,6 @@ void WsServer::flush_batched(std::vector<Connection*>& connections) {
   // Every connection's queue leaves in one io_uring submission (a new one only per
   // UringBatch::kEntries sends) instead of one sendmsg each: issue 18, fewer kernel crossings.
   // The iovecs point into the queues, which nothing touches until complete() has returned.
-  // Big queues go by sendmsg after the batch: the small writes (a publisher's acks, replies)
-  // leave first, as they would have left at the end of their read without io_uring, and the
-  // closed loop they pace is not held behind the fan-out (0.119 -> 0.105 us per delivery,
-  // closed-loop fan-out to 10,000).
-  direct_flush_.clear();
   for (Connection* c : connections) {
     c->flags &= ~kOnFlushList;
     if (c->state == ConnectionState::kClosed || c->state == ConnectionState::kFree || c->out == nullptr) continue;
@@ -129,7 +124,7 @@ void WsServer::flush_batched(std::vector<Connection*>& connections) {
     // every queue batched, 0.106 by sendmsg).
     if (!batches_output(*c) || c->out->bytes() >= kBatchDirectBytes ||
         c->out->slices() > static_cast<size_t>(reactor::UringBatch::kMaxIov)) {
-      direct_flush_.push_back(id_of(*c));
+      on_writable(*c);
       continue;
     }
     iovec iov[reactor::UringBatch::kMaxIov];
@@ -148,11 +143,6 @@ void WsServer::flush_batched(std::vector<Connection*>& connections) {
   }
   uring_.complete(&WsServer::on_send_complete, this);
   uring_sends_.clear();
-  // By id: a completion above may have closed a connection (and its slot been reused).
-  for (ConnectionId id : direct_flush_) {
-    if (Connection* c = find(id)) on_writable(*c);
-  }
-  direct_flush_.clear();
 }
 
 void WsServer::on_send_complete(void* context, uint64_t index, reactor::IoResult result) {
