@@ -123,13 +123,7 @@ TEST_F(RedisPresenceTest, ANameHeldOnOneNodeIsTakenOnTheOtherInAnyCaseAndFreeOnc
   }
   // Released when Alice's session ends (resume is off in these tests: a dropped connection ends it).
   alice.drop();
-  std::string answer;
-  auto deadline = std::chrono::steady_clock::now() + milliseconds(10000);
-  do {
-    answer = rival.try_hello("aLiCe");
-    if (Json(answer).type() == "welcome") break;
-    std::this_thread::sleep_for(milliseconds(100));
-  } while (std::chrono::steady_clock::now() < deadline);
+  std::string answer = rival.hello_until_welcomed("aLiCe", milliseconds(10000));
   EXPECT_EQ(Json(answer).type(), "welcome") << answer;
 }
 
@@ -262,13 +256,7 @@ TEST_F(RedisPresenceTest, ANodeKilledWithSigkillLeavesItsRoomsWithinTheBoundAndF
   // Its names expire with it (claim expiry = node timeout, no longer refreshed).
   Member newcomer;
   ASSERT_TRUE(newcomer.connect("127.0.0.1", a_->port()));
-  std::string answer;
-  auto deadline = std::chrono::steady_clock::now() + kDeathMargin;
-  do {
-    answer = newcomer.try_hello("BOB");
-    if (Json(answer).type() == "welcome") break;
-    std::this_thread::sleep_for(milliseconds(250));
-  } while (std::chrono::steady_clock::now() < deadline);
+  std::string answer = newcomer.hello_until_welcomed("BOB", kDeathMargin, milliseconds(250));
   EXPECT_EQ(Json(answer).type(), "welcome") << answer;
 }
 

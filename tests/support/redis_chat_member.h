@@ -54,6 +54,20 @@ class Member {
     if (!send(R"({"type":"hello","name":")" + name + R"("})")) return "";
     return next_any({"welcome", "error"});
   }
+  // Says hello as `name` until it is welcomed or `timeout` passes, pausing `pause` after each
+  // refusal, and returns the last answer. For a name another node is releasing: its release and
+  // this node's claim race in Redis, and a client told name_taken says hello again.
+  std::string hello_until_welcomed(const std::string& name, milliseconds timeout,
+                                   milliseconds pause = milliseconds(100)) {
+    std::string answer;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+      answer = try_hello(name);
+      if (Json(answer).type() == "welcome") break;
+      std::this_thread::sleep_for(pause);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return answer;
+  }
   // Closes the TCP connection without a close frame (the server sees 1006).
   void drop() { ws_.disconnect(); }
   void hello(const std::string& name) {
