@@ -210,7 +210,8 @@ void ChatApp::on_open(protocol::ConnectionId id) {
   pending_users_.erase(fd_of(id));
 }
 
-bool ChatApp::identify(protocol::ConnectionId id, std::string_view name) {
+bool ChatApp::identify(protocol::ConnectionId id, std::string_view name,
+                       const std::vector<std::string>* resumed_rooms) {
   if (users_.contains(name)) return false;
   uint32_t index = sessions_.acquire();
   if (index == kNoIndex) return false;
@@ -223,6 +224,11 @@ bool ChatApp::identify(protocol::ConnectionId id, std::string_view name) {
   if (fd >= session_by_fd_.size()) session_by_fd_.resize(std::max<size_t>(fd + 1, session_by_fd_.size() * 2), 0);
   session_by_fd_[fd] = index + 1;
   write_session_welcome(index);
+  if (resumed_rooms != nullptr) {
+    write_resumed_begin(out_);
+    for (size_t i = 0; i < resumed_rooms->size(); ++i) write_resumed_room(out_, (*resumed_rooms)[i], i == 0);
+    write_resumed_end(out_);
+  }
   transport_.send_text(id, out_);
   if (hooks_ != nullptr) hooks_->on_connect(id, session.name());
   return true;
@@ -433,11 +439,14 @@ void ChatApp::on_close(protocol::ConnectionId id, uint16_t code) {
 }
 
 void ChatApp::end_session(uint32_t session) {
-  held_until_.erase(session);
+  bool was_held = held_until_.erase(session);
   leave_all(session);
   grants_.erase(session);
   log_->unwatch_user(sessions_.get(session).name());
-  if (presence_ != nullptr) presence_->release(sessions_.get(session).name());
+  if (presence_ != nullptr) {
+    if (was_held) presence_->unhold(sessions_.get(session).name());
+    presence_->release(sessions_.get(session).name());
+  }
   users_.erase(sessions_.get(session).name());
   sessions_.release(session);
 }

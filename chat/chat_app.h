@@ -292,6 +292,12 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   void on_members(uint64_t cookie, bool ok, const std::vector<std::string>& remote) override;
   // PresenceClient: the room's members on every node, as Redis counted them at a batch.
   void on_room_count(std::string_view room, size_t members) override;
+  // PresenceClient: a resume (or a verified identity) whose session another node held was
+  // answered: welcome with its rooms, resume_failed or unavailable (chat_presence.cpp).
+  void on_taken_over(uint64_t cookie, std::string_view name, ClaimResult result,
+                     const std::vector<std::string>& rooms) override;
+  // PresenceClient: `name`'s session resumed on another node: it ends here.
+  void on_name_lost(std::string_view name) override;
 
   // Posts a message to room `room` from `from` (any label, e.g. "server") through the room
   // log: to every member, with the next seq, into history, once stored (at once with the memory
@@ -405,8 +411,11 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
 
   // The session of `id`, or kNoIndex before hello.
   uint32_t session_of(protocol::ConnectionId id) const;
-  // Creates the identified session of `id` named `name` and sends welcome; false if taken.
-  bool identify(protocol::ConnectionId id, std::string_view name);
+  // Creates the identified session of `id` named `name` and sends welcome; false if taken. With
+  // `resumed_rooms` (a session taken over from another node) the welcome says resumed and lists
+  // them.
+  bool identify(protocol::ConnectionId id, std::string_view name,
+                const std::vector<std::string>* resumed_rooms = nullptr);
   uint64_t now_ms() const;
 
   void handle(protocol::ConnectionId id, const ClientMessage& message);
@@ -464,6 +473,8 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   // Session resume (chat_resume.cpp).
   // Writes the welcome for `session` into out_: with a fresh resume token when resume is on.
   void write_session_welcome(uint32_t session);
+  // `session`'s current resume token (its last welcome's); "" when it has none.
+  std::string resume_token(uint32_t session) const;
   // Holds `session` after its connection `id` closed: pauses its memberships, tells its rooms
   // "away", starts the window. False when resume is off (the caller ends the session).
   bool hold_session(uint32_t session);
@@ -475,6 +486,8 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
   // hello with a resume token: attaches the held (or still attached) session it names, or
   // answers resume_failed.
   void resume_by_token(protocol::ConnectionId id, const ClientMessage& message);
+  // error resume_failed (the token is unknown, forged, used or expired).
+  void send_resume_failed(protocol::ConnectionId id, std::string_view message_id);
   // Ends `session`: leaves its rooms (left), forgets name, grant and pool slot.
   void end_session(uint32_t session);
   // With a durable log: empties the ring of `room_id` when its first members are all held (a
@@ -520,10 +533,20 @@ class ChatApp final : public protocol::WsApplication, public RoomLogClient, publ
     uint32_t limit = 0;  // the page asked for (0: none given)
     std::string after;   // the page cursor (empty: from the first name)
   };
+  // A cookie for a claim or take-over of `id`'s hello; false (answered `rejected`) when one of
+  // its hellos already waits.
+  bool new_claim_cookie(protocol::ConnectionId id, std::string_view message_id, uint64_t& cookie);
+  // The pending claim `cookie` answers, taken out into `out`; false when its connection went
+  // (a name won for nobody is given back).
+  bool answered_claim(uint64_t cookie, std::string_view name, ClaimResult result, PendingClaim& out);
   // hello for a name not held here, with presence: submits the claim (or answers unavailable).
   void claim_name(protocol::ConnectionId id, const ClientMessage& message);
   // A name verified at the handshake, already welcomed: claimed cluster-wide in the background.
   void claim_verified(protocol::ConnectionId id, std::string_view name);
+  // hello with a resume token unknown here, with presence: asks the other nodes (take_over).
+  void take_over_name(protocol::ConnectionId id, const ClientMessage& message);
+  // A verified identity another node holds live: name_taken, and the connection closed 1008.
+  void refuse_verified_name(protocol::ConnectionId id);
   // Writes and sends the `who` of `room_id` with `remote` (other nodes' members) appended: the
   // whole list for a plain `who` of a room of at most kWhoPage members, else the page of at most
   // `limit` (0: kWhoPage) names sorting after `after`, in byte order, with count and next.

@@ -12,6 +12,11 @@
 // the cluster-wide name claim, other nodes' joined/left/typing reach this node's members, and
 // `who` adds the other nodes' members. Without a Presence none of this runs.
 //
+// Resume across nodes: a hello with a resume token this node does not know asks Redis whether
+// another node holds that session for resume (take_over); if so the name moves here, the welcome
+// says resumed, and the old node ends its copy (on_name_lost). Verified identities take over a
+// held session of their name the same way, without a token.
+//
 // Presence in big rooms (issue 18): joins and leaves of a room over presence_batch_above members
 // are batched per room for presence_batch_ms (the loop's timer wheel, not the end of the loop
 // iteration: a ramp of joins spreads over many iterations, each with one join or two, so only a
@@ -28,15 +33,34 @@ void ChatApp::set_presence(Presence* presence) {
   if (presence_ != nullptr) presence_->set_client(this);
 }
 
-void ChatApp::claim_name(protocol::ConnectionId id, const ClientMessage& message) {
+bool ChatApp::new_claim_cookie(protocol::ConnectionId id, std::string_view message_id, uint64_t& cookie) {
   uint32_t fd = fd_of(id);
   if (PendingClaim* pending = pending_claims_.find(fd); pending != nullptr && pending->connection == id) {
-    send_error(id, ChatError::kRejected, "a hello is already waiting for its answer", message.id);
-    return;
+    send_error(id, ChatError::kRejected, "a hello is already waiting for its answer", message_id);
+    return false;
   }
   // The fd in the low half finds the entry; the counter tells a stale answer (the connection
   // closed and its fd was reused) from the current one.
-  uint64_t cookie = (next_presence_cookie_++ << 32) | fd;
+  cookie = (next_presence_cookie_++ << 32) | fd;
+  return true;
+}
+
+bool ChatApp::answered_claim(uint64_t cookie, std::string_view name, ClaimResult result, PendingClaim& out) {
+  PendingClaim* found = pending_claims_.find(static_cast<uint32_t>(cookie));
+  if (found == nullptr || found->cookie != cookie) {
+    // The connection went before the answer: a name won for nobody is given back.
+    if (result == ClaimResult::kOk && !users_.contains(name)) presence_->release(name);
+    return false;
+  }
+  out = std::move(*found);
+  pending_claims_.erase(static_cast<uint32_t>(cookie));
+  return true;
+}
+
+void ChatApp::claim_name(protocol::ConnectionId id, const ClientMessage& message) {
+  uint64_t cookie = 0;
+  if (!new_claim_cookie(id, message.id, cookie)) return;
+  uint32_t fd = fd_of(id);
   if (!presence_->claim(message.name, cookie)) {
     ++stats_.unavailable;
     send_error(id, ChatError::kUnavailable,
@@ -56,22 +80,89 @@ void ChatApp::claim_verified(protocol::ConnectionId id, std::string_view name) {
   pending_claims_.insert_or_assign(fd_of(id), PendingClaim{cookie, id, std::string(name), {}, true});
 }
 
-void ChatApp::on_claimed(uint64_t cookie, std::string_view name, ClaimResult result) {
-  PendingClaim* found = pending_claims_.find(static_cast<uint32_t>(cookie));
-  if (found == nullptr || found->cookie != cookie) {
-    // The connection went before the answer: a name claimed for nobody is given back.
-    if (result == ClaimResult::kOk && !users_.contains(name)) presence_->release(name);
+void ChatApp::take_over_name(protocol::ConnectionId id, const ClientMessage& message) {
+  uint64_t cookie = 0;
+  if (!new_claim_cookie(id, message.id, cookie)) return;
+  uint32_t fd = fd_of(id);
+  if (!presence_->take_over(message.name, message.resume, cookie)) {
+    ++stats_.unavailable;
+    send_error(id, ChatError::kUnavailable,
+               "sessions are resumed across the cluster and it cannot answer now; say hello again later",
+               message.id);
     return;
   }
-  PendingClaim pending = std::move(*found);
-  pending_claims_.erase(static_cast<uint32_t>(cookie));
+  pending_claims_.insert_or_assign(fd, PendingClaim{cookie, id, std::string(message.name), std::string(message.id)});
+}
+
+void ChatApp::on_taken_over(uint64_t cookie, std::string_view name, ClaimResult result,
+                            const std::vector<std::string>& rooms) {
+  PendingClaim pending;
+  if (!answered_claim(cookie, name, result, pending)) return;
+  protocol::ConnectionId id = pending.connection;
+  if (pending.verified) {
+    // A verified identity whose name another node holds: taken over when that node only held
+    // it for resume; a live session there keeps it (as on one node: 409 at the upgrade).
+    if (result == ClaimResult::kUnavailable) presence_->adopt(pending.name);
+    if (result == ClaimResult::kTaken) refuse_verified_name(id);
+    return;
+  }
+  switch (result) {
+    case ClaimResult::kOk:
+      // Rooms are not joined here: the client joins each with since_seq, as after any resume.
+      if (!identify(id, pending.name, &rooms)) {
+        if (!users_.contains(pending.name)) presence_->release(pending.name);
+        send_error(id, ChatError::kNameTaken, "user name taken", pending.message_id);
+      }
+      return;
+    case ClaimResult::kTaken:
+      send_resume_failed(id, pending.message_id);
+      return;
+    case ClaimResult::kUnavailable:
+      ++stats_.unavailable;
+      send_error(id, ChatError::kUnavailable,
+                 "sessions are resumed across the cluster and it cannot answer now; say hello again later",
+                 pending.message_id);
+      return;
+  }
+}
+
+void ChatApp::refuse_verified_name(protocol::ConnectionId id) {
+  // As on_open does when the name is taken on this node.
+  send_error(id, ChatError::kNameTaken, "user name taken (on another server of this chat)", {});
+  transport_.close(id, protocol::kClosePolicyViolation, "user name taken");
+}
+
+void ChatApp::on_name_lost(std::string_view name) {
+  const uint32_t* found = users_.find(name);
+  if (found == nullptr) return;
+  uint32_t index = *found;
+  ChatSession& session = sessions_.get(index);
+  if (session.connection != 0) {
+    // Still attached here (a reloaded page whose old socket is not seen closed yet): the new
+    // connection on the other node has the session, as resume_by_token does on one node.
+    protocol::ConnectionId old = session.connection;
+    detach_session(index);
+    transport_.close(old, protocol::kClosePolicyViolation, "session resumed on another server");
+  }
+  end_session(index);  // its rooms are told `left`; the other node's rejoins tell `joined`
+}
+
+void ChatApp::on_claimed(uint64_t cookie, std::string_view name, ClaimResult result) {
+  PendingClaim pending;
+  if (!answered_claim(cookie, name, result, pending)) return;
   protocol::ConnectionId id = pending.connection;
   if (pending.verified) {
     if (result == ClaimResult::kUnavailable) presence_->adopt(pending.name);
     if (result == ClaimResult::kTaken) {
-      // As on_open does when the name is taken on this node.
-      send_error(id, ChatError::kNameTaken, "user name taken (on another server of this chat)", {});
-      transport_.close(id, protocol::kClosePolicyViolation, "user name taken");
+      // Another node holds it: taken over if only held for resume there (on_taken_over), else
+      // refused as on_open does when the name is taken on this node.
+      uint64_t again = (next_presence_cookie_++ << 32) | static_cast<uint32_t>(cookie);
+      pending.cookie = again;
+      if (presence_->take_over(pending.name, {}, again)) {
+        pending_claims_.insert_or_assign(static_cast<uint32_t>(cookie), std::move(pending));
+        return;
+      }
+      refuse_verified_name(id);
     }
     return;
   }

@@ -83,13 +83,19 @@ void ChatApp::write_session_welcome(uint32_t index) {
     write_welcome(out_, session.name(), config_.max_text_bytes);
     return;
   }
-  char token[kTokenLength];
+  write_welcome_resume(out_, session.name(), config_.max_text_bytes, resume_token(index));
+}
+
+std::string ChatApp::resume_token(uint32_t index) const {
+  const ChatSession& session = sessions_.get(index);
+  if (all_zero(session.resume_secret, kSecretBytes)) return {};
+  std::string token(kTokenLength, '0');
   for (size_t i = 0; i < kIndexHexDigits; ++i) token[i] = kHex[(index >> (4 * (kIndexHexDigits - 1 - i))) & 0xf];
   for (size_t i = 0; i < kSecretBytes; ++i) {
     token[kIndexHexDigits + 2 * i] = kHex[session.resume_secret[i] >> 4];
     token[kIndexHexDigits + 2 * i + 1] = kHex[session.resume_secret[i] & 0xf];
   }
-  write_welcome_resume(out_, session.name(), config_.max_text_bytes, {token, kTokenLength});
+  return token;
 }
 
 void ChatApp::detach_session(uint32_t index) {
@@ -127,6 +133,11 @@ bool ChatApp::hold_session(uint32_t index) {
     announce_status(rooms_.room(membership.room), membership.room, session.name(), true, 0);
     drop_ring_if_unattended(membership.room);
   }
+  if (presence_ != nullptr) {
+    // The reconnect may land on another node of the chat: it takes the session over there with
+    // this token (the rooms go along for its welcome).
+    presence_->hold(session.name(), resume_token(index), rooms_of(session.name()), config_.resume_window_ms);
+  }
   return true;
 }
 
@@ -160,6 +171,7 @@ void ChatApp::attach_session(uint32_t index, protocol::ConnectionId id) {
   write_resumed_end(out_);
   transport_.send_text(id, out_);
   if (!was_held) return;
+  if (presence_ != nullptr) presence_->unhold(session.name());
   for (const Membership& membership : session.memberships) {
     announce_status(rooms_.room(membership.room), membership.room, session.name(), false, id);
   }
@@ -173,11 +185,13 @@ void ChatApp::resume_by_token(protocol::ConnectionId id, const ClientMessage& me
                sessions_.get(index).in_use() && !all_zero(sessions_.get(index).resume_secret, kSecretBytes) &&
                CRYPTO_memcmp(secret, sessions_.get(index).resume_secret, kSecretBytes) == 0 &&
                FoldedNameEqual{}(sessions_.get(index).name(), message.name);
+  if (!valid && presence_ != nullptr && !users_.contains(message.name)) {
+    // Not a session of this node: perhaps one held on another node of the chat.
+    take_over_name(id, message);
+    return;
+  }
   if (!valid) {
-    send_error(id, ChatError::kResumeFailed,
-               "resume token unknown, forged or expired (the window is " +
-                   std::to_string(config_.resume_window_ms / 1000) + " s); say hello without it",
-               message.id);
+    send_resume_failed(id, message.id);
     return;
   }
   ChatSession& session = sessions_.get(index);
@@ -189,6 +203,13 @@ void ChatApp::resume_by_token(protocol::ConnectionId id, const ClientMessage& me
     transport_.close(old, protocol::kClosePolicyViolation, "session resumed on another connection");
   }
   attach_session(index, id);
+}
+
+void ChatApp::send_resume_failed(protocol::ConnectionId id, std::string_view message_id) {
+  send_error(id, ChatError::kResumeFailed,
+             "resume token unknown, forged or expired (the window is " +
+                 std::to_string(config_.resume_window_ms / 1000) + " s); say hello without it",
+             message_id);
 }
 
 void ChatApp::unpause_membership(uint32_t index, uint32_t room_id) {

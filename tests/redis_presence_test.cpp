@@ -72,6 +72,24 @@ long long await_room_members(uint16_t port, const std::string& room, long long w
   return count;
 }
 
+// The string at `key` on the Redis at `port`, polled until it exists or 10 s pass ("" then).
+std::string await_string(uint16_t port, const std::string& key) {
+  std::string value;
+  for (int i = 0; i < 200 && value.empty(); ++i) {
+    if (i != 0) std::this_thread::sleep_for(milliseconds(50));
+    redisContext* context = redisConnect("127.0.0.1", port);
+    if (context != nullptr && context->err == 0) {
+      auto* reply = static_cast<redisReply*>(redisCommand(context, "GET %s", key.c_str()));
+      if (reply != nullptr && reply->type == REDIS_REPLY_STRING) value.assign(reply->str, reply->len);
+      if (reply != nullptr) freeReplyObject(reply);
+    }
+    if (context != nullptr) redisFree(context);
+  }
+  return value;
+}
+
+const std::string kSecret = "presence-test-secret-of-at-least-32-bytes";
+
 class RedisPresenceTest : public ::testing::Test {
  protected:
   // Starts Redis (AOF on or off) and two nodes on 127.0.0.1 and 127.0.0.2, with `extra` options.
@@ -86,6 +104,17 @@ class RedisPresenceTest : public ::testing::Test {
     ASSERT_TRUE(a_->ok()) << a_->error();
     b_ = std::make_unique<ParleydProcess>(b_args);
     ASSERT_TRUE(b_->ok()) << b_->error();
+  }
+  // start() with --auth-secret kSecret (a file read at start-up) and `extra`.
+  void start_verified(std::vector<std::string> extra = {}) {
+    char path[] = "/tmp/parley-presence-secret-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, kSecret.data(), kSecret.size()), static_cast<ssize_t>(kSecret.size()));
+    close(fd);
+    extra.insert(extra.end(), {"--auth-secret", path});
+    start(false, extra);
+    unlink(path);
   }
   // A third node on 127.0.0.3.
   void start_third() {
@@ -142,27 +171,121 @@ TEST_F(RedisPresenceTest, AClaimOutlivesItsExpiryWhileItsSessionIsAttachedOrHeld
   }
 }
 
+TEST_F(RedisPresenceTest, ATokenIdentityHeldForResumeOnAnotherNodeIsTakenOver) {
+  start_verified({"--resume-window", "120"});
+  if (HasFatalFailure()) return;
+  uint64_t expires = static_cast<uint64_t>(time(nullptr)) + 3600;
+  Member alice, bob, twin;
+  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port(), "/chat?token=" + chat::mint_token("alice", {}, expires, kSecret)));
+  ASSERT_FALSE(alice.next("welcome").empty());
+  alice.join("den");
+  ASSERT_TRUE(bob.connect("127.0.0.1", a_->port(), "/chat?token=" + chat::mint_token("bob", {}, expires, kSecret)));
+  ASSERT_FALSE(bob.next("welcome").empty());
+  bob.join("den");
+  alice.drop();
+  ASSERT_EQ(Json(bob.next("presence")).str("status"), "away");
+  ASSERT_FALSE(await_string(redis_->port(), "parley:resume:alice").empty());
+  // The page reloads onto node B: the token's identity takes the held session over (on one
+  // node it would at the upgrade), instead of name_taken for the whole window.
+  ASSERT_TRUE(twin.connect("127.0.0.2", b_->port(), "/chat?token=" + chat::mint_token("alice", {}, expires, kSecret)));
+  ASSERT_FALSE(twin.next("welcome").empty());
+  EXPECT_EQ(Json(bob.next("left")).str("user"), "alice");
+  twin.expect_no("error");
+  ASSERT_TRUE(twin.send(R"({"type":"ping"})"));
+  EXPECT_FALSE(twin.next("pong").empty());
+}
+
 TEST_F(RedisPresenceTest, ATokenIdentityHeldOnAnotherNodeIsClosedAsNameTaken) {
-  const std::string secret = "presence-test-secret-of-at-least-32-bytes";
-  char path[] = "/tmp/parley-presence-secret-XXXXXX";
-  int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, secret.data(), secret.size()), static_cast<ssize_t>(secret.size()));
-  close(fd);
-  start(false, {"--auth-secret", path});
-  unlink(path);  // read at start-up
+  start_verified();
+  if (HasFatalFailure()) return;
   uint64_t expires = static_cast<uint64_t>(time(nullptr)) + 3600;
   Member alice, twin;
-  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port(), "/chat?token=" + chat::mint_token("alice", {}, expires, secret)));
+  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port(), "/chat?token=" + chat::mint_token("alice", {}, expires, kSecret)));
   ASSERT_FALSE(alice.next("welcome").empty());
   // Welcomed at open on B too (a verified identity does not wait), then refused once the claim
   // answers: as a second connection of that name on one node is.
-  ASSERT_TRUE(twin.connect("127.0.0.2", b_->port(), "/chat?token=" + chat::mint_token("ALICE", {}, expires, secret)));
+  ASSERT_TRUE(twin.connect("127.0.0.2", b_->port(), "/chat?token=" + chat::mint_token("ALICE", {}, expires, kSecret)));
   Json refused(twin.next("error"));
   EXPECT_EQ(refused.str("code"), "name_taken") << refused.raw;
   // Alice on A is untouched.
   ASSERT_TRUE(alice.send(R"({"type":"ping"})"));
   EXPECT_FALSE(alice.next("pong").empty());
+}
+
+// A reload or reconnect lands on any node (SO_REUSEPORT workers, a load balancer) while the
+// session is held where the connection dropped: the resume token takes it over there.
+TEST_F(RedisPresenceTest, ASessionHeldForResumeOnOneNodeResumesOnAnother) {
+  start(false, {"--resume-window", "120"});
+  Member alice, bob, carol;
+  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port()));
+  ASSERT_TRUE(alice.send(R"({"type":"hello","name":"alice"})"));
+  Json welcome(alice.next("welcome"));
+  const std::string token = welcome.str("resume");
+  ASSERT_EQ(token.size(), 32u) << welcome.raw;
+  alice.join("den");
+  enter(bob, true, "bob");
+  bob.join("den");
+  enter(carol, false, "carol");
+  carol.join("den");
+  EXPECT_EQ(Json(bob.next("joined")).str("user"), "carol");
+  alice.drop();
+  ASSERT_EQ(Json(bob.next("presence")).str("status"), "away");
+  // Redis holds the token's digest, never the token, and the rooms.
+  std::string record = await_string(redis_->port(), "parley:resume:alice");
+  ASSERT_EQ(record.substr(record.find('\t') + 1), "den") << record;
+  EXPECT_EQ(record.find(token), std::string::npos) << record;
+  ASSERT_TRUE(carol.send(R"({"type":"msg","room":"den","text":"while away","id":"c1"})"));
+  ASSERT_FALSE(carol.next("ack").empty());
+
+  Member back;
+  ASSERT_TRUE(back.connect("127.0.0.2", b_->port()));  // the other node
+  ASSERT_TRUE(back.send(R"({"type":"hello","name":"alice","resume":")" + token + R"("})"));
+  const std::string answer = back.next_any({"welcome", "error"});
+  Json resumed(answer);
+  ASSERT_EQ(resumed.type(), "welcome") << resumed.raw;
+  EXPECT_TRUE(resumed.boolean("resumed")) << resumed.raw;
+  EXPECT_NE(answer.find(R"("rooms":["den"])"), std::string::npos) << answer;
+  EXPECT_NE(resumed.str("resume"), token);
+  // The node that held it ended it: its members see alice leave, then join on B.
+  EXPECT_EQ(Json(bob.next("left")).str("user"), "alice");
+  Json history(back.join("den", R"(,"since_seq":0)"));
+  ASSERT_EQ(history.messages().size(), 1u) << history.raw;
+  EXPECT_EQ(history.messages()[0].text, "while away");
+  EXPECT_EQ(Json(bob.next("joined")).str("user"), "alice");
+  // The name is B's now, and a token resumes once.
+  Member rival;
+  ASSERT_TRUE(rival.connect("127.0.0.1", a_->port()));
+  EXPECT_EQ(Json(rival.try_hello("alice")).str("code"), "name_taken");
+  ASSERT_TRUE(rival.send(R"({"type":"hello","name":"alice","resume":")" + token + R"("})"));
+  EXPECT_EQ(Json(rival.next("error")).str("code"), "resume_failed");
+}
+
+TEST_F(RedisPresenceTest, AWrongTokenOnAnotherNodeResumesNothingAndTheNameStaysHeld) {
+  start(false, {"--resume-window", "120"});
+  Member alice, bob;
+  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port()));
+  ASSERT_TRUE(alice.send(R"({"type":"hello","name":"alice"})"));
+  std::string token = Json(alice.next("welcome")).str("resume");
+  ASSERT_EQ(token.size(), 32u);
+  alice.join("den");
+  enter(bob, true, "bob");
+  bob.join("den");
+  alice.drop();
+  ASSERT_EQ(Json(bob.next("presence")).str("status"), "away");
+  ASSERT_FALSE(await_string(redis_->port(), "parley:resume:alice").empty());
+  std::string forged = token;
+  forged.back() = forged.back() == '0' ? '1' : '0';  // the same slot, another secret
+  Member thief;
+  ASSERT_TRUE(thief.connect("127.0.0.2", b_->port()));
+  ASSERT_TRUE(thief.send(R"({"type":"hello","name":"alice","resume":")" + forged + R"("})"));
+  EXPECT_EQ(Json(thief.next("error")).str("code"), "resume_failed");
+  EXPECT_EQ(Json(thief.try_hello("alice")).str("code"), "name_taken");
+  bob.expect_no("left");
+  // The real token still works afterwards, from A.
+  Member back;
+  ASSERT_TRUE(back.connect("127.0.0.1", a_->port()));
+  ASSERT_TRUE(back.send(R"({"type":"hello","name":"alice","resume":")" + token + R"("})"));
+  EXPECT_TRUE(Json(back.next("welcome")).boolean("resumed"));
 }
 
 TEST_F(RedisPresenceTest, JoinedLeftTypingAndWhoCrossNodes) {

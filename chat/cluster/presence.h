@@ -40,6 +40,16 @@ class PresenceClient {
   // The members() asked with `cookie`: `remote` are the users of `room` on other nodes; `ok`
   // false when the answer could not be had (answer from local members only).
   virtual void on_members(uint64_t cookie, bool ok, const std::vector<std::string>& remote) = 0;
+  // The take_over() asked with `cookie` was answered: kOk, the name is this node's now and
+  // `rooms` are the rooms its session held on the other node; kTaken, no session of `name` is
+  // held for resume anywhere with that token (or at all).
+  virtual void on_taken_over(uint64_t cookie, std::string_view name, ClaimResult result,
+                             const std::vector<std::string>& rooms) {
+    (void)cookie, (void)name, (void)result, (void)rooms;
+  }
+  // Another node took over `name`, which this node holds (its session resumed there): the
+  // session here ends, and the name is no longer this node's.
+  virtual void on_name_lost(std::string_view name) { (void)name; }
 };
 
 class Presence {
@@ -63,6 +73,25 @@ class Presence {
   // Asks for the members of `room` on other nodes; on_members(cookie, ...) follows, never inside
   // this call. False when nothing was submitted (answer locally).
   virtual bool members(std::string_view room, uint64_t cookie) = 0;
+
+  // Session resume across nodes (docs/redis.md "Names"): a reload or reconnect lands on any node
+  // of the chat (SO_REUSEPORT workers, a load balancer), while the session is held where the
+  // connection dropped. `name`'s session is held here for resume with `token` (its last
+  // welcome's) for `ttl_ms`, a member of `rooms`: another node may take it over.
+  virtual void hold(std::string_view name, std::string_view token, const std::vector<std::string>& rooms,
+                    uint64_t ttl_ms) {
+    (void)name, (void)token, (void)rooms, (void)ttl_ms;
+  }
+  // The session held for `name` was resumed here or ended: nobody takes it over any more.
+  virtual void unhold(std::string_view name) { (void)name; }
+  // A hello whose resume token this node does not know: takes `name` over from the node holding
+  // its session for resume with `token` ("" for an identity verified at the handshake: any held
+  // session of it). on_taken_over(cookie, ...) follows, never inside this call; false when
+  // nothing was submitted (answer `unavailable`).
+  virtual bool take_over(std::string_view name, std::string_view token, uint64_t cookie) {
+    (void)name, (void)token, (void)cookie;
+    return false;
+  }
 };
 
 }  // namespace chat

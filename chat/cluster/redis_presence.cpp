@@ -32,6 +32,31 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 )LUA";
 
+// KEYS: resume:<lower name>. ARGV: ttl ms, token, rooms ('\t'-joined). A session held here for
+// resume: the token's digest (whoever reads Redis cannot resume with it) and its rooms, for
+// another node to take it over with the token (kTakeOverScript).
+constexpr std::string_view kHoldScript = R"LUA(
+redis.call('SET', KEYS[1], redis.sha1hex(ARGV[2]) .. '\t' .. ARGV[3], 'PX', ARGV[1])
+return 0
+)LUA";
+
+// KEYS: name:<lower name>, resume:<lower name>. ARGV: node, claim ttl ms, token ('': any held
+// session, for an identity verified at the handshake), node channel prefix, lower name. Takes
+// the name over from the node holding its session for resume when the token is that session's:
+// the record goes (a token resumes once), the claim becomes ours, and the old node is told on
+// its node channel (it ends the session there). Returns {1, rooms} or {0}.
+constexpr std::string_view kTakeOverScript = R"LUA(
+local record = redis.call('GET', KEYS[2])
+if not record then return {0} end
+local tab = string.find(record, '\t', 1, true) or (#record + 1)
+if ARGV[3] ~= '' and string.sub(record, 1, tab - 1) ~= redis.sha1hex(ARGV[3]) then return {0} end
+local holder = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if holder and holder ~= ARGV[1] then redis.call('PUBLISH', ARGV[4] .. holder, ARGV[5]) end
+return {1, string.sub(record, tab + 1)}
+)LUA";
+
 // KEYS: m:<room>, nm:<node>. ARGV: node, room, channel, then changes "+user" (joined) or "-user"
 // (left) in order. The room's hash and the node's undo set change together, and ONE event tells
 // the batch: "<node>\tb\t+alice\t-bob\t#150" (issue 18: one publish per room per batch, not per
@@ -130,7 +155,8 @@ RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool command
   link.endpoint = endpoint;
   link.max_pending = 16384;
   if (commands) {
-    for (std::string_view script : {kClaimScript, kReleaseScript, kBatchScript, kSyncScript, kBeatScript}) {
+    for (std::string_view script :
+         {kClaimScript, kReleaseScript, kBatchScript, kSyncScript, kBeatScript, kHoldScript, kTakeOverScript}) {
       link.preamble.push_back({"SCRIPT", "LOAD", std::string(script)});
     }
   }
@@ -142,7 +168,8 @@ RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool command
 RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& loop, PresenceTiming timing)
     : timing_(timing), claim_sha_(script_sha1(kClaimScript)), release_sha_(script_sha1(kReleaseScript)),
       batch_sha_(script_sha1(kBatchScript)), sync_sha_(script_sha1(kSyncScript)),
-      beat_sha_(script_sha1(kBeatScript)), loop_(loop),
+      beat_sha_(script_sha1(kBeatScript)), hold_sha_(script_sha1(kHoldScript)),
+      take_over_sha_(script_sha1(kTakeOverScript)), loop_(loop),
       wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 10), link_(loop, presence_link_config(endpoint, true)),
       subscriber_(loop, presence_link_config(endpoint, false)) {
   prefix_ = redis_key_prefix(endpoint);
@@ -155,6 +182,7 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
   });
   link_.set_on_down([this] { up_since_ms_ = 0; });
   subscriber_.set_on_up([this] {
+    subscriber_.subscribe(key("node", node_id_));
     for (const auto& [room, users] : rooms_) subscriber_.subscribe(key("p", room));
   });
   subscriber_.set_on_message(
@@ -283,6 +311,53 @@ void RedisPresence::release(std::string_view name) {
 }
 
 
+void RedisPresence::hold(std::string_view name, std::string_view token, const std::vector<std::string>& rooms,
+                         uint64_t ttl_ms) {
+  std::string lower = user_key(name);
+  if (token.empty() || ttl_ms == 0 || !names_.contains(lower)) return;
+  std::string joined;
+  for (const std::string& room : rooms) joined.append(joined.empty() ? "" : "\t").append(room);
+  // Redis away: not retried; a resume on another node then gets resume_failed, as before.
+  link_.command({"EVALSHA", hold_sha_, "1", key("resume", lower), std::to_string(ttl_ms), token, joined},
+                [](redisReply*) {});
+}
+
+void RedisPresence::unhold(std::string_view name) {
+  std::string lower = user_key(name);
+  // Not ours any more (taken over: the take-over deleted the record, and a new one may be
+  // the new owner's): nothing to delete.
+  if (!names_.contains(lower)) return;
+  link_.command({"DEL", key("resume", lower)}, [](redisReply*) {});
+}
+
+bool RedisPresence::take_over(std::string_view name, std::string_view token, uint64_t cookie) {
+  if (pending_claims_ >= kMaxPendingClaims) return false;
+  std::string lower = user_key(name);
+  std::string ttl = std::to_string(timing_.node_timeout_ms);
+  std::string channels = key("node", "");
+  RedisSubmit submit = link_.command(
+      {"EVALSHA", take_over_sha_, "2", key("name", lower), key("resume", lower), node_id_, ttl, token, channels, lower},
+      [this, cookie, lower](redisReply* reply) {
+        --pending_claims_;
+        ClaimResult result = ClaimResult::kUnavailable;
+        std::vector<std::string> rooms;
+        if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
+          result = reply->element[0]->integer == 1 ? ClaimResult::kOk : ClaimResult::kTaken;
+          std::string_view list = reply->elements == 2 ? reply_text(reply->element[1]) : std::string_view();
+          while (!list.empty()) {
+            size_t tab = list.find('\t');
+            rooms.emplace_back(list.substr(0, tab));
+            list = tab == std::string_view::npos ? std::string_view() : list.substr(tab + 1);
+          }
+        }
+        if (result == ClaimResult::kOk) names_.insert(lower);
+        if (client_ != nullptr) client_->on_taken_over(cookie, lower, result, rooms);
+      });
+  if (submit != RedisSubmit::kQueued) return false;
+  ++pending_claims_;
+  return true;
+}
+
 void RedisPresence::joined(std::string_view room, std::string_view user) {
   auto [it, created] = rooms_.try_emplace(std::string(room));
   if (created) subscriber_.subscribe(key("p", room));  // down: on_up subscribes every room
@@ -370,6 +445,13 @@ bool RedisPresence::members(std::string_view room, uint64_t cookie) {
 }
 
 void RedisPresence::on_message(std::string_view channel, std::string_view payload) {
+  if (channel == key("node", node_id_)) {
+    // kTakeOverScript: another node resumed the session of `payload` (a lower name) held here.
+    // Forgotten first, so that ending the session neither releases the claim nor deletes a
+    // resume record that is the new owner's.
+    if (names_.erase(std::string(payload)) != 0 && client_ != nullptr) client_->on_name_lost(payload);
+    return;
+  }
   std::string_view room_prefix = "p:";
   if (!channel.starts_with(prefix_) || !channel.substr(prefix_.size()).starts_with(room_prefix)) return;
   std::string_view room = channel.substr(prefix_.size() + room_prefix.size());

@@ -6,6 +6,9 @@
 //   m:<room>            hash of the room's members on every node: field "<node>\t<user>"
 //   nm:<node>           set of "<room>\t<user>" this node put in m:* (what to undo if it dies)
 //   nodes               sorted set: node id -> last heartbeat (Redis's TIME, ms)
+//   resume:<lower name> a session held for resume on its node: "<sha1 of its token>\t<rooms>",
+//                       PX the resume window; another node takes the name over with the token
+//   channel node:<node> names another node took over from this one (their sessions end here)
 //   channel p:<room>    presence events "<node>\t<j|l|t|s>\t<user>" (t: typing on, s: stopped),
 //                       and batches "<node>\tb\t+<joined user>\t-<left user>...\t#<members>"
 //                       (issue 18: a node's joins and leaves of a room are sent once per
@@ -49,6 +52,10 @@ class RedisPresence final : public Presence {
   void left(std::string_view room, std::string_view user) override;
   void typing(std::string_view room, std::string_view user, bool on) override;
   bool members(std::string_view room, uint64_t cookie) override;
+  void hold(std::string_view name, std::string_view token, const std::vector<std::string>& rooms,
+            uint64_t ttl_ms) override;
+  void unhold(std::string_view name) override;
+  bool take_over(std::string_view name, std::string_view token, uint64_t cookie) override;
 
   // This node's id (random per start).
   const std::string& node_id() const { return node_id_; }
@@ -83,6 +90,8 @@ class RedisPresence final : public Presence {
   std::string batch_sha_;
   std::string sync_sha_;
   std::string beat_sha_;
+  std::string hold_sha_;
+  std::string take_over_sha_;
   std::unordered_set<std::string> names_;  // lowercased names held here (identified or held)
   // Local members by room (names as joined); a room's entry exists while it has one.
   std::unordered_map<std::string, std::unordered_set<std::string>> rooms_;
