@@ -101,7 +101,8 @@ void ChatApp::on_taken_over(uint64_t cookie, std::string_view name, ClaimResult 
   protocol::ConnectionId id = pending.connection;
   if (pending.verified) {
     // A verified identity whose name another node holds: taken over when that node only held
-    // it for resume; a live session there keeps it (as on one node: 409 at the upgrade).
+    // it for resume; a live session there keeps it (as on one node: 409 at the upgrade). Its
+    // welcome went at open; the client rejoins its rooms as after any reconnect.
     if (result == ClaimResult::kUnavailable) presence_->adopt(pending.name);
     if (result == ClaimResult::kTaken) refuse_verified_name(id);
     return;

@@ -136,7 +136,8 @@ bool ChatApp::hold_session(uint32_t index) {
   if (presence_ != nullptr) {
     // The reconnect may land on another node of the chat: it takes the session over there with
     // this token (the rooms go along for its welcome).
-    presence_->hold(session.name(), resume_token(index), rooms_of(session.name()), config_.resume_window_ms);
+    presence_->hold(session.name(), resume_token(index), grants_.contains(index), rooms_of(session.name()),
+                    config_.resume_window_ms);
   }
   return true;
 }

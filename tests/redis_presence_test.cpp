@@ -128,6 +128,18 @@ class RedisPresenceTest : public ::testing::Test {
     b_.reset();
     redis_.reset();
   }
+  // Connects a member to node A and says hello; returns the welcome's resume token.
+  std::string enter_resumable(Member& member, const std::string& name) {
+    EXPECT_TRUE(member.connect("127.0.0.1", a_->port()));
+    EXPECT_TRUE(member.send(R"({"type":"hello","name":")" + name + R"("})"));
+    std::string token = Json(member.next("welcome")).str("resume");
+    EXPECT_EQ(token.size(), 32u);
+    return token;
+  }
+  // Sends hello as `name` with resume token `token`.
+  static bool resume_hello(Member& member, const std::string& name, const std::string& token) {
+    return member.send(R"({"type":"hello","name":")" + name + R"(","resume":")" + token + R"("})");
+  }
   // Connects a member to node A or B and says hello.
   void enter(Member& member, bool on_a, const std::string& name) {
     ASSERT_TRUE(on_a ? member.connect("127.0.0.1", a_->port()) : member.connect("127.0.0.2", b_->port()));
@@ -185,6 +197,9 @@ TEST_F(RedisPresenceTest, ATokenIdentityHeldForResumeOnAnotherNodeIsTakenOver) {
   alice.drop();
   ASSERT_EQ(Json(bob.next("presence")).str("status"), "away");
   ASSERT_FALSE(await_string(redis_->port(), "parley:resume:alice").empty());
+  // Marked verified: a plain hello with its resume token (where the embedder's authorize hook
+  // lets unverified connections in) cannot take it without the identity's grant.
+  EXPECT_NE(await_string(redis_->port(), "parley:resume:alice").find("\tv\talice\tden"), std::string::npos);
   // The page reloads onto node B: the token's identity takes the held session over (on one
   // node it would at the upgrade), instead of name_taken for the whole window.
   ASSERT_TRUE(twin.connect("127.0.0.2", b_->port(), "/chat?token=" + chat::mint_token("alice", {}, expires, kSecret)));
@@ -217,11 +232,7 @@ TEST_F(RedisPresenceTest, ATokenIdentityHeldOnAnotherNodeIsClosedAsNameTaken) {
 TEST_F(RedisPresenceTest, ASessionHeldForResumeOnOneNodeResumesOnAnother) {
   start(false, {"--resume-window", "120"});
   Member alice, bob, carol;
-  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port()));
-  ASSERT_TRUE(alice.send(R"({"type":"hello","name":"alice"})"));
-  Json welcome(alice.next("welcome"));
-  const std::string token = welcome.str("resume");
-  ASSERT_EQ(token.size(), 32u) << welcome.raw;
+  const std::string token = enter_resumable(alice, "alice");
   alice.join("den");
   enter(bob, true, "bob");
   bob.join("den");
@@ -232,14 +243,14 @@ TEST_F(RedisPresenceTest, ASessionHeldForResumeOnOneNodeResumesOnAnother) {
   ASSERT_EQ(Json(bob.next("presence")).str("status"), "away");
   // Redis holds the token's digest, never the token, and the rooms.
   std::string record = await_string(redis_->port(), "parley:resume:alice");
-  ASSERT_EQ(record.substr(record.find('\t') + 1), "den") << record;
+  ASSERT_NE(record.find("\t-\talice\tden"), std::string::npos) << record;
   EXPECT_EQ(record.find(token), std::string::npos) << record;
   ASSERT_TRUE(carol.send(R"({"type":"msg","room":"den","text":"while away","id":"c1"})"));
   ASSERT_FALSE(carol.next("ack").empty());
 
   Member back;
   ASSERT_TRUE(back.connect("127.0.0.2", b_->port()));  // the other node
-  ASSERT_TRUE(back.send(R"({"type":"hello","name":"alice","resume":")" + token + R"("})"));
+  ASSERT_TRUE(resume_hello(back, "alice", token));
   const std::string answer = back.next_any({"welcome", "error"});
   Json resumed(answer);
   ASSERT_EQ(resumed.type(), "welcome") << resumed.raw;
@@ -256,17 +267,14 @@ TEST_F(RedisPresenceTest, ASessionHeldForResumeOnOneNodeResumesOnAnother) {
   Member rival;
   ASSERT_TRUE(rival.connect("127.0.0.1", a_->port()));
   EXPECT_EQ(Json(rival.try_hello("alice")).str("code"), "name_taken");
-  ASSERT_TRUE(rival.send(R"({"type":"hello","name":"alice","resume":")" + token + R"("})"));
+  ASSERT_TRUE(resume_hello(rival, "alice", token));
   EXPECT_EQ(Json(rival.next("error")).str("code"), "resume_failed");
 }
 
 TEST_F(RedisPresenceTest, AWrongTokenOnAnotherNodeResumesNothingAndTheNameStaysHeld) {
   start(false, {"--resume-window", "120"});
   Member alice, bob;
-  ASSERT_TRUE(alice.connect("127.0.0.1", a_->port()));
-  ASSERT_TRUE(alice.send(R"({"type":"hello","name":"alice"})"));
-  std::string token = Json(alice.next("welcome")).str("resume");
-  ASSERT_EQ(token.size(), 32u);
+  std::string token = enter_resumable(alice, "alice");
   alice.join("den");
   enter(bob, true, "bob");
   bob.join("den");
@@ -277,15 +285,66 @@ TEST_F(RedisPresenceTest, AWrongTokenOnAnotherNodeResumesNothingAndTheNameStaysH
   forged.back() = forged.back() == '0' ? '1' : '0';  // the same slot, another secret
   Member thief;
   ASSERT_TRUE(thief.connect("127.0.0.2", b_->port()));
-  ASSERT_TRUE(thief.send(R"({"type":"hello","name":"alice","resume":")" + forged + R"("})"));
+  ASSERT_TRUE(resume_hello(thief, "alice", forged));
   EXPECT_EQ(Json(thief.next("error")).str("code"), "resume_failed");
   EXPECT_EQ(Json(thief.try_hello("alice")).str("code"), "name_taken");
   bob.expect_no("left");
   // The real token still works afterwards, from A.
   Member back;
   ASSERT_TRUE(back.connect("127.0.0.1", a_->port()));
-  ASSERT_TRUE(back.send(R"({"type":"hello","name":"alice","resume":")" + token + R"("})"));
+  ASSERT_TRUE(resume_hello(back, "alice", token));
   EXPECT_TRUE(Json(back.next("welcome")).boolean("resumed"));
+}
+
+// A record outlives its node's claim when the node dies (claims expire in 15 s, records with the
+// window): once another node holds the name, the record takes nothing from it.
+TEST_F(RedisPresenceTest, AResumeRecordNeverTakesANameAnotherNodeNowHolds) {
+  start(false, {"--resume-window", "120"});
+  Member alice, bob;
+  std::string token = enter_resumable(alice, "alice");
+  enter(bob, true, "bob");
+  alice.drop();
+  ASSERT_FALSE(await_string(redis_->port(), "parley:resume:alice").empty());
+  redisContext* context = redisConnect("127.0.0.1", redis_->port());
+  ASSERT_TRUE(context != nullptr && context->err == 0);
+  auto* reply = static_cast<redisReply*>(redisCommand(context, "SET parley:name:alice some-other-node"));
+  ASSERT_NE(reply, nullptr);
+  freeReplyObject(reply);
+  Member back;
+  ASSERT_TRUE(back.connect("127.0.0.2", b_->port()));
+  ASSERT_TRUE(resume_hello(back, "alice", token));
+  EXPECT_EQ(Json(back.next("error")).str("code"), "resume_failed");
+  reply = static_cast<redisReply*>(redisCommand(context, "MGET parley:name:alice parley:resume:alice"));
+  ASSERT_TRUE(reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2);
+  EXPECT_EQ(std::string(reply->element[0]->str, reply->element[0]->len), "some-other-node");
+  EXPECT_EQ(reply->element[1]->type, REDIS_REPLY_NIL) << "the stale record is gone";
+  freeReplyObject(reply);
+  redisFree(context);
+}
+
+// A verified session's record is marked `v`: its token alone (a plain hello, where the embedder's
+// authorize hook lets unverified connections in) does not take it, since the identity's grant
+// (DM history, room limits) does not travel; the identity itself does (test above).
+TEST_F(RedisPresenceTest, ARecordMarkedVerifiedIsNotTakenByItsTokenAlone) {
+  start(false, {"--resume-window", "120"});
+  Member alice;
+  std::string token = enter_resumable(alice, "alice");
+  alice.drop();
+  std::string record = await_string(redis_->port(), "parley:resume:alice");
+  size_t kind = record.find("\t-\t");
+  ASSERT_NE(kind, std::string::npos) << record;
+  record[kind + 1] = 'v';  // as parleyd writes it for a verified session
+  redisContext* context = redisConnect("127.0.0.1", redis_->port());
+  ASSERT_TRUE(context != nullptr && context->err == 0);
+  auto* reply = static_cast<redisReply*>(redisCommand(context, "SET parley:resume:alice %b", record.data(), record.size()));
+  ASSERT_NE(reply, nullptr);
+  freeReplyObject(reply);
+  redisFree(context);
+  Member back;
+  ASSERT_TRUE(back.connect("127.0.0.2", b_->port()));
+  ASSERT_TRUE(resume_hello(back, "alice", token));
+  EXPECT_EQ(Json(back.next("error")).str("code"), "resume_failed");
+  EXPECT_EQ(await_string(redis_->port(), "parley:resume:alice"), record) << "still held for its identity";
 }
 
 TEST_F(RedisPresenceTest, JoinedLeftTypingAndWhoCrossNodes) {

@@ -40,9 +40,9 @@ class PresenceClient {
   // The members() asked with `cookie`: `remote` are the users of `room` on other nodes; `ok`
   // false when the answer could not be had (answer from local members only).
   virtual void on_members(uint64_t cookie, bool ok, const std::vector<std::string>& remote) = 0;
-  // The take_over() asked with `cookie` was answered: kOk, the name is this node's now and
-  // `rooms` are the rooms its session held on the other node; kTaken, no session of `name` is
-  // held for resume anywhere with that token (or at all).
+  // The take_over() asked with `cookie` was answered: kOk, the name is this node's now, `name`
+  // spelled as the session had it and `rooms` the rooms it held on the other node; kTaken, no
+  // session of `name` is held for resume anywhere with that token (or at all).
   virtual void on_taken_over(uint64_t cookie, std::string_view name, ClaimResult result,
                              const std::vector<std::string>& rooms) {
     (void)cookie, (void)name, (void)result, (void)rooms;
@@ -77,10 +77,11 @@ class Presence {
   // Session resume across nodes (docs/redis.md "Names"): a reload or reconnect lands on any node
   // of the chat (SO_REUSEPORT workers, a load balancer), while the session is held where the
   // connection dropped. `name`'s session is held here for resume with `token` (its last
-  // welcome's) for `ttl_ms`, a member of `rooms`: another node may take it over.
-  virtual void hold(std::string_view name, std::string_view token, const std::vector<std::string>& rooms,
-                    uint64_t ttl_ms) {
-    (void)name, (void)token, (void)rooms, (void)ttl_ms;
+  // welcome's) for `ttl_ms`, a member of `rooms`: another node may take it over (with the token,
+  // unless `verified`: a verified identity comes back with its identity, and its grant).
+  virtual void hold(std::string_view name, std::string_view token, bool verified,
+                    const std::vector<std::string>& rooms, uint64_t ttl_ms) {
+    (void)name, (void)token, (void)verified, (void)rooms, (void)ttl_ms;
   }
   // The session held for `name` was resumed here or ended: nobody takes it over any more.
   virtual void unhold(std::string_view name) { (void)name; }

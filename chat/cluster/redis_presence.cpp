@@ -32,29 +32,45 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 )LUA";
 
-// KEYS: resume:<lower name>. ARGV: ttl ms, token, rooms ('\t'-joined). A session held here for
-// resume: the token's digest (whoever reads Redis cannot resume with it) and its rooms, for
-// another node to take it over with the token (kTakeOverScript).
+// KEYS: resume:<lower name>. ARGV: ttl ms, token, node, kind ('v': a verified identity, '-'),
+// name (as the session has it), rooms ('\t'-joined). A session held here for resume, for another
+// node to take over (kTakeOverScript): "<node>\t<token's SHA-1>\t<kind>\t<name>\t<rooms>".
+// The digest, never the token: whoever reads Redis cannot resume with it.
 constexpr std::string_view kHoldScript = R"LUA(
-redis.call('SET', KEYS[1], redis.sha1hex(ARGV[2]) .. '\t' .. ARGV[3], 'PX', ARGV[1])
+redis.call('SET', KEYS[1], ARGV[3] .. '\t' .. redis.sha1hex(ARGV[2]) .. '\t' .. ARGV[4] .. '\t' .. ARGV[5] .. '\t' .. ARGV[6], 'PX', ARGV[1])
 return 0
 )LUA";
 
-// KEYS: name:<lower name>, resume:<lower name>. ARGV: node, claim ttl ms, token ('': any held
-// session, for an identity verified at the handshake), node channel prefix, lower name. Takes
-// the name over from the node holding its session for resume when the token is that session's:
-// the record goes (a token resumes once), the claim becomes ours, and the old node is told on
-// its node channel (it ends the session there). Returns {1, rooms} or {0}.
+// KEYS: resume:<lower name>. ARGV: node. Deletes the record only if this node wrote it (one
+// that another node wrote after taking the name over is that node's).
+constexpr std::string_view kUnholdScript = R"LUA(
+local record = redis.call('GET', KEYS[1])
+if record and string.sub(record, 1, #ARGV[1] + 1) == ARGV[1] .. '\t' then redis.call('DEL', KEYS[1]) end
+return 0
+)LUA";
+
+// KEYS: name:<lower name>, resume:<lower name>. ARGV: node, claim ttl ms, token ('': an identity
+// verified at the handshake, which takes over any held session of its name), node channel
+// prefix, lower name. Takes the name over from the node holding its session for resume: only
+// while that node still holds the claim (or nobody does: it died), and with a token only a
+// session that was not verified (a verified one comes back with its identity, and its grant)
+// and whose digest matches. The record goes (a token resumes once), the claim becomes ours and
+// the old node is told on its node channel (it ends its copy). Returns {1, "<name>\t<rooms>"}
+// or {0}.
 constexpr std::string_view kTakeOverScript = R"LUA(
 local record = redis.call('GET', KEYS[2])
 if not record then return {0} end
-local tab = string.find(record, '\t', 1, true) or (#record + 1)
-if ARGV[3] ~= '' and string.sub(record, 1, tab - 1) ~= redis.sha1hex(ARGV[3]) then return {0} end
+local node, digest, kind, rest = string.match(record, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
 local holder = redis.call('GET', KEYS[1])
+if not node or (holder and holder ~= node) then
+  redis.call('DEL', KEYS[2])
+  return {0}
+end
+if ARGV[3] ~= '' and (kind ~= '-' or digest ~= redis.sha1hex(ARGV[3])) then return {0} end
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if holder and holder ~= ARGV[1] then redis.call('PUBLISH', ARGV[4] .. holder, ARGV[5]) end
-return {1, string.sub(record, tab + 1)}
+return {1, rest}
 )LUA";
 
 // KEYS: m:<room>, nm:<node>. ARGV: node, room, channel, then changes "+user" (joined) or "-user"
@@ -156,7 +172,8 @@ RedisLinkConfig presence_link_config(const RedisEndpoint& endpoint, bool command
   link.max_pending = 16384;
   if (commands) {
     for (std::string_view script :
-         {kClaimScript, kReleaseScript, kBatchScript, kSyncScript, kBeatScript, kHoldScript, kTakeOverScript}) {
+         {kClaimScript, kReleaseScript, kBatchScript, kSyncScript, kBeatScript, kHoldScript, kUnholdScript,
+          kTakeOverScript}) {
       link.preamble.push_back({"SCRIPT", "LOAD", std::string(script)});
     }
   }
@@ -169,7 +186,7 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
     : timing_(timing), claim_sha_(script_sha1(kClaimScript)), release_sha_(script_sha1(kReleaseScript)),
       batch_sha_(script_sha1(kBatchScript)), sync_sha_(script_sha1(kSyncScript)),
       beat_sha_(script_sha1(kBeatScript)), hold_sha_(script_sha1(kHoldScript)),
-      take_over_sha_(script_sha1(kTakeOverScript)), loop_(loop),
+      unhold_sha_(script_sha1(kUnholdScript)), take_over_sha_(script_sha1(kTakeOverScript)), loop_(loop),
       wheel_(loop.now_ms(), &RedisPresence::on_tick, this, 10), link_(loop, presence_link_config(endpoint, true)),
       subscriber_(loop, presence_link_config(endpoint, false)) {
   prefix_ = redis_key_prefix(endpoint);
@@ -179,6 +196,10 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
     up_since_ms_ = loop_.now_ms();
     fresh_link_ = true;
     beat();  // stamps the heartbeat first; its reply re-asserts names and members
+    // Records whose delete was lost with the connection: an old token must not stay good.
+    std::unordered_set<std::string> stale;
+    stale.swap(stale_holds_);
+    for (const std::string& lower : stale) send_unhold(lower);
   });
   link_.set_on_down([this] { up_since_ms_ = 0; });
   subscriber_.set_on_up([this] {
@@ -311,23 +332,27 @@ void RedisPresence::release(std::string_view name) {
 }
 
 
-void RedisPresence::hold(std::string_view name, std::string_view token, const std::vector<std::string>& rooms,
-                         uint64_t ttl_ms) {
+void RedisPresence::hold(std::string_view name, std::string_view token, bool verified,
+                         const std::vector<std::string>& rooms, uint64_t ttl_ms) {
   std::string lower = user_key(name);
   if (token.empty() || ttl_ms == 0 || !names_.contains(lower)) return;
+  stale_holds_.erase(lower);  // a late delete would take this new record
   std::string joined;
   for (const std::string& room : rooms) joined.append(joined.empty() ? "" : "\t").append(room);
   // Redis away: not retried; a resume on another node then gets resume_failed, as before.
-  link_.command({"EVALSHA", hold_sha_, "1", key("resume", lower), std::to_string(ttl_ms), token, joined},
+  link_.command({"EVALSHA", hold_sha_, "1", key("resume", lower), std::to_string(ttl_ms), token, node_id_,
+                 verified ? "v" : "-", name, joined},
                 [](redisReply*) {});
 }
 
-void RedisPresence::unhold(std::string_view name) {
-  std::string lower = user_key(name);
-  // Not ours any more (taken over: the take-over deleted the record, and a new one may be
-  // the new owner's): nothing to delete.
-  if (!names_.contains(lower)) return;
-  link_.command({"DEL", key("resume", lower)}, [](redisReply*) {});
+void RedisPresence::unhold(std::string_view name) { send_unhold(user_key(name)); }
+
+void RedisPresence::send_unhold(const std::string& lower) {
+  RedisSubmit submit =
+      link_.command({"EVALSHA", unhold_sha_, "1", key("resume", lower), node_id_}, [this, lower](redisReply* reply) {
+        if (reply == nullptr) stale_holds_.insert(lower);  // the connection dropped first: again on up
+      });
+  if (submit != RedisSubmit::kQueued) stale_holds_.insert(lower);
 }
 
 bool RedisPresence::take_over(std::string_view name, std::string_view token, uint64_t cookie) {
@@ -340,18 +365,21 @@ bool RedisPresence::take_over(std::string_view name, std::string_view token, uin
       [this, cookie, lower](redisReply* reply) {
         --pending_claims_;
         ClaimResult result = ClaimResult::kUnavailable;
+        std::string name = lower;  // the session's own spelling when taken over
         std::vector<std::string> rooms;
         if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
           result = reply->element[0]->integer == 1 ? ClaimResult::kOk : ClaimResult::kTaken;
-          std::string_view list = reply->elements == 2 ? reply_text(reply->element[1]) : std::string_view();
-          while (!list.empty()) {
-            size_t tab = list.find('\t');
-            rooms.emplace_back(list.substr(0, tab));
-            list = tab == std::string_view::npos ? std::string_view() : list.substr(tab + 1);
+          std::string_view rest = reply->elements == 2 ? reply_text(reply->element[1]) : std::string_view();
+          for (bool first = true; !rest.empty(); first = false) {
+            size_t tab = rest.find('\t');
+            std::string_view field = rest.substr(0, tab);
+            if (first && user_key(field) == lower) name = field;
+            if (!first && !field.empty()) rooms.emplace_back(field);
+            rest = tab == std::string_view::npos ? std::string_view() : rest.substr(tab + 1);
           }
         }
         if (result == ClaimResult::kOk) names_.insert(lower);
-        if (client_ != nullptr) client_->on_taken_over(cookie, lower, result, rooms);
+        if (client_ != nullptr) client_->on_taken_over(cookie, name, result, rooms);
       });
   if (submit != RedisSubmit::kQueued) return false;
   ++pending_claims_;

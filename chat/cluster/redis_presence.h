@@ -6,8 +6,9 @@
 //   m:<room>            hash of the room's members on every node: field "<node>\t<user>"
 //   nm:<node>           set of "<room>\t<user>" this node put in m:* (what to undo if it dies)
 //   nodes               sorted set: node id -> last heartbeat (Redis's TIME, ms)
-//   resume:<lower name> a session held for resume on its node: "<sha1 of its token>\t<rooms>",
-//                       PX the resume window; another node takes the name over with the token
+//   resume:<lower name> a session held for resume on its node: "<node>\t<sha1 of its token>\t
+//                       <v|->\t<name>\t<rooms>", PX the resume window; another node takes the
+//                       name over with the token (or a verified identity of the name)
 //   channel node:<node> names another node took over from this one (their sessions end here)
 //   channel p:<room>    presence events "<node>\t<j|l|t|s>\t<user>" (t: typing on, s: stopped),
 //                       and batches "<node>\tb\t+<joined user>\t-<left user>...\t#<members>"
@@ -52,7 +53,7 @@ class RedisPresence final : public Presence {
   void left(std::string_view room, std::string_view user) override;
   void typing(std::string_view room, std::string_view user, bool on) override;
   bool members(std::string_view room, uint64_t cookie) override;
-  void hold(std::string_view name, std::string_view token, const std::vector<std::string>& rooms,
+  void hold(std::string_view name, std::string_view token, bool verified, const std::vector<std::string>& rooms,
             uint64_t ttl_ms) override;
   void unhold(std::string_view name) override;
   bool take_over(std::string_view name, std::string_view token, uint64_t cookie) override;
@@ -79,6 +80,9 @@ class RedisPresence final : public Presence {
   void flush_changes();
   void flush_room(std::string_view room, std::vector<std::string>& changes);
   void on_message(std::string_view channel, std::string_view payload);
+  // Deletes this node's resume record of `lower` (kUnholdScript); kept in stale_holds_ to send
+  // again when the link comes back if the delete could not be sent or was not answered.
+  void send_unhold(const std::string& lower);
   std::string key(std::string_view kind, std::string_view name) const;
 
   PresenceClient* client_ = nullptr;
@@ -91,8 +95,10 @@ class RedisPresence final : public Presence {
   std::string sync_sha_;
   std::string beat_sha_;
   std::string hold_sha_;
+  std::string unhold_sha_;
   std::string take_over_sha_;
   std::unordered_set<std::string> names_;  // lowercased names held here (identified or held)
+  std::unordered_set<std::string> stale_holds_;  // resume records whose delete was lost
   // Local members by room (names as joined); a room's entry exists while it has one.
   std::unordered_map<std::string, std::unordered_set<std::string>> rooms_;
   size_t pending_claims_ = 0;
