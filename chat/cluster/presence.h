@@ -74,7 +74,7 @@ class Presence {
   // this call. False when nothing was submitted (answer locally).
   virtual bool members(std::string_view room, uint64_t cookie) = 0;
 
-  // Session resume across nodes (docs/redis.md "Names"): a reload or reconnect lands on any node
+  // Session resume across nodes (docs/redis.md "Resume on another node"): a reload or reconnect lands on any node
   // of the chat (SO_REUSEPORT workers, a load balancer), while the session is held where the
   // connection dropped. `name`'s session is held here for resume with `token` (its last
   // welcome's) for `ttl_ms`, a member of `rooms`: another node may take it over (with the token,

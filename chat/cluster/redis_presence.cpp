@@ -192,6 +192,7 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
   prefix_ = redis_key_prefix(endpoint);
   std::random_device random;
   node_id_ = std::to_string(random() | (uint64_t{random()} << 32));
+  node_channel_ = key("node", node_id_);
   link_.set_on_up([this] {
     up_since_ms_ = loop_.now_ms();
     fresh_link_ = true;
@@ -203,7 +204,7 @@ RedisPresence::RedisPresence(const RedisEndpoint& endpoint, reactor::EventLoop& 
   });
   link_.set_on_down([this] { up_since_ms_ = 0; });
   subscriber_.set_on_up([this] {
-    subscriber_.subscribe(key("node", node_id_));
+    subscriber_.subscribe(node_channel_);
     for (const auto& [room, users] : rooms_) subscriber_.subscribe(key("p", room));
   });
   subscriber_.set_on_message(
@@ -473,7 +474,7 @@ bool RedisPresence::members(std::string_view room, uint64_t cookie) {
 }
 
 void RedisPresence::on_message(std::string_view channel, std::string_view payload) {
-  if (channel == key("node", node_id_)) {
+  if (channel == node_channel_) {
     // kTakeOverScript: another node resumed the session of `payload` (a lower name) held here.
     // Forgotten first, so that ending the session neither releases the claim nor deletes a
     // resume record that is the new owner's.

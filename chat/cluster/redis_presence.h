@@ -89,6 +89,7 @@ class RedisPresence final : public Presence {
   PresenceTiming timing_;
   std::string node_id_;
   std::string prefix_;  // redis_key_prefix(endpoint)
+  std::string node_channel_;  // node:<node_id_>, where take-overs of this node's names are told
   std::string claim_sha_;
   std::string release_sha_;
   std::string batch_sha_;
